@@ -1,0 +1,46 @@
+"""Reading tables from CSV and parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from retain.data.columns import ColumnMapping
+from retain.data.contract import TableContract
+from retain.errors import RetainInputError
+
+__all__ = ["read_table"]
+
+_CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.zip")
+
+
+def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping) -> pd.DataFrame:
+    """Read a CSV or parquet file as it is, with id and text columns kept as text.
+
+    Id columns are read as text so that "00042" stays "00042"; everything else keeps its own type
+    and is parsed strictly by validation.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RetainInputError(f"{contract.name}: no file at {path}")
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet") or path.is_dir():
+            return pd.read_parquet(path)
+        if name.endswith(_CSV_SUFFIXES):
+            text_columns = {
+                columns.source_of(c): "str"
+                for c, kind in contract.kinds.items()
+                if kind in ("id", "text")
+            }
+            header = pd.read_csv(path, nrows=0, sep=None if name.endswith(".tsv") else ",")
+            dtypes = {c: t for c, t in text_columns.items() if c in header.columns}
+            return pd.read_csv(path, dtype=dtypes, sep="\t" if name.endswith(".tsv") else ",")
+    except pd.errors.EmptyDataError as error:
+        raise RetainInputError(f"{contract.name}: {path} is empty (no header, no rows)") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        raise RetainInputError(f"{contract.name}: cannot read {path}: {error}") from error
+    raise RetainInputError(
+        f"{contract.name}: {path} is neither parquet nor CSV (expected .parquet, .csv or .tsv)"
+    )

@@ -1,0 +1,398 @@
+"""Validation: from a raw table with the file's own columns to a frame that meets the contract.
+
+Two kinds of problem, treated differently:
+
+- *Table problems* make the whole input unusable or ambiguous (no rows, a required column missing, a
+  mapping that names no column, timestamps that mix zoned and unzoned values, most of a column
+  unparseable). They raise :class:`~retain.errors.RetainInputError` naming the table, the column,
+  the problem and how many rows it touches.
+- *Row problems* make single rows unusable (no customer id, an unparseable timestamp, an amount that
+  is not a number). Those rows are set aside with a reason, counted in the report and, on request,
+  written to a quarantine file. No row disappears without a count.
+
+Exact duplicate rows are counted; by default they are kept, because on files without an order id
+two identical rows can be two real purchases (CDNOW has 215 such rows).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from retain.data.columns import ColumnMapping
+from retain.data.contract import (
+    CUSTOMERS,
+    EVENTS,
+    TIMESTAMP_DTYPE,
+    TRANSACTIONS,
+    TableContract,
+)
+from retain.errors import RetainInputError
+
+__all__ = [
+    "ValidatedTable",
+    "ValidationOptions",
+    "ValidationReport",
+    "validate_customers",
+    "validate_events",
+    "validate_table",
+    "validate_transactions",
+    "write_quarantine",
+]
+
+DuplicatePolicy = Literal["keep", "drop", "error"]
+
+# A timestamp string that carries its own zone: a trailing Z or a +hh:mm / -hhmm offset.
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+class ValidationOptions(BaseModel):
+    """How strictly to read a table."""
+
+    timezone: str = "UTC"
+    """Zone of timestamps that carry none (naive ones); every timestamp ends up in UTC."""
+    timestamp_format: str | None = None
+    """strftime format of timestamp strings; ISO 8601 when not given."""
+    duplicates: DuplicatePolicy = "keep"
+    """What to do with rows that repeat another row exactly: keep, drop (quarantined), or error."""
+    max_invalid_share: float = 0.5
+    """Above this share of unusable rows for one reason, the column is wrong rather than some rows."""
+    strict: bool = False
+    """Refuse the table when any row is unusable, instead of quarantining it."""
+
+
+class ValidationReport(BaseModel):
+    """What validation found: the counts a user reads before trusting any number downstream."""
+
+    table: str
+    rows_read: int
+    rows_valid: int
+    quarantined: dict[str, int]
+    duplicate_rows: int
+    duplicates: DuplicatePolicy
+    refund_rows: int = 0
+    customers: int
+    first_timestamp: pd.Timestamp | None = None
+    last_timestamp: pd.Timestamp | None = None
+    warnings: list[str] = []
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(self.quarantined.values())
+
+    def lines(self) -> list[str]:
+        """The report as short lines for a terminal or a log."""
+        lines = [
+            f"{self.table}: {self.rows_read:,} rows read, {self.rows_valid:,} usable, "
+            f"{self.rows_quarantined:,} set aside; {self.customers:,} customers"
+        ]
+        if self.first_timestamp is not None and self.last_timestamp is not None:
+            lines.append(
+                f"  period: {self.first_timestamp:%Y-%m-%d %H:%M} to "
+                f"{self.last_timestamp:%Y-%m-%d %H:%M} UTC"
+            )
+        lines += [f"  set aside: {n:,} rows with {reason}" for reason, n in self.quarantined.items()]
+        if self.refund_rows:
+            lines.append(f"  refunds/returns (negative amounts): {self.refund_rows:,} rows")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return lines
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    """A frame that meets the contract, its report, and the rows set aside with their reasons."""
+
+    frame: pd.DataFrame
+    report: ValidationReport
+    quarantine: pd.DataFrame = field(repr=False)
+
+
+def validate_transactions(
+    raw: pd.DataFrame,
+    columns: ColumnMapping | dict[str, str] | None = None,
+    options: ValidationOptions | None = None,
+) -> ValidatedTable:
+    """Validate a transactions table (customer_id, timestamp, amount, optional columns)."""
+    return validate_table(raw, TRANSACTIONS, columns, options)
+
+
+def validate_events(
+    raw: pd.DataFrame,
+    columns: ColumnMapping | dict[str, str] | None = None,
+    options: ValidationOptions | None = None,
+) -> ValidatedTable:
+    """Validate an events table (customer_id, timestamp, event_type)."""
+    return validate_table(raw, EVENTS, columns, options)
+
+
+def validate_customers(
+    raw: pd.DataFrame,
+    columns: ColumnMapping | dict[str, str] | None = None,
+    options: ValidationOptions | None = None,
+) -> ValidatedTable:
+    """Validate a customers table (customer_id, optional signup_date and attributes)."""
+    return validate_table(raw, CUSTOMERS, columns, options)
+
+
+def validate_table(
+    raw: pd.DataFrame,
+    contract: TableContract,
+    columns: ColumnMapping | dict[str, str] | None = None,
+    options: ValidationOptions | None = None,
+) -> ValidatedTable:
+    """Check, parse and type one table against its contract."""
+    options = options or ValidationOptions()
+    mapping = columns if isinstance(columns, ColumnMapping) else ColumnMapping(columns)
+    table = contract.name
+    if len(raw) == 0:
+        raise RetainInputError(f"{table}: the table has no rows")
+    selected = _select_columns(raw, contract, mapping)
+
+    reasons = pd.Series(pd.NA, index=raw.index, dtype="object")
+    parsed: dict[str, pd.Series] = {}
+    for name, kind in contract.kinds.items():
+        if name not in selected:
+            continue
+        values, problems = _parse_column(selected[name], name, kind, contract, mapping, options)
+        parsed[name] = values
+        for problem, mask in problems.items():
+            _check_share(mask, table, mapping.source_of(name), problem, selected[name], options)
+            reasons = reasons.mask(mask & reasons.isna(), problem)
+
+    frame = pd.DataFrame(parsed, index=raw.index)
+    bad = reasons.notna()
+
+    duplicated = frame.duplicated(keep="first") & ~bad
+    n_duplicates = int(duplicated.sum())
+    warnings: list[str] = []
+    if n_duplicates:
+        what = f"{n_duplicates:,} rows repeat another row exactly"
+        if options.duplicates == "error":
+            raise RetainInputError(f"{table}: {what}; remove them or choose duplicates=keep|drop")
+        if options.duplicates == "drop":
+            reasons = reasons.mask(duplicated, "duplicate row")
+            bad = reasons.notna()
+        else:
+            warnings.append(f"{what} (kept; use duplicates=drop to set them aside)")
+
+    if contract is CUSTOMERS:
+        repeated_id = frame["customer_id"].duplicated(keep="first") & ~bad
+        if repeated_id.any():
+            reasons = reasons.mask(repeated_id, "repeated customer_id")
+            bad = reasons.notna()
+
+    quarantine = raw.loc[bad].assign(reason=reasons[bad].astype("str"))
+    counts = {str(k): int(v) for k, v in reasons[bad].value_counts(sort=True).items()}
+    if counts and options.strict:
+        detail = ", ".join(f"{n:,} rows with {reason}" for reason, n in counts.items())
+        raise RetainInputError(f"{table}: {detail} (strict mode refuses unusable rows)")
+    frame = frame.loc[~bad].reset_index(drop=True)
+    if frame.empty:
+        detail = ", ".join(f"{n:,} rows with {reason}" for reason, n in counts.items())
+        raise RetainInputError(f"{table}: no usable rows are left ({detail})")
+
+    timestamps = frame["timestamp"] if "timestamp" in frame else None
+    if timestamps is not None:
+        future = int((timestamps > pd.Timestamp.now(tz="UTC")).sum())
+        if future:
+            warnings.append(f"{future:,} rows have a timestamp in the future")
+    contract.check(frame)
+    report = ValidationReport(
+        table=table,
+        rows_read=len(raw),
+        rows_valid=len(frame),
+        quarantined=counts,
+        duplicate_rows=n_duplicates,
+        duplicates=options.duplicates,
+        refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
+        customers=int(frame["customer_id"].nunique()),
+        first_timestamp=timestamps.min() if timestamps is not None else None,
+        last_timestamp=timestamps.max() if timestamps is not None else None,
+        warnings=warnings,
+    )
+    return ValidatedTable(frame=frame, report=report, quarantine=quarantine)
+
+
+def write_quarantine(validated: ValidatedTable, path: str | Path) -> Path:
+    """Write the rows set aside, with their reason, as parquet or CSV (by the file's suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = validated.quarantine.rename_axis("source_row").reset_index()
+    if path.suffix == ".parquet":
+        rows.astype({c: "str" for c in rows.columns if rows[c].dtype == object}).to_parquet(path)
+    else:
+        rows.to_csv(path, index=False)
+    return path
+
+
+def _select_columns(
+    raw: pd.DataFrame, contract: TableContract, mapping: ColumnMapping
+) -> dict[str, pd.Series]:
+    """Pick the contract's columns out of the raw table, by mapping or by their own name."""
+    table = contract.name
+    mapping.check_names(contract.columns, table)
+    found = ", ".join(map(str, raw.columns))
+    absent = [f"{s!r} (for {n})" for n, s in mapping.items() if s not in raw.columns]
+    if absent:
+        raise RetainInputError(
+            f"{table}: the column mapping names {', '.join(absent)}, which the table does not "
+            f"have; its columns are: {found}"
+        )
+    for name in contract.required:
+        if mapping.source_of(name) not in raw.columns:
+            raise RetainInputError(
+                f"{table}: required column '{name}' is missing ({len(raw):,} rows); its columns "
+                f"are: {found}. Map yours with --columns {name}=<your column>"
+            )
+    return {
+        name: raw[mapping.source_of(name)]
+        for name in contract.columns
+        if mapping.source_of(name) in raw.columns
+    }
+
+
+def _parse_column(
+    values: pd.Series,
+    name: str,
+    kind: str,
+    contract: TableContract,
+    mapping: ColumnMapping,
+    options: ValidationOptions,
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Parse one column to its contract type; return it and a mask of unusable rows per problem."""
+    required = name in contract.required
+    if kind == "id":
+        parsed = _parse_ids(values)
+        return parsed, {f"missing {name}": parsed.isna()}
+    if kind == "text":
+        parsed = _clean_text(values)
+        problems = {f"missing {name}": parsed.isna()} if required else {}
+        return parsed, problems
+    if kind in ("timestamp", "date"):
+        parsed = _parse_timestamps(values, contract.name, mapping.source_of(name), options)
+        missing = values.isna() | _blank(values)
+        problems = {f"unparseable {name}": ~missing & parsed.isna()}
+        if required:
+            problems[f"missing {name}"] = missing
+        return parsed, problems
+    if kind == "number":
+        parsed, not_numeric = _parse_numbers(values)
+        problems = {f"non-numeric {name}": not_numeric}
+        if required:
+            problems[f"missing {name}"] = values.isna() | _blank(values)
+        problems[f"non-finite {name}"] = pd.Series(np.isinf(parsed.to_numpy()), index=values.index)
+        return parsed, problems
+    raise AssertionError(f"unknown column kind {kind!r}")
+
+
+def _parse_ids(values: pd.Series) -> pd.Series:
+    """Customer ids as strings; integer-valued numbers lose their '.0' (12345.0 -> '12345')."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.astype("float64")
+        whole = numbers.notna() & (numbers == np.floor(numbers))
+        if bool(whole.all() or (whole | numbers.isna()).all()):
+            ids = numbers.astype("Int64").astype("str")
+            return ids.where(numbers.notna())
+        return numbers.map(lambda v: repr(v).removesuffix(".0"), na_action="ignore").astype("str")
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("str")
+    return _clean_text(values)
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """Strings with surrounding space removed; empty strings are missing."""
+    text = values.astype("str") if values.dtype != "str" else values
+    text = text.str.strip()
+    return text.where(text.str.len() > 0)
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        return values.astype("str").str.strip().str.len() == 0
+    return pd.Series(False, index=values.index)
+
+
+def _parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers as float64, and which non-missing values are not numbers."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        parsed = values.astype("float64")
+        return parsed, pd.Series(False, index=values.index)
+    text = values.astype("str").str.strip()
+    parsed = pd.to_numeric(text, errors="coerce").astype("float64")
+    present = values.notna() & (text.str.len() > 0)
+    return parsed, present & parsed.isna()
+
+
+def _parse_timestamps(
+    values: pd.Series, table: str, column: str, options: ValidationOptions
+) -> pd.Series:
+    """Timestamps in UTC; NaT where a value is missing or cannot be parsed.
+
+    Naive timestamps are read in ``options.timezone``. A column that mixes zoned and naive strings is
+    refused: the naive ones' zone would be a guess.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        parsed = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        parsed = _localize(values, options.timezone, table, column)
+    else:
+        text = values.astype("str").str.strip()
+        text = text.where(values.notna() & (text.str.len() > 0))
+        zoned = text.str.contains(_ZONED, na=False)
+        n_zoned, n_present = int(zoned.sum()), int(text.notna().sum())
+        if 0 < n_zoned < n_present:
+            raise RetainInputError(
+                f"{table}: column '{column}' mixes time zones: {n_zoned:,} rows carry a zone "
+                f"(e.g. {text[zoned].iloc[0]!r}) and {n_present - n_zoned:,} rows do not "
+                f"(e.g. {text[text.notna() & ~zoned].iloc[0]!r}); give every timestamp a zone, "
+                "or none and set the time zone option"
+            )
+        fmt = options.timestamp_format or "ISO8601"
+        if n_zoned:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+        else:
+            parsed = _localize(
+                pd.to_datetime(text, format=fmt, errors="coerce"), options.timezone, table, column
+            )
+    return parsed.astype(TIMESTAMP_DTYPE)
+
+
+def _localize(values: pd.Series, timezone: str, table: str, column: str) -> pd.Series:
+    try:
+        localized = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    except Exception as error:  # pytz/zoneinfo raise several types for an unknown zone
+        raise RetainInputError(f"{table}: unknown time zone {timezone!r} for '{column}'") from error
+    return localized.dt.tz_convert("UTC")
+
+
+def _check_share(
+    mask: pd.Series,
+    table: str,
+    column: str,
+    problem: str,
+    values: pd.Series,
+    options: ValidationOptions,
+) -> None:
+    """Refuse a column when so many rows fail that the column, not the rows, must be wrong."""
+    n_bad = int(mask.sum())
+    if n_bad == 0 or n_bad <= options.max_invalid_share * len(mask):
+        return
+    examples = ", ".join(repr(v) for v in values[mask].drop_duplicates().head(3).tolist())
+    hint = ""
+    if problem.startswith("unparseable"):
+        hint = "; give the format, e.g. --timestamp-format '%d/%m/%Y %H:%M'"
+    elif problem.startswith("non-numeric"):
+        hint = "; check the column mapping"
+    examples_text = f" (e.g. {examples})" if not problem.startswith("missing") else ""
+    raise RetainInputError(
+        f"{table}: column '{column}': {n_bad:,} of {len(mask):,} rows "
+        f"({n_bad / len(mask):.0%}) have {problem}{examples_text}{hint}"
+    )
