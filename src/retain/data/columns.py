@@ -17,7 +17,9 @@ from retain.errors import RetainInputError
 __all__ = ["ColumnMapping"]
 
 # One `name=value` pair: the value may be quoted (to hold commas) or bare (up to the next comma).
-_PAIR = re.compile(r"""\s*(?P<key>[^=,\s]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,]*))\s*""")
+_PAIR = re.compile(
+    r"""\s*(?P<key>[^=,\s]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^,]*))\s*"""
+)
 
 
 class ColumnMapping(Mapping[str, str]):

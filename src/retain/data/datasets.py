@@ -40,8 +40,25 @@ ONLINE_RETAIL_FILE = "online_retail_ii.parquet"
 
 # Stock codes of Online Retail II that are not goods: postage, fees, manual adjustments.
 NON_PRODUCT_CODES = frozenset(
-    {"POST", "DOT", "M", "C2", "BANK CHARGES", "AMAZONFEE", "CRUK", "D", "S", "PADS", "B", "ADJUST",
-     "ADJUST2", "TEST001", "TEST002", "SP1002", "m"}
+    {
+        "POST",
+        "DOT",
+        "M",
+        "C2",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "CRUK",
+        "D",
+        "S",
+        "PADS",
+        "B",
+        "ADJUST",
+        "ADJUST2",
+        "TEST001",
+        "TEST002",
+        "SP1002",
+        "m",
+    }
 )
 
 

@@ -8,9 +8,10 @@ import pandas as pd
 
 from retain.data.columns import ColumnMapping
 from retain.data.contract import TableContract
+from retain.data.validation import ValidatedTable, ValidationOptions, validate_table
 from retain.errors import RetainInputError
 
-__all__ = ["read_table"]
+__all__ = ["load_table", "read_table"]
 
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.zip")
 
@@ -44,3 +45,15 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
     raise RetainInputError(
         f"{contract.name}: {path} is neither parquet nor CSV (expected .parquet, .csv or .tsv)"
     )
+
+
+def load_table(
+    path: str | Path,
+    contract: TableContract,
+    columns: ColumnMapping | None = None,
+    options: ValidationOptions | None = None,
+) -> ValidatedTable:
+    """Read a file and validate it against its table's contract."""
+    columns = columns or ColumnMapping()
+    columns.check_names(contract.columns, contract.name)
+    return validate_table(read_table(path, contract, columns), contract, columns, options)

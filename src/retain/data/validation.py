@@ -100,7 +100,9 @@ class ValidationReport(BaseModel):
                 f"  period: {self.first_timestamp:%Y-%m-%d %H:%M} to "
                 f"{self.last_timestamp:%Y-%m-%d %H:%M} UTC"
             )
-        lines += [f"  set aside: {_rows(n)} with {reason}" for reason, n in self.quarantined.items()]
+        lines += [
+            f"  set aside: {_rows(n)} with {reason}" for reason, n in self.quarantined.items()
+        ]
         if self.refund_rows:
             lines.append(f"  refunds/returns (negative amounts): {_rows(self.refund_rows)}")
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -198,7 +200,7 @@ def validate_table(
         detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
         raise RetainInputError(f"{table}: no usable rows are left ({detail})")
 
-    timestamps = frame["timestamp"] if "timestamp" in frame else None
+    timestamps = frame.get("timestamp")
     if timestamps is not None:
         future = int((timestamps > pd.Timestamp.now(tz="UTC")).sum())
         if future:

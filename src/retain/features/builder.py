@@ -61,9 +61,7 @@ class FeatureBuilder:
         Length of the two back-to-back periods compared by ``spend_trend``.
     """
 
-    def __init__(
-        self, windows: Sequence[int] = (30, 90, 180, 365), trend_days: int = 90
-    ) -> None:
+    def __init__(self, windows: Sequence[int] = (30, 90, 180, 365), trend_days: int = 90) -> None:
         self.windows = windows
         self.trend_days = trend_days
 
@@ -281,8 +279,12 @@ class FeatureBuilder:
                  ELSE 0.0 END AS spend_trend,
             coalesce(p.refund_total / nullif(p.gross_total, 0), 0.0) AS refund_share,
             p.weekend_share,
-            {", ".join(f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
-                       for w in self.windows)},
+            {
+            ", ".join(
+                f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
+                for w in self.windows
+            )
+        },
             CAST(r.n_products AS DOUBLE) AS n_products,
             CAST(r.n_categories AS DOUBLE) AS n_categories,
             r.discount_share, r.mean_purchase_hour

@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine (Python 3.11; Java for Spark):
+#   make demo   creates .venv, installs the locked dependencies, runs `retain demo`
+#   make test   the same with the dev tools, then lint, type check and the test suite
+# Every install goes through uv and uv.lock, so it is reproducible and does not re-resolve.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+VENV := .venv
+UV := $(VENV)/bin/uv
+RUN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup setup-dev lint typecheck pytest bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --inexact keeps uv itself (installed by pip above) in the environment.
+setup: $(UV)
+	$(UV) sync --frozen --inexact --quiet
+
+setup-dev: $(UV)
+	$(UV) sync --frozen --inexact --quiet --all-extras
+
+demo: setup
+	$(RUN)/retain demo
+
+lint: setup-dev
+	$(RUN)/ruff check src tests benchmarks
+	$(RUN)/ruff format --check src tests benchmarks
+
+typecheck: setup-dev
+	$(RUN)/mypy
+
+pytest: setup-dev
+	$(RUN)/pytest -n 2 $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: setup-dev
+	$(RUN)/python benchmarks/features.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache retain-demo
