@@ -1,0 +1,251 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.data.columns import ColumnMapping
+from retain.data.contract import TRANSACTIONS
+from retain.data.io import load_table
+from retain.data.validation import (
+    ValidationOptions,
+    validate_customers,
+    validate_events,
+    validate_transactions,
+    write_quarantine,
+)
+from retain.errors import RetainInputError
+
+
+def raw(**columns: list[object]) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+GOOD = {
+    "customer_id": ["a", "b", "c", "d"],
+    "timestamp": ["2021-01-01 10:00", "2021-01-02", "2021-01-03T08:30:00", "2021-01-04"],
+    "amount": [10.0, 20.5, -5.0, 7.0],
+}
+
+
+def test_good_table_meets_the_contract() -> None:
+    validated = validate_transactions(raw(**GOOD))
+    TRANSACTIONS.check(validated.frame)
+    report = validated.report
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (4, 4, 0)
+    assert report.refund_rows == 1
+    assert report.customers == 4
+    assert validated.frame["timestamp"].iloc[0] == pd.Timestamp("2021-01-01 10:00", tz="UTC")
+
+
+def test_missing_column_names_the_column_and_the_fix() -> None:
+    with pytest.raises(RetainInputError) as error:
+        validate_transactions(raw(customer_id=["a"], amount=[1.0]))
+    message = str(error.value)
+    assert "required column 'timestamp' is missing" in message
+    assert "customer_id, amount" in message
+    assert "--columns timestamp=" in message
+
+
+def test_mapping_to_an_absent_file_column_is_refused() -> None:
+    with pytest.raises(RetainInputError, match=r"'InvoiceDate' \(for timestamp\)"):
+        validate_transactions(raw(**GOOD), {"timestamp": "InvoiceDate"})
+
+
+def test_column_mapping_renames() -> None:
+    table = raw(**{"Customer ID": [1.0, 2.0], "When": ["2021-01-01", "2021-01-02"], "Net": [1, 2]})
+    validated = validate_transactions(
+        table, ColumnMapping.parse('customer_id="Customer ID",timestamp=When,amount=Net')
+    )
+    assert validated.frame.columns.tolist() == ["customer_id", "timestamp", "amount"]
+    # Integer-valued float ids (as pandas reads an id column with gaps) lose their ".0".
+    assert validated.frame["customer_id"].tolist() == ["1", "2"]
+
+
+def test_a_few_unparseable_timestamps_are_set_aside_and_counted() -> None:
+    table = raw(
+        customer_id=["a", "b", "c", "d", "e"],
+        timestamp=["2021-01-01", "2021-13-45", "yesterday", "2021-01-04", "2021-01-05"],
+        amount=[1, 2, 3, 4, 5],
+    )
+    validated = validate_transactions(table)
+    assert validated.report.quarantined == {"unparseable timestamp": 2}
+    assert validated.report.rows_valid == 3
+    assert validated.quarantine["reason"].tolist() == ["unparseable timestamp"] * 2
+    assert validated.quarantine["timestamp"].tolist() == ["2021-13-45", "yesterday"]
+
+
+def test_mostly_unparseable_timestamps_mean_a_wrong_format() -> None:
+    table = raw(customer_id=["a", "b", "c"], timestamp=["31/01/2021"] * 3, amount=[1, 2, 3])
+    with pytest.raises(RetainInputError) as error:
+        validate_transactions(table)
+    message = str(error.value)
+    assert "column 'timestamp': 3 of 3 rows (100%) have unparseable timestamp" in message
+    assert "'31/01/2021'" in message and "--timestamp-format" in message
+    # With the format given, the same file is fine.
+    options = ValidationOptions(timestamp_format="%d/%m/%Y")
+    assert validate_transactions(table, options=options).report.rows_valid == 3
+
+
+def test_missing_ids_are_set_aside_and_counted() -> None:
+    table = raw(
+        customer_id=["a", None, "  ", "d"],
+        timestamp=["2021-01-01"] * 4,
+        amount=[1, 2, 3, 4],
+    )
+    validated = validate_transactions(table)
+    assert validated.report.quarantined == {"missing customer_id": 2}
+    assert validated.frame["customer_id"].tolist() == ["a", "d"]
+
+
+def test_non_numeric_amounts_are_set_aside_and_counted() -> None:
+    table = raw(
+        customer_id=["a", "b", "c", "d", "e"],
+        timestamp=["2021-01-01"] * 5,
+        amount=["10.5", "ten", "", "1e2", "inf"],
+    )
+    validated = validate_transactions(table)
+    assert validated.report.quarantined == {
+        "non-numeric amount": 1,
+        "missing amount": 1,
+        "non-finite amount": 1,
+    }
+    assert validated.frame["amount"].tolist() == [10.5, 100.0]
+    assert "  set aside: 1 row with non-numeric amount" in validated.report.lines()
+
+
+def test_empty_table_is_refused() -> None:
+    with pytest.raises(RetainInputError, match="transactions: the table has no rows"):
+        validate_transactions(raw(customer_id=[], timestamp=[], amount=[]))
+
+
+def test_empty_and_header_only_files_are_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(RetainInputError, match=r"empty\.csv is empty"):
+        load_table(empty, TRANSACTIONS)
+    header = tmp_path / "header.csv"
+    header.write_text("customer_id,timestamp,amount\n")
+    with pytest.raises(RetainInputError, match="the table has no rows"):
+        load_table(header, TRANSACTIONS)
+
+
+def test_duplicate_rows_are_counted_and_kept_by_default() -> None:
+    table = raw(
+        customer_id=["a", "a", "a", "b"],
+        timestamp=["2021-01-01", "2021-01-01", "2021-01-01", "2021-01-01"],
+        amount=[5, 5, 5, 5],
+    )
+    kept = validate_transactions(table)
+    assert kept.report.duplicate_rows == 2
+    assert kept.report.rows_valid == 4
+    assert any("exact duplicates of an earlier row: 2 rows" in w for w in kept.report.warnings)
+
+    dropped = validate_transactions(table, options=ValidationOptions(duplicates="drop"))
+    assert dropped.report.rows_valid == 2
+    assert dropped.report.quarantined == {"duplicate row": 2}
+
+    with pytest.raises(RetainInputError, match="exact duplicates of an earlier row: 2 rows"):
+        validate_transactions(table, options=ValidationOptions(duplicates="error"))
+
+
+def test_rows_differing_in_one_column_are_not_duplicates() -> None:
+    table = raw(customer_id=["a", "a"], timestamp=["2021-01-01"] * 2, amount=[5.0, 5.01])
+    assert validate_transactions(table).report.duplicate_rows == 0
+
+
+def test_mixed_zoned_and_naive_timestamps_are_refused() -> None:
+    table = raw(
+        customer_id=["a", "b", "c"],
+        timestamp=["2021-03-01T10:00:00+01:00", "2021-03-01T10:00:00", "2021-03-02T10:00:00"],
+        amount=[1, 2, 3],
+    )
+    with pytest.raises(RetainInputError) as error:
+        validate_transactions(table)
+    message = str(error.value)
+    assert "column 'timestamp' mixes time zones: 1 row with a zone" in message
+    assert "2 rows without" in message
+
+
+def test_different_offsets_are_normalised_to_utc() -> None:
+    table = raw(
+        customer_id=["a", "b", "c"],
+        timestamp=["2021-03-01T10:00:00+01:00", "2021-07-01T10:00:00+02:00", "2021-07-01T08:00Z"],
+        amount=[1, 2, 3],
+    )
+    stamps = validate_transactions(table).frame["timestamp"]
+    assert stamps.tolist() == [
+        pd.Timestamp("2021-03-01 09:00", tz="UTC"),
+        pd.Timestamp("2021-07-01 08:00", tz="UTC"),
+        pd.Timestamp("2021-07-01 08:00", tz="UTC"),
+    ]
+
+
+def test_naive_timestamps_are_read_in_the_given_zone() -> None:
+    table = raw(customer_id=["a", "b"], timestamp=["2011-01-10 12:00", "2011-07-10 12:00"], amount=[1, 2])
+    options = ValidationOptions(timezone="Europe/London")
+    stamps = validate_transactions(table, options=options).frame["timestamp"]
+    # GMT in winter, BST (UTC+1) in summer.
+    assert stamps.dt.hour.tolist() == [12, 11]
+
+
+def test_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(RetainInputError, match="unknown time zone 'Mars/Olympus'"):
+        validate_transactions(raw(**GOOD), options=ValidationOptions(timezone="Mars/Olympus"))
+
+
+def test_strict_mode_refuses_any_unusable_row() -> None:
+    table = raw(customer_id=["a", None], timestamp=["2021-01-01"] * 2, amount=[1, 2])
+    with pytest.raises(RetainInputError, match="1 row with missing customer_id"):
+        validate_transactions(table, options=ValidationOptions(strict=True))
+
+
+def test_nothing_usable_left_is_an_error() -> None:
+    table = raw(customer_id=[None, None], timestamp=["2021-01-01"] * 2, amount=[1, 2])
+    with pytest.raises(RetainInputError, match="missing customer_id"):
+        validate_transactions(table, options=ValidationOptions(max_invalid_share=1.0))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_quarantine_file_holds_the_rows_and_reasons(tmp_path: Path, suffix: str) -> None:
+    table = raw(
+        customer_id=["a", None, "c", "d"],
+        timestamp=["2021-01-01", "2021-01-02", "never", "2021-01-04"],
+        amount=[1, 2, 3, 4],
+    )
+    validated = validate_transactions(table)
+    path = write_quarantine(validated, tmp_path / f"bad{suffix}")
+    written = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    assert written["reason"].tolist() == ["missing customer_id", "unparseable timestamp"]
+    assert written["source_row"].tolist() == [1, 2]
+    # Every input row is either used or quarantined: nothing disappears.
+    assert validated.report.rows_valid + len(written) == len(table)
+
+
+def test_csv_keeps_leading_zeros_of_ids(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("cust,when,net\n00042,2021-01-01,3.5\n7,2021-01-02,1\n")
+    validated = load_table(
+        path, TRANSACTIONS, ColumnMapping.parse("customer_id=cust,timestamp=when,amount=net")
+    )
+    assert validated.frame["customer_id"].tolist() == ["00042", "7"]
+
+
+def test_optional_columns_are_typed() -> None:
+    table = raw(**GOOD, order_id=[1, 2, 3, 4], quantity=["1", "2", "x", "4"])
+    validated = validate_transactions(table, options=ValidationOptions(max_invalid_share=0.5))
+    assert validated.frame["order_id"].tolist() == ["1", "2", "4"]
+    assert validated.frame["quantity"].dtype == np.float64
+    assert validated.report.quarantined == {"non-numeric quantity": 1}
+
+
+def test_events_and_customers_tables() -> None:
+    events = validate_events(
+        raw(customer_id=["a", "b"], timestamp=["2021-01-01", "2021-01-02"], event_type=["session", "email_open"])
+    )
+    assert events.report.rows_valid == 2
+    customers = validate_customers(
+        raw(customer_id=["a", "a", "b"], signup_date=["2020-01-01", "2020-02-01", "bad"], country=["UK", "UK", "FR"]),
+        options=ValidationOptions(max_invalid_share=0.5),
+    )
+    assert customers.report.quarantined == {"unparseable signup_date": 1, "repeated customer_id": 1}

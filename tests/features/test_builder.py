@@ -1,0 +1,218 @@
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lifetimes.utils import summary_data_from_transaction_data
+
+from retain.data.datasets import Dataset
+from retain.features import RFM_COLUMNS, FeatureBuilder, build_features
+from retain.errors import RetainInputError
+from tests.helpers import transactions
+
+
+def lifetimes_rfm(tx: pd.DataFrame, cutoff: str) -> pd.DataFrame:
+    naive = tx.assign(timestamp=tx["timestamp"].dt.tz_localize(None))
+    summary = summary_data_from_transaction_data(
+        naive, "customer_id", "timestamp", "amount", observation_period_end=cutoff, freq="D"
+    )
+    summary.index = summary.index.astype("str")
+    return summary.sort_index()
+
+
+@pytest.mark.parametrize(("kind", "cutoff"), [("master", "1997-09-30"), ("master", "1998-06-30"), ("sample", "1997-09-30")])
+def test_rfm_equals_lifetimes_on_cdnow(
+    kind: str, cutoff: str, cdnow_master: Dataset, cdnow_sample: Dataset
+) -> None:
+    tx = (cdnow_master if kind == "master" else cdnow_sample).transactions.frame
+    ours = FeatureBuilder().build(tx, cutoff).set_index("customer_id")[RFM_COLUMNS].sort_index()
+    theirs = lifetimes_rfm(tx, cutoff)
+    assert ours.index.tolist() == theirs.index.tolist()
+    pd.testing.assert_frame_equal(ours, theirs[RFM_COLUMNS], check_names=False, rtol=1e-12)
+    assert (ours["frequency"] > 0).sum() >= 946  # repeat customers are compared (946 in the sample)
+
+
+def test_behaviour_features_by_hand() -> None:
+    # Customer a: purchases on Jan 1 (two orders), Jan 11, Jan 31 (a Sunday, 18:30), a refund on
+    # Feb 2, and a purchase after the cutoff that must not count. Customer b: one purchase.
+    tx = transactions(
+        [
+            ("a", "2021-01-01 10:00", 100.0),
+            ("a", "2021-01-01 12:00", 50.0),
+            ("a", "2021-01-11 09:00", 40.0),
+            ("a", "2021-01-31 18:30", 60.0),
+            ("a", "2021-02-02 09:00", -30.0),
+            ("a", "2021-02-20 09:00", 999.0),
+            ("b", "2020-12-01 08:00", 10.0),
+        ],
+        order_id=["o1", "o2", "o3", "o4", "r1", "o5", "o6"],
+        product_id=["p1", "p2", "p1", "p3", "p3", "p9", "p1"],
+        discount=[0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    )
+    features = FeatureBuilder(windows=(7, 30), trend_days=14).build(tx, "2021-02-10")
+    a = features.set_index("customer_id").loc["a"]
+    assert a["frequency"] == 2  # three purchase days, the first is not a repeat
+    assert a["recency"] == 30 and a["T"] == 40
+    assert a["monetary_value"] == pytest.approx((40 + 60) / 2)
+    assert a["days_since_last_purchase"] == 10
+    assert a["orders_total"] == 4  # the refund is not an order
+    assert a["spend_total"] == pytest.approx(220.0)
+    assert a["gross_total"] == pytest.approx(250.0)
+    assert a["refund_share"] == pytest.approx(30 / 250)
+    assert a["avg_order_value"] == pytest.approx(250 / 4)
+    assert a["ipt_mean"] == 15 and a["ipt_median"] == 15
+    assert a["ipt_std"] == pytest.approx(np.std([10, 20], ddof=1))
+    assert a["overdue_ratio"] == pytest.approx(10 / 15)
+    # Windows end on the cutoff day: 7 days = Feb 4..10 (nothing), 30 days = Jan 12..Feb 10.
+    assert (a["orders_7d"], a["spend_7d"]) == (0, 0)
+    assert a["orders_30d"] == 1 and a["spend_30d"] == pytest.approx(60 - 30)
+    # Trend: gross of Jan 28..Feb 10 (60) against Jan 14..27 (0).
+    assert a["spend_trend"] == pytest.approx(1.0)
+    assert a["n_products"] == 3  # p1, p2, p3 (p9 is after the cutoff)
+    assert a["discount_share"] == pytest.approx(1 / 4)
+    assert a["weekend_share"] == pytest.approx(1 / 3)
+    assert a["mean_purchase_hour"] == pytest.approx((10 + 12 + 9 + 18.5) / 4)
+    b = features.set_index("customer_id").loc["b"]
+    assert b["frequency"] == 0 and b["monetary_value"] == 0
+    assert np.isnan(b["ipt_mean"]) and np.isnan(b["overdue_ratio"])
+    assert np.isnan(b["n_categories"])  # no category column: unknown, not zero
+    assert np.isnan(b["sessions_30d"])  # no events table: unknown, not zero
+
+
+def test_only_customers_with_a_purchase_by_the_cutoff_get_a_row() -> None:
+    tx = transactions(
+        [("a", "2021-01-01", 10.0), ("b", "2021-03-01", 10.0), ("c", "2021-01-05", -10.0)]
+    )
+    features = FeatureBuilder().build(tx, "2021-02-01")
+    assert features["customer_id"].tolist() == ["a"]
+
+
+def test_no_purchase_before_the_cutoff_is_an_error() -> None:
+    tx = transactions([("a", "2021-03-01", 10.0)])
+    with pytest.raises(RetainInputError, match="no customer has a purchase on or before 2021-02-01"):
+        FeatureBuilder().build(tx, "2021-02-01")
+
+
+def test_cutoff_includes_its_whole_day_in_utc() -> None:
+    tx = transactions([("a", "2021-01-01", 10.0), ("a", "2021-02-01T23:59:59Z", 5.0)])
+    features = FeatureBuilder().build(tx, dt.date(2021, 2, 1))
+    assert features.loc[0, "frequency"] == 1
+    later = FeatureBuilder().build(tx, pd.Timestamp("2021-02-01T12:00", tz="Europe/Paris"))
+    assert later.loc[0, "frequency"] == 1
+
+
+def test_event_features() -> None:
+    tx = transactions([("a", "2021-01-01", 10.0), ("b", "2021-01-01", 10.0)])
+    events = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["a", "a", "a", "a", "a"], dtype="str"),
+            "timestamp": pd.to_datetime(
+                ["2021-01-20", "2021-01-30", "2021-01-30", "2021-01-30", "2021-02-05"], utc=True
+            ).astype("datetime64[us, UTC]"),
+            "event_type": pd.Series(
+                ["session", "session", "email_open", "email_click", "session"], dtype="str"
+            ),
+        }
+    )
+    features = FeatureBuilder(windows=(7, 30)).build(tx, "2021-01-31", events=events)
+    a, b = features.iloc[0], features.iloc[1]
+    assert a["sessions_7d"] == 1 and a["sessions_30d"] == 2
+    assert a["days_since_last_session"] == 1
+    assert a["email_click_rate_90d"] == 1.0
+    # b has no events in a table that exists: zero counts, unknown recency.
+    assert b["sessions_30d"] == 0 and np.isnan(b["days_since_last_session"])
+
+
+def test_labels_by_hand() -> None:
+    tx = transactions(
+        [
+            ("a", "2021-01-01", 10.0),
+            ("a", "2021-01-11", 20.0),
+            ("a", "2021-01-11", -5.0),
+            ("a", "2021-01-25", 30.0),
+            ("b", "2021-01-02", 10.0),
+            ("b", "2021-01-31", 99.0),  # after the horizon
+            ("c", "2021-01-05", 10.0),  # after the cutoff: not a known customer
+        ]
+    )
+    labels = FeatureBuilder().labels(tx, "2021-01-01", horizon_days=28).set_index("customer_id")
+    assert labels.index.tolist() == ["a"]
+    a = labels.loc["a"]
+    assert not a["churned"] and a["purchased"]
+    assert a["days_to_next_purchase"] == 10
+    assert a["purchases_in_horizon"] == 2
+    assert a["spend_in_horizon"] == pytest.approx(45.0)
+
+    labels = FeatureBuilder().labels(tx, "2021-01-02", horizon_days=28).set_index("customer_id")
+    b = labels.loc["b"]
+    assert b["churned"] and b["days_to_next_purchase"] == 28  # censored at the horizon
+    assert b["spend_in_horizon"] == 0
+
+
+def test_labels_need_data_to_the_end_of_the_horizon() -> None:
+    tx = transactions([("a", "2021-01-01", 10.0), ("a", "2021-02-01", 10.0)])
+    with pytest.raises(RetainInputError, match="needs data up to 2021-03-02, but the transactions end on 2021-02-01"):
+        FeatureBuilder().labels(tx, "2021-01-31", horizon_days=30)
+
+
+def test_build_features_adds_segments_and_labels(cdnow_sample: Dataset) -> None:
+    table = build_features(cdnow_sample.transactions.frame, "1997-09-30", horizon_days=180)
+    assert {"segment", "r_score", "churned", "spend_in_horizon"} <= set(table.columns)
+    assert table["customer_id"].is_unique
+    # Segments carry signal: Champions churn far less than Lost customers.
+    churn = table.groupby("segment", observed=True)["churned"].mean()
+    assert churn["Champions"] < churn["Lost"] - 0.3
+
+
+# -- the point-in-time property --------------------------------------------------------------
+
+CUTOFF = pd.Timestamp("2021-06-30")
+START = pd.Timestamp("2021-01-01")
+
+
+def _rows(draw: st.DrawFn, n: int, before: bool) -> list[tuple[str, pd.Timestamp, float, str, str]]:
+    rows = []
+    for i in range(n):
+        customer = draw(st.sampled_from(["a", "b", "c", "d", "e"]))
+        if before:
+            seconds = draw(st.integers(0, int((CUTOFF - START).total_seconds()) + 86_399))
+            stamp = START + pd.Timedelta(seconds=seconds)
+        else:
+            seconds = draw(st.integers(86_400, 400 * 86_400))
+            stamp = CUTOFF + pd.Timedelta(seconds=seconds)
+        amount = draw(st.floats(-50, 200, allow_nan=False).map(lambda x: round(x, 2)))
+        order = f"o{draw(st.integers(0, 6))}" if draw(st.booleans()) else f"u{before}{i}"
+        product = draw(st.sampled_from(["p1", "p2", "p3"]))
+        rows.append((customer, stamp, amount, order, product))
+    return rows
+
+
+@st.composite
+def history_and_future(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    past = _rows(draw, draw(st.integers(1, 25)), before=True)
+    # Make sure somebody has a purchase by the cutoff.
+    past.append(("a", START, 10.0, "first", "p1"))
+    future = _rows(draw, draw(st.integers(1, 25)), before=False)
+
+    def frame(rows: list[tuple[str, pd.Timestamp, float, str, str]]) -> pd.DataFrame:
+        table = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "order_id", "product_id"])
+        table["timestamp"] = table["timestamp"].dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        for c in ("customer_id", "order_id", "product_id"):
+            table[c] = table[c].astype("str")
+        return table
+
+    return frame(past), frame(future)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history_and_future())
+def test_transactions_after_the_cutoff_never_change_a_feature(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    past, future = data
+    builder = FeatureBuilder(windows=(7, 30, 90), trend_days=30)
+    before = builder.build(past, CUTOFF)
+    after = builder.build(pd.concat([past, future], ignore_index=True).sample(frac=1, random_state=0), CUTOFF)
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9)
