@@ -255,22 +255,16 @@ def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning retain's own errors into one line and exit status 2."""
+    """Entry point: run the app, turning retain's own errors into one line and exit status 2.
+
+    Usage mistakes (an unknown option, a missing one) are reported by the command-line library
+    itself, also with status 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except RetainError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(2)
-    except (typer.Exit, typer.Abort) as stop:
-        sys.exit(getattr(stop, "exit_code", 1))
-    except Exception as error:
-        # Click's usage errors (unknown option, missing argument) are user mistakes too.
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
 
 
 if __name__ == "__main__":

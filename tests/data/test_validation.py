@@ -182,7 +182,9 @@ def test_different_offsets_are_normalised_to_utc() -> None:
 
 
 def test_naive_timestamps_are_read_in_the_given_zone() -> None:
-    table = raw(customer_id=["a", "b"], timestamp=["2011-01-10 12:00", "2011-07-10 12:00"], amount=[1, 2])
+    table = raw(
+        customer_id=["a", "b"], timestamp=["2011-01-10 12:00", "2011-07-10 12:00"], amount=[1, 2]
+    )
     options = ValidationOptions(timezone="Europe/London")
     stamps = validate_transactions(table, options=options).frame["timestamp"]
     # GMT in winter, BST (UTC+1) in summer.
@@ -241,11 +243,19 @@ def test_optional_columns_are_typed() -> None:
 
 def test_events_and_customers_tables() -> None:
     events = validate_events(
-        raw(customer_id=["a", "b"], timestamp=["2021-01-01", "2021-01-02"], event_type=["session", "email_open"])
+        raw(
+            customer_id=["a", "b"],
+            timestamp=["2021-01-01", "2021-01-02"],
+            event_type=["session", "email_open"],
+        )
     )
     assert events.report.rows_valid == 2
     customers = validate_customers(
-        raw(customer_id=["a", "a", "b"], signup_date=["2020-01-01", "2020-02-01", "bad"], country=["UK", "UK", "FR"]),
+        raw(
+            customer_id=["a", "a", "b"],
+            signup_date=["2020-01-01", "2020-02-01", "bad"],
+            country=["UK", "UK", "FR"],
+        ),
         options=ValidationOptions(max_invalid_share=0.5),
     )
     assert customers.report.quarantined == {"unparseable signup_date": 1, "repeated customer_id": 1}

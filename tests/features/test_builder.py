@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifetimes.utils import summary_data_from_transaction_data
+from tests.helpers import transactions
 
 from retain.data.datasets import Dataset
-from retain.features import RFM_COLUMNS, FeatureBuilder, build_features
 from retain.errors import RetainInputError
-from tests.helpers import transactions
+from retain.features import RFM_COLUMNS, FeatureBuilder, build_features
 
 
 def lifetimes_rfm(tx: pd.DataFrame, cutoff: str) -> pd.DataFrame:
@@ -22,7 +22,10 @@ def lifetimes_rfm(tx: pd.DataFrame, cutoff: str) -> pd.DataFrame:
     return summary.sort_index()
 
 
-@pytest.mark.parametrize(("kind", "cutoff"), [("master", "1997-09-30"), ("master", "1998-06-30"), ("sample", "1997-09-30")])
+@pytest.mark.parametrize(
+    ("kind", "cutoff"),
+    [("master", "1997-09-30"), ("master", "1998-06-30"), ("sample", "1997-09-30")],
+)
 def test_rfm_equals_lifetimes_on_cdnow(
     kind: str, cutoff: str, cdnow_master: Dataset, cdnow_sample: Dataset
 ) -> None:
@@ -91,7 +94,9 @@ def test_only_customers_with_a_purchase_by_the_cutoff_get_a_row() -> None:
 
 def test_no_purchase_before_the_cutoff_is_an_error() -> None:
     tx = transactions([("a", "2021-03-01", 10.0)])
-    with pytest.raises(RetainInputError, match="no customer has a purchase on or before 2021-02-01"):
+    with pytest.raises(
+        RetainInputError, match="no customer has a purchase on or before 2021-02-01"
+    ):
         FeatureBuilder().build(tx, "2021-02-01")
 
 
@@ -153,7 +158,10 @@ def test_labels_by_hand() -> None:
 
 def test_labels_need_data_to_the_end_of_the_horizon() -> None:
     tx = transactions([("a", "2021-01-01", 10.0), ("a", "2021-02-01", 10.0)])
-    with pytest.raises(RetainInputError, match="needs data up to 2021-03-02, but the transactions end on 2021-02-01"):
+    with pytest.raises(
+        RetainInputError,
+        match="needs data up to 2021-03-02, but the transactions end on 2021-02-01",
+    ):
         FeatureBuilder().labels(tx, "2021-01-31", horizon_days=30)
 
 
@@ -197,7 +205,9 @@ def history_and_future(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
     future = _rows(draw, draw(st.integers(1, 25)), before=False)
 
     def frame(rows: list[tuple[str, pd.Timestamp, float, str, str]]) -> pd.DataFrame:
-        table = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "order_id", "product_id"])
+        table = pd.DataFrame(
+            rows, columns=["customer_id", "timestamp", "amount", "order_id", "product_id"]
+        )
         table["timestamp"] = table["timestamp"].dt.tz_localize("UTC").astype("datetime64[us, UTC]")
         for c in ("customer_id", "order_id", "product_id"):
             table[c] = table[c].astype("str")
@@ -214,5 +224,21 @@ def test_transactions_after_the_cutoff_never_change_a_feature(
     past, future = data
     builder = FeatureBuilder(windows=(7, 30, 90), trend_days=30)
     before = builder.build(past, CUTOFF)
-    after = builder.build(pd.concat([past, future], ignore_index=True).sample(frac=1, random_state=0), CUTOFF)
+    after = builder.build(
+        pd.concat([past, future], ignore_index=True).sample(frac=1, random_state=0), CUTOFF
+    )
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9)
+
+
+def test_rfm_equals_lifetimes_on_synthetic_data() -> None:
+    from retain.data.synthetic import simulate
+
+    data = simulate(3_000, refund_rate=0.0, seed=5)
+    cutoff = "2024-06-30"
+    ours = FeatureBuilder().build(data.transactions, cutoff).set_index("customer_id")
+    theirs = lifetimes_rfm(data.transactions, cutoff)
+    ours = ours[RFM_COLUMNS].sort_index()
+    assert ours.index.tolist() == theirs.index.tolist()
+    pd.testing.assert_frame_equal(ours, theirs[RFM_COLUMNS], check_names=False, rtol=1e-12)
+    # Synthetic timestamps carry a time of day: same-day purchases are merged as in lifetimes.
+    assert (data.transactions["timestamp"].dt.hour > 0).any()

@@ -1,0 +1,130 @@
+"""The command line as a user runs it: a real process, its exit status, its output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+RETAIN = [sys.executable, "-m", "retain.cli"]
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RETAIN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    """A small store export with its own column names and a few bad rows."""
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "Customer ID,InvoiceDate,Amount,Invoice\n"
+        "00017,2021-01-03 10:00,20.00,A1\n"
+        "00017,2021-02-03 10:00,35.50,A2\n"
+        "00017,2021-03-01 09:00,-5.00,C3\n"
+        "00018,2021-01-10 12:00,12.00,A4\n"
+        ",2021-01-11 12:00,9.00,A5\n"
+        "00019,not a date,9.00,A6\n"
+        "00019,2021-02-20 08:00,abc,A7\n"
+        "00019,2021-02-21 08:00,14.00,A8\n"
+    )
+    return path
+
+
+COLUMNS = "customer_id=Customer ID,timestamp=InvoiceDate,amount=Amount,order_id=Invoice"
+
+
+def test_features_command_writes_the_table_and_counts_bad_rows(
+    export: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run(
+        "features",
+        "--transactions",
+        export,
+        "--as-of",
+        "2021-03-31",
+        "--out",
+        out,
+        "--columns",
+        COLUMNS,
+        "--quarantine",
+        tmp_path / "bad.csv",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "8 rows read, 5 usable, 3 set aside; 3 customers" in result.stdout
+    assert "1 row with missing customer_id" in result.stdout
+    assert "1 row with unparseable timestamp" in result.stdout
+    assert "1 row with non-numeric amount" in result.stdout
+    table = pd.read_parquet(out / "features.parquet")
+    assert table["customer_id"].tolist() == ["00017", "00018", "00019"]
+    assert table.set_index("customer_id").loc["00017", "frequency"] == 1
+    bad = pd.read_csv(tmp_path / "bad.csv")
+    assert sorted(bad["reason"]) == [
+        "missing customer_id",
+        "non-numeric amount",
+        "unparseable timestamp",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--columns", "customer_id=Nope"], "the column mapping names 'Nope' (for customer_id)"),
+        ([], "required column 'customer_id' is missing"),
+        (
+            ["--columns", COLUMNS, "--as-of", "1999-01-01"],
+            "no customer has a purchase on or before 1999-01-01",
+        ),
+        (["--columns", COLUMNS, "--as-of", "someday"], "as-of date: cannot read 'someday'"),
+        (["--columns", COLUMNS, "--timezone", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
+    ],
+)
+def test_user_mistakes_are_one_clear_line(
+    export: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    if "--as-of" not in args:
+        args = [*args, "--as-of", "2021-03-31"]
+    result = run("features", "--transactions", export, "--out", tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_and_empty_files(tmp_path: Path) -> None:
+    result = run("validate", "--transactions", tmp_path / "none.csv")
+    assert result.returncode == 2 and "no file at" in result.stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = run("validate", "--transactions", empty)
+    assert result.returncode == 2 and "is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_non_zero_without_traceback(tmp_path: Path) -> None:
+    result = run("features", "--as-of", "2021-01-01")
+    assert result.returncode == 2
+    assert "Missing option '--transactions'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kpis_command(export: Path, tmp_path: Path) -> None:
+    result = run("kpis", "--transactions", export, "--columns", COLUMNS, "--out", tmp_path / "k")
+    assert result.returncode == 0, result.stderr
+    kpis = pd.read_csv(tmp_path / "k" / "kpis.csv")
+    assert kpis["period"].tolist() == ["2021-01", "2021-02", "2021-03"]
+    assert kpis["new_customers"].tolist() == [2, 1, 0]
+    assert (tmp_path / "k" / "cohorts.csv").exists()
+
+
+def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
+    result = run("demo", "--out", tmp_path / "demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "23,570 customers" in result.stdout
+    assert "Champions" in result.stdout and "crr" in result.stdout
+    assert len(pd.read_parquet(tmp_path / "demo" / "features.parquet")) == 23_570
