@@ -13,8 +13,9 @@ The purchase process is the BG/NBD of Fader, Hardie & Lee (2005), in days:
   dies before their first repeat purchase, as in the BG/NBD likelihood;
 - the observation ends at the end of the day ``end``.
 
-Each purchase's amount is Gamma-Gamma (Fader, Hardie & Lee 2005b): ``nu_i ~ Gamma(q, rate gamma)``
-and each amount ``~ Gamma(p, rate nu_i)``, so customer ``i`` spends ``p / nu_i`` on average.
+Amounts follow the Gamma-Gamma model (Colombo & Jiang 1999; Fader, Hardie & Lee 2005, "RFM and
+CLV"): ``nu_i ~ Gamma(q, rate gamma)`` and each amount ``~ Gamma(p, rate nu_i)``, so customer ``i``
+spends ``p / nu_i`` on average and the population ``p gamma / (q - 1)``.
 
 Times are simulated on a continuous clock of days since ``start``, then each day is stretched onto
 the wall clock with a daytime-heavy hourly profile. The stretch is monotone within a day and keeps
@@ -130,6 +131,9 @@ def simulate(
     negative amount; refunds that would land after ``end`` are not recorded. Both, and ``events``,
     draw from their own random streams: switching them on leaves the purchases unchanged.
     The same ``seed`` gives identical frames.
+
+    The work is vectorised over customers: 1.6 million customers (about 8.5 million purchases
+    with the default parameters) take some 15 s and 2 GB. Events multiply the rows by about 20.
     """
     params = {
         "n_customers": n_customers, "start": start, "end": end,
@@ -240,11 +244,11 @@ def simulate(
 def _check_arguments(params: dict[str, Any]) -> tuple[pd.Timestamp, int]:
     """Raise RetainInputError for arguments that cannot describe a shop; return start and days."""
     n = params["n_customers"]
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+    if not _is_integer(n) or n < 1:
         raise RetainInputError(f"n_customers must be a positive integer, got {n!r}")
     start, end = _date(params["start"], "start"), _date(params["end"], "end")
     days = params["acquisition_days"]
-    if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 1:
+    if not _is_integer(days) or days < 1:
         raise RetainInputError(f"acquisition_days must be a positive integer, got {days!r}")
     n_days = (end - start).days + 1  # the observation runs to the end of the day `end`
     if n_days < days:
@@ -255,12 +259,23 @@ def _check_arguments(params: dict[str, Any]) -> tuple[pd.Timestamp, int]:
         )
     for name in ("r", "alpha", "a", "b", "p", "q", "gamma"):
         value = params[name]
-        if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
+        if not _is_number(value) or not np.isfinite(value) or value <= 0:
             raise RetainInputError(f"{name} must be a positive finite number, got {value!r}")
     rate = params["refund_rate"]
-    if not isinstance(rate, int | float) or not 0 <= rate < 1:
+    if not _is_number(rate) or not 0 <= rate < 1:
         raise RetainInputError(f"refund_rate must be in [0, 1), got {rate!r}")
+    seed = params["seed"]
+    if not _is_integer(seed) or seed < 0:
+        raise RetainInputError(f"seed must be a non-negative integer, got {seed!r}")
     return start, n_days
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _date(value: str, name: str) -> pd.Timestamp:
@@ -282,7 +297,8 @@ def _check_size(rows: int, what: str) -> None:
     if rows > MAX_ROWS:
         raise RetainInputError(
             f"these parameters would generate {rows:,} {what}, more than the limit of "
-            f"{MAX_ROWS:,}: use fewer customers or a lower purchase rate (larger alpha)"
+            f"{MAX_ROWS:,}: use fewer customers, a lower purchase rate (larger alpha) or a "
+            "higher dropout probability"
         )
 
 
@@ -448,7 +464,7 @@ def _events(
     - browsing sessions at ``4 lambda`` per day while alive and a tenth of that after death;
     - 80 % of purchases come with a tracked session (views, add_to_cart) just before them;
     - product views per session, add_to_cart on 20 % of browsing sessions, cart_abandon for 70 %
-      of those carts, wishlist_add on 3 % of them;
+      of those carts, wishlist_add on 3 % of browsing sessions;
     - a weekly email campaign (Tuesdays 09:00 UTC) from acquisition on; each customer has a
       Beta(1.5, 6) open propensity, cut to 30 % after death; 15 % of opens click (5 % when dead);
     - a support ticket after 2 % of purchases, 1 hour to 14 days later.
@@ -513,9 +529,9 @@ def _events(
     campaign_us = (np.arange(first_tuesday, c.n_days, 7) * _US_PER_DAY + 9 * _US_PER_HOUR).astype(
         np.int64
     )
-    died_us = np.where(c.alive, end_us, c.died_us)
+    death_us = np.where(c.alive, end_us, c.died_us)
     first = np.searchsorted(campaign_us, c.acquired_us)
-    turn = np.maximum(np.searchsorted(campaign_us, died_us), first)
+    turn = np.maximum(np.searchsorted(campaign_us, death_us), first)  # first campaign after death
     last = campaign_us.size
     propensity = rng.beta(1.5, 6.0, n)
     for low, high, open_share, click_share in (
