@@ -1,7 +1,14 @@
+import os
+
 import pytest
 
 from retain.data.contract import CUSTOMERS, TRANSACTIONS
-from retain.data.datasets import Dataset, load_cdnow, load_online_retail
+from retain.data.datasets import (
+    Dataset,
+    default_online_retail_path,
+    load_cdnow,
+    load_online_retail,
+)
 from retain.errors import RetainInputError
 
 
@@ -27,6 +34,13 @@ def test_cdnow_kind_is_checked() -> None:
 
 @pytest.fixture(scope="module")
 def online_retail() -> Dataset:
+    try:
+        default_online_retail_path()
+    except RetainInputError:
+        # CI always has shared/data beside the clone; elsewhere the file may be absent.
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("online_retail_ii.parquet is not beside this checkout")
     return load_online_retail()
 
 
