@@ -37,6 +37,11 @@ Definitions (the project's contract)
   ``purchase_frequency`` = ``orders`` / ``buyers``; ``repeat_purchase_rate`` = share (x 100) of the
   period's buyers who have at least two orders in total by the end of the period. Ratios with a zero
   denominator are NaN.
+- A customer's *acquisition cohort* is the period of their first purchase; a cohort's retention
+  k periods later is the share of the cohort with an order in the cohort's period plus k. Periods
+  after the last transaction are not observed (NaN), not zero.
+- Whole-history figures (:func:`summarize_kpis`) use the same definitions over the entire history;
+  ``refund_share`` = refunded amount (minus the sum of negative amounts) / gross purchase revenue.
 - Rates and shares of :func:`retention_kpis` and :func:`summarize_kpis` are percentages (0-100);
   the cells of :func:`cohort_retention` are fractions (0-1).
 """
@@ -114,19 +119,19 @@ def retention_kpis(
         period,
     )
     n = grid.size
+    row_period = grid.locate(table.time)
     buy = table.purchase
-    active, ending = _activity(table.customer[buy], table.time[buy], grid, window)
+    active, ending = _activity(table.customer[buy], row_period[buy], table.time[buy], grid, window)
     customer_periods = _CustomerPeriods.of(table.orders(), grid)
 
-    starts_b = active[:n]
-    ends_e = active[1:]
+    at_start, at_end = active[:n], active[1:]  # B and E of every period
+    churned = ending[1:]  # in B, not in E
     new = np.bincount(customer_periods.period[customer_periods.first], minlength=n)
-    churned = ending[1:]
     buyers = np.bincount(customer_periods.period, minlength=n)
     repeaters = np.bincount(customer_periods.period[customer_periods.cumulative >= 2], minlength=n)
     orders = np.bincount(customer_periods.period, weights=customer_periods.orders, minlength=n)
     gross = np.bincount(customer_periods.period, weights=customer_periods.gross, minlength=n)
-    revenue = np.bincount(grid.locate(table.time), weights=table.amount, minlength=n)
+    revenue = np.bincount(row_period, weights=table.amount, minlength=n)
 
     boundaries = grid.timestamps()
     kpis = pd.DataFrame(
@@ -134,11 +139,11 @@ def retention_kpis(
             "period": grid.periods.astype("str"),
             "period_start": boundaries.array[:-1],
             "period_end": boundaries.array[1:],
-            "customers_start": starts_b,
-            "customers_end": ends_e,
+            "customers_start": at_start,
+            "customers_end": at_end,
             "new_customers": new,
-            "crr": _ratio(ends_e - new, starts_b) * 100,
-            "churn_rate": _ratio(churned, starts_b) * 100,
+            "crr": _ratio(at_end - new, at_start) * 100,
+            "churn_rate": _ratio(churned, at_start) * 100,
             "buyers": buyers,
             "orders": orders.astype(np.int64),
             "revenue": revenue,
@@ -216,6 +221,7 @@ def summarize_kpis(transactions: pd.DataFrame) -> dict[str, float]:
     orders = table.orders()
     per_customer = np.bincount(orders.customer, minlength=table.customers)
     customers = int(np.count_nonzero(per_customer))
+    repeaters = int(np.count_nonzero(per_customer >= 2))
     n_orders = len(orders.customer)
     gross = float(orders.gross.sum())
     refunded = -float(table.amount[~table.purchase].sum())
@@ -225,8 +231,7 @@ def summarize_kpis(transactions: pd.DataFrame) -> dict[str, float]:
         "revenue": float(table.amount.sum()),
         "average_order_value": _scalar_ratio(gross, n_orders),
         "purchase_frequency": _scalar_ratio(n_orders, customers),
-        "repeat_purchase_rate": _scalar_ratio(int(np.count_nonzero(per_customer >= 2)), customers)
-        * 100,
+        "repeat_purchase_rate": _scalar_ratio(repeaters, customers) * 100,
         "refund_share": _scalar_ratio(refunded, gross) * 100,
     }
 
@@ -277,12 +282,12 @@ class _Transactions:
             )
         if isinstance(timestamps.dtype, pd.DatetimeTZDtype):
             timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        time = timestamps.to_numpy(dtype="datetime64[us]").view(np.int64)
+        time = timestamps.to_numpy(dtype="datetime64[us]")
         amount = pd.to_numeric(transactions["amount"], errors="coerce").to_numpy(dtype=np.float64)
         customer, uniques = pd.factorize(transactions["customer_id"])
         for column, bad in (
             ("customer_id", customer < 0),
-            ("timestamp", np.isnat(time.view("datetime64[us]"))),
+            ("timestamp", np.isnat(time)),
             ("amount", np.isnan(amount)),
         ):
             if bad.any():
@@ -293,7 +298,7 @@ class _Transactions:
         return cls(
             customer=customer.astype(np.int64),
             customers=len(uniques),
-            time=time,
+            time=time.view(np.int64),
             amount=amount,
             purchase=amount >= 0,
             order_id=transactions.get("order_id"),
@@ -304,25 +309,16 @@ class _Transactions:
         buy = self.purchase
         if self.order_id is None:
             return _Orders(self.customer[buy], self.time[buy], self.amount[buy])
-        codes, uniques = pd.factorize(self.order_id[buy])
+        codes, uniques = pd.factorize(self.order_id)
+        codes = codes[buy]
         loose = codes < 0  # a purchase row without an order id is an order of its own
         codes[loose] = len(uniques) + np.arange(np.count_nonzero(loose))
-        span = len(uniques) + np.count_nonzero(loose)
-        grouped = (
-            pd.DataFrame(
-                {
-                    "key": self.customer[buy] * span + codes,
-                    "time": self.time[buy],
-                    "gross": self.amount[buy],
-                }
-            )
-            .groupby("key", sort=False)
-            .agg(time=("time", "min"), gross=("gross", "sum"))
-        )
+        span = len(uniques) + int(np.count_nonzero(loose))
+        runs = _Runs.of(self.customer[buy] * span + codes)
         return _Orders(
-            customer=grouped.index.to_numpy() // span,
-            time=grouped["time"].to_numpy(),
-            gross=grouped["gross"].to_numpy(),
+            customer=runs.keys // span,
+            time=runs.min(self.time[buy]),
+            gross=runs.sum(self.amount[buy]),
         )
 
 
@@ -357,7 +353,57 @@ def _to_utc(value: DateLike | None, name: str) -> pd.Timestamp | None:
 
 
 def _micros(stamp: pd.Timestamp) -> int:
+    """A UTC timestamp as microseconds since the epoch."""
     return int(np.datetime64(stamp.tz_localize(None), "us").view(np.int64))
+
+
+# -- Grouping ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Rows grouped by an integer key with one sort: the group-by behind every figure here.
+
+    On tens of millions of rows with millions of distinct keys, one NumPy sort followed by
+    reductions over the runs of equal keys (``ufunc.reduceat``) is several times faster than a
+    hash group-by. ``keys`` are the distinct keys in ascending order; ``starts`` are the positions,
+    in sorted order, where each key's run begins.
+    """
+
+    order: np.ndarray
+    keys: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, keys: np.ndarray) -> _Runs:
+        order = np.argsort(keys)
+        ordered = keys[order]
+        starts = np.flatnonzero(_run_starts(ordered))
+        return cls(order=order, keys=ordered[starts], starts=starts)
+
+    def size(self) -> np.ndarray:
+        return np.diff(np.r_[self.starts, len(self.order)])
+
+    def min(self, values: np.ndarray) -> np.ndarray:
+        return self._reduce(np.minimum, values)
+
+    def max(self, values: np.ndarray) -> np.ndarray:
+        return self._reduce(np.maximum, values)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        return self._reduce(np.add, values)
+
+    def _reduce(self, ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+        if len(self.starts) == 0:
+            return values[:0]
+        return ufunc.reduceat(values[self.order], self.starts)
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Mask of the first element of each run of equal values (a sorted array has one run a value)."""
+    mask = np.ones(len(values), dtype=bool)
+    mask[1:] = values[1:] != values[:-1]
+    return mask
 
 
 # -- Periods -----------------------------------------------------------------------------------
@@ -365,7 +411,7 @@ def _micros(stamp: pd.Timestamp) -> int:
 
 @dataclass(frozen=True)
 class _Grid:
-    """Consecutive calendar periods and their boundaries (microseconds, UTC).
+    """Consecutive calendar periods and their boundaries (microseconds since the epoch, UTC).
 
     ``bounds`` has one entry more than ``periods``: bounds[k] is the start of period k and
     bounds[k + 1] its (exclusive) end.
@@ -393,11 +439,8 @@ class _Grid:
 
     def timestamps(self) -> pd.Series:
         """The boundaries as UTC timestamps of the contract's dtype."""
-        return (
-            pd.Series(self.bounds.view("datetime64[us]"))
-            .dt.tz_localize("UTC")
-            .astype(TIMESTAMP_DTYPE)
-        )
+        naive = pd.Series(self.bounds.view("datetime64[us]"))
+        return naive.dt.tz_localize("UTC").astype(TIMESTAMP_DTYPE)
 
 
 @dataclass(frozen=True)
@@ -406,8 +449,8 @@ class _CustomerPeriods:
 
     ``orders``/``gross`` are the customer's orders and their gross value in that period;
     ``cumulative`` counts the customer's orders up to the end of that period; ``cohort`` is the
-    period of the customer's first order (its acquisition period) and ``first`` marks the entry of
-    that period.
+    period of the customer's first order (the acquisition period) and ``first`` marks the entry
+    of that period.
     """
 
     customer: np.ndarray
@@ -420,27 +463,20 @@ class _CustomerPeriods:
 
     @classmethod
     def of(cls, orders: _Orders, grid: _Grid) -> _CustomerPeriods:
-        key = orders.customer * grid.size + grid.locate(orders.time)
-        grouped = (
-            pd.DataFrame({"key": key, "gross": orders.gross})
-            .groupby("key", sort=True)["gross"]
-            .agg(["size", "sum"])
-        )
-        keys = grouped.index.to_numpy()
-        customer = keys // grid.size
-        period = keys % grid.size
-        counts = grouped["size"].to_numpy()
+        runs = _Runs.of(orders.customer * grid.size + grid.locate(orders.time))
+        customer, period = np.divmod(runs.keys, grid.size)
+        counts = runs.size()
+        first = _run_starts(customer)
+        starts = np.flatnonzero(first)
+        lengths = np.diff(np.r_[starts, len(customer)])
         # Per-customer running totals without a group-by: the overall running sum minus its value
         # just before the customer's first entry.
-        first = np.r_[True, customer[1:] != customer[:-1]] if len(keys) else np.zeros(0, bool)
-        starts = np.flatnonzero(first)
-        lengths = np.diff(np.r_[starts, len(keys)])
         running = np.cumsum(counts)
         return cls(
             customer=customer,
             period=period,
             orders=counts,
-            gross=grouped["sum"].to_numpy(),
+            gross=runs.sum(orders.gross),
             cumulative=running - np.repeat((running - counts)[starts], lengths),
             cohort=np.repeat(period[starts], lengths),
             first=first,
@@ -451,36 +487,36 @@ class _CustomerPeriods:
 
 
 def _activity(
-    customer: np.ndarray, time: np.ndarray, grid: _Grid, window: int
+    customer: np.ndarray, period: np.ndarray, time: np.ndarray, grid: _Grid, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Customers active at each boundary, and customers whose activity stops at each boundary.
 
-    A purchase at time p makes its customer active at every boundary b with b - W <= p < b, i.e.
-    at the boundaries in (p, p + W]: a run of boundary indices [lo, hi). Within one period only the
-    customer's last purchase matters (its run contains the runs of the earlier ones), so purchases
-    are first reduced to one per customer and period. A customer's runs, sorted by period, are then
-    merged where they touch or overlap; each merged run adds one to the active count of every
-    boundary it covers, and its end is a boundary where the customer stops being active (churns).
-    Both arrays have one entry per boundary (``grid.size + 1``).
+    Takes the purchase rows (customer code, period index, time). A purchase at time p makes its
+    customer active at every boundary b with b - W <= p < b, i.e. at the boundaries in (p, p + W]:
+    a run of boundary indices [lo, hi). Within one period only the customer's last purchase
+    matters (its run contains the runs of the earlier ones), so purchases are first reduced to one
+    per customer and period. A customer's runs, in period order, are then merged where they touch
+    or overlap; each merged run adds one to the active count of every boundary it covers, and its
+    end is the boundary where the customer stops being active (churns). Both arrays have one entry
+    per boundary (``grid.size + 1``).
     """
     boundaries = grid.size + 1
-    # A window longer than the grid behaves like one just longer than the grid; capping it keeps
+    # A window longer than the grid acts like one just longer than the grid; capping it keeps
     # p + W far from int64 overflow whatever the argument.
     window = min(window, int(grid.bounds[-1] - grid.bounds[0]) + 1)
-    last = pd.Series(time).groupby(customer * grid.size + grid.locate(time), sort=True).max()
-    keys = last.index.to_numpy()
-    who = keys // grid.size
-    lo = keys % grid.size + 1
-    hi = np.searchsorted(grid.bounds, last.to_numpy() + window, side="right")
-    nonempty = hi > lo  # with a window shorter than a period a purchase may reach no boundary
-    who, lo, hi = who[nonempty], lo[nonempty], hi[nonempty]
+    runs = _Runs.of(customer * grid.size + period)
+    who, last_period = np.divmod(runs.keys, grid.size)
+    lo = last_period + 1
+    hi = np.searchsorted(grid.bounds, runs.max(time) + window, side="right")
+    reaching = hi > lo  # with a window shorter than a period, a purchase may reach no boundary
+    who, lo, hi = who[reaching], lo[reaching], hi[reaching]
 
-    if len(who) == 0:
-        return np.zeros(boundaries, dtype=np.int64), np.zeros(boundaries, dtype=np.int64)
     # hi never decreases within a customer (later periods have later last purchases), so a run
-    # starts a new merged run exactly when it begins after the previous run's end.
-    opens = np.r_[True, (who[1:] != who[:-1]) | (lo[1:] > hi[:-1])]
-    closes = np.r_[opens[1:], True]
+    # opens a new merged run exactly when it starts after the previous run's end.
+    opens = _run_starts(who)
+    opens[1:] |= lo[1:] > hi[:-1]
+    closes = np.ones(len(opens), dtype=bool)
+    closes[:-1] = opens[1:]
     starts = np.bincount(lo[opens], minlength=boundaries + 1)
     stops = np.bincount(hi[closes], minlength=boundaries + 1)
     active = np.cumsum(starts - stops)[:boundaries]
@@ -495,4 +531,5 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _scalar_ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, NaN when the denominator is 0."""
     return float(numerator) / float(denominator) if denominator else float("nan")
