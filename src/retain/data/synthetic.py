@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retain.data.contract import EVENT_TYPES, EVENTS, TRANSACTIONS
+from retain.data.dates import to_utc, utc_day
 from retain.errors import RetainInputError
 
 __all__ = ["MAX_ROWS", "SyntheticData", "simulate"]
@@ -279,18 +280,11 @@ def _is_integer(value: object) -> bool:
 
 
 def _date(value: str, name: str) -> pd.Timestamp:
-    """A date string as a naive UTC midnight."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as error:
-        raise RetainInputError(f"{name} must be a date like '2022-01-01', got {value!r}") from error
-    if ts is pd.NaT:
-        raise RetainInputError(f"{name} must be a date like '2022-01-01', got {value!r}")
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    if ts != ts.normalize():
+    """A date string as a naive UTC midnight; a time of day is refused."""
+    day = utc_day(value, name)
+    if to_utc(value, name).tz_localize(None) != day:
         raise RetainInputError(f"{name} must be a date without a time of day, got {value!r}")
-    return ts.as_unit("us")
+    return day.as_unit("us")
 
 
 def _check_size(rows: int, what: str) -> None:

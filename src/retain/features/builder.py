@@ -22,7 +22,6 @@ Conventions
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import duckdb
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from retain.data.contract import EVENT_TYPES
+from retain.data.dates import DateLike, utc_day
 from retain.errors import RetainInputError
 
 __all__ = ["RFM_COLUMNS", "FeatureBuilder", "to_cutoff"]
@@ -37,17 +37,9 @@ __all__ = ["RFM_COLUMNS", "FeatureBuilder", "to_cutoff"]
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 
 
-def to_cutoff(value: str | dt.date | pd.Timestamp) -> pd.Timestamp:
+def to_cutoff(value: DateLike) -> pd.Timestamp:
     """The cutoff day as a naive midnight timestamp (UTC day), from a date, datetime or string."""
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as error:
-        raise RetainInputError(f"as-of date: cannot read {value!r} as a date") from error
-    if stamp is pd.NaT:
-        raise RetainInputError(f"as-of date: cannot read {value!r} as a date")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
+    return utc_day(value, "as-of date")
 
 
 class FeatureBuilder:
@@ -68,7 +60,7 @@ class FeatureBuilder:
     def build(
         self,
         transactions: pd.DataFrame,
-        cutoff: str | dt.date | pd.Timestamp,
+        cutoff: DateLike,
         *,
         events: pd.DataFrame | None = None,
         customers: pd.DataFrame | None = None,
@@ -103,7 +95,7 @@ class FeatureBuilder:
     def labels(
         self,
         transactions: pd.DataFrame,
-        cutoff: str | dt.date | pd.Timestamp,
+        cutoff: DateLike,
         horizon_days: int,
     ) -> pd.DataFrame:
         """What each customer with a purchase on or before ``cutoff`` did in the horizon after it.

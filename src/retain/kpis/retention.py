@@ -48,7 +48,6 @@ Definitions (the project's contract)
 
 from __future__ import annotations
 
-import datetime as dt
 import numbers
 from dataclasses import dataclass
 from typing import Final
@@ -57,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from retain.data.contract import TIMESTAMP_DTYPE
+from retain.data.dates import DateLike, to_utc
 from retain.errors import RetainInputError
 
 __all__ = ["KPI_COLUMNS", "PERIODS", "cohort_retention", "retention_kpis", "summarize_kpis"]
@@ -83,8 +83,6 @@ KPI_COLUMNS: Final = (
 """Columns of :func:`retention_kpis`, in order."""
 
 _MICROSECONDS_PER_DAY: Final = 86_400 * 1_000_000
-
-DateLike = str | dt.date | pd.Timestamp
 
 
 def retention_kpis(
@@ -224,7 +222,7 @@ def summarize_kpis(transactions: pd.DataFrame) -> dict[str, float]:
     repeaters = int(np.count_nonzero(per_customer >= 2))
     n_orders = len(orders.customer)
     gross = float(orders.gross.sum())
-    refunded = -float(table.amount[~table.purchase].sum())
+    refunded = abs(float(table.amount[~table.purchase].sum()))  # abs: no "-0.0" without refunds
     return {
         "customers": customers,
         "orders": n_orders,
@@ -341,15 +339,7 @@ def _check_window(days: object) -> int:
 
 def _to_utc(value: DateLike | None, name: str) -> pd.Timestamp | None:
     """A start/end argument as a UTC timestamp; naive values are read as UTC."""
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as error:
-        raise RetainInputError(f"{name}: cannot read {value!r} as a date") from error
-    if stamp is pd.NaT:
-        raise RetainInputError(f"{name}: cannot read {value!r} as a date")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return None if value is None else to_utc(value, name)
 
 
 def _micros(stamp: pd.Timestamp) -> int:
