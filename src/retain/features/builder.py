@@ -22,6 +22,7 @@ Conventions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -71,9 +72,9 @@ class FeatureBuilder:
         con = _connect()
         con.register("tx", _as_naive_utc(transactions))
         params = _day_params(day)
-        con.execute(self._days_sql(transactions.columns), {"cutoff_end": params["cutoff_end"]})
-        con.execute(self._per_customer_sql(), {"cutoff": params["cutoff"]})
-        features = _fetch(con, self._transactions_sql(transactions.columns), params)
+        _execute(con, self._days_sql(transactions.columns), params)
+        _execute(con, self._per_customer_sql(), params)
+        features = _fetch(con, self._features_sql(transactions.columns), params)
         if features.empty:
             raise RetainInputError(
                 f"features: no customer has a purchase on or before {day:%Y-%m-%d}"
@@ -85,12 +86,11 @@ class FeatureBuilder:
             counts = [c for c in event_features.columns if c.endswith("d") and c != "customer_id"]
             features[counts] = features[counts].fillna(0.0)
         else:
-            for column in self._event_columns():
-                features[column] = np.nan
+            features = features.assign(**dict.fromkeys(self._event_columns(), np.nan))
         if customers is not None:
             features = self._join_customers(features, customers, day)
-        features["customer_id"] = features["customer_id"].astype("str")
-        return features.sort_values("customer_id", ignore_index=True)
+        # Rows come ordered by customer_id from SQL; a stable order makes training reproducible.
+        return features
 
     def labels(
         self,
@@ -139,50 +139,69 @@ class FeatureBuilder:
                    CAST(coalesce(f.purchases_in_horizon, 0) AS DOUBLE) AS purchases_in_horizon,
                    coalesce(f.spend_in_horizon, 0.0) AS spend_in_horizon
             FROM known k LEFT JOIN future f USING (customer_id)
+            ORDER BY k.customer_id
             """,
             {"cutoff": day.date(), "end_excl": end + pd.Timedelta(days=1), "horizon": horizon_days},
         ).df()
-        labels["customer_id"] = labels["customer_id"].astype("str")
-        return labels.sort_values("customer_id", ignore_index=True)
+        return labels
 
     # -- SQL ------------------------------------------------------------------------------------
 
     def _days_sql(self, columns: pd.Index) -> str:
-        """One row per customer and day up to the cutoff: net, gross, refunds and orders.
+        """One row per customer and day up to the cutoff: amounts, orders and row tallies.
 
         With an order id, rows are first grouped into orders (an order is one purchase however
         many lines it has); grouping by order before the day is cheaper than a DISTINCT per day.
+        Everything the feature table needs from single rows (hours, discounts) is tallied here
+        too, so the transactions are scanned once; only distinct products need another pass.
+        """
+        discounted = "coalesce(discount, 0) > 0" if "discount" in columns else "NULL"
+        rows = f"""
+            SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
+                   amount >= 0 AS purchase,
+                   hour(timestamp) + minute(timestamp) / 60.0 AS hour,
+                   {discounted} AS discounted
+            {"" if "order_id" not in columns else ", order_id"}
+            FROM tx WHERE timestamp < $cutoff_end
+        """
+        # Each output row of `orders` is one order (or one refund) with its tallies.
+        per_order = """
+            sum(amount) AS net,
+            coalesce(sum(amount) FILTER (WHERE purchase), 0) AS gross,
+            coalesce(-sum(amount) FILTER (WHERE NOT purchase), 0) AS refunded,
+            bool_or(purchase) AS purchase,
+            count(*) FILTER (WHERE purchase) AS purchase_rows,
+            sum(hour) FILTER (WHERE purchase) AS hour_sum,
+            count(*) FILTER (WHERE purchase AND discounted) AS discounted_rows
+        """
+        per_row = """
+            amount AS net, greatest(amount, 0) AS gross, greatest(-amount, 0) AS refunded,
+            purchase, CAST(purchase AS BIGINT) AS purchase_rows,
+            CASE WHEN purchase THEN hour END AS hour_sum,
+            CAST(purchase AND coalesce(discounted, false) AS BIGINT) AS discounted_rows
         """
         if "order_id" in columns:
-            source = """
-                SELECT customer_id, min(CAST(timestamp AS DATE)) AS day,
-                       sum(amount) AS net,
-                       coalesce(sum(amount) FILTER (WHERE amount >= 0), 0) AS gross,
-                       coalesce(-sum(amount) FILTER (WHERE amount < 0), 0) AS refunded,
-                       bool_or(amount >= 0) AS purchase
-                FROM tx WHERE timestamp < $cutoff_end AND order_id IS NOT NULL
-                GROUP BY customer_id, order_id
+            orders = f"""
+                SELECT customer_id, min(day) AS day, {per_order}
+                FROM r WHERE order_id IS NOT NULL GROUP BY customer_id, order_id
                 UNION ALL
-                SELECT customer_id, CAST(timestamp AS DATE), amount, greatest(amount, 0),
-                       greatest(-amount, 0), amount >= 0
-                FROM tx WHERE timestamp < $cutoff_end AND order_id IS NULL
+                SELECT customer_id, day, {per_row} FROM r WHERE order_id IS NULL
             """
         else:
-            source = """
-                SELECT customer_id, CAST(timestamp AS DATE) AS day, amount AS net,
-                       greatest(amount, 0) AS gross, greatest(-amount, 0) AS refunded,
-                       amount >= 0 AS purchase
-                FROM tx WHERE timestamp < $cutoff_end
-            """
+            orders = f"SELECT customer_id, day, {per_row} FROM r"
         return f"""
         CREATE OR REPLACE TEMP TABLE days AS
-        SELECT customer_id, day, sum(net) AS net, sum(gross) AS gross, sum(refunded) AS refunded,
-               count(*) FILTER (WHERE purchase) AS orders, bool_or(purchase) AS purchase
-        FROM ({source}) GROUP BY customer_id, day
+        WITH r AS ({rows}), o AS ({orders})
+        SELECT customer_id, day,
+               sum(net) AS net, sum(gross) AS gross, sum(refunded) AS refunded,
+               count(*) FILTER (WHERE purchase) AS orders, bool_or(purchase) AS purchase,
+               sum(purchase_rows) AS purchase_rows, sum(hour_sum) AS hour_sum,
+               sum(discounted_rows) AS discounted_rows
+        FROM o GROUP BY customer_id, day
         """
 
     def _per_customer_sql(self) -> str:
-        """Per customer, from the day table: RFM parts, totals, windows and the purchase days."""
+        """Per customer, from the day table: RFM parts, totals, windows, habits, purchase days."""
         windows = ",\n".join(
             f"sum(orders) FILTER (WHERE day > $cutoff - {w}) AS orders_{w}d, "
             f"coalesce(sum(net) FILTER (WHERE day > $cutoff - {w}), 0) AS spend_{w}d"
@@ -190,53 +209,50 @@ class FeatureBuilder:
         )
         n = self.trend_days
         return f"""
-        CREATE OR REPLACE TEMP TABLE per_day AS
-            SELECT customer_id,
-                count(*) FILTER (WHERE purchase) AS purchase_days,
-                min(day) FILTER (WHERE purchase) AS first_day,
-                max(day) FILTER (WHERE purchase) AS last_day,
-                sum(net) FILTER (WHERE purchase) AS purchase_day_net,
-                arg_min(net, day) FILTER (WHERE purchase) AS first_day_net,
-                sum(orders) AS orders_total,
-                sum(net) AS spend_total,
-                sum(gross) AS gross_total,
-                sum(refunded) AS refund_total,
-                avg(CAST(dayofweek(day) IN (0, 6) AS DOUBLE)) FILTER (WHERE purchase) AS weekend_share,
-                coalesce(sum(gross) FILTER (WHERE day > $cutoff - {n}), 0) AS gross_recent,
-                coalesce(sum(gross) FILTER (WHERE day > $cutoff - {2 * n}
-                                          AND day <= $cutoff - {n}), 0) AS gross_prior,
-                list(day ORDER BY day) FILTER (WHERE purchase) AS purchase_day_list,
-                {windows}
-            FROM days GROUP BY customer_id
-            HAVING count(*) FILTER (WHERE purchase) > 0
+        CREATE OR REPLACE TEMP TABLE per_customer AS
+        SELECT customer_id,
+            count(*) FILTER (WHERE purchase) AS purchase_days,
+            min(day) FILTER (WHERE purchase) AS first_day,
+            max(day) FILTER (WHERE purchase) AS last_day,
+            sum(net) FILTER (WHERE purchase) AS purchase_day_net,
+            arg_min(net, day) FILTER (WHERE purchase) AS first_day_net,
+            sum(orders) AS orders_total,
+            sum(net) AS spend_total,
+            sum(gross) AS gross_total,
+            sum(refunded) AS refund_total,
+            sum(hour_sum) / nullif(sum(purchase_rows), 0) AS mean_purchase_hour,
+            sum(discounted_rows) / nullif(sum(purchase_rows), 0) AS discount_share,
+            avg(CAST(dayofweek(day) IN (0, 6) AS DOUBLE)) FILTER (WHERE purchase) AS weekend_share,
+            coalesce(sum(gross) FILTER (WHERE day > $cutoff - {n}), 0) AS gross_recent,
+            coalesce(sum(gross) FILTER (WHERE day > $cutoff - {2 * n}
+                                      AND day <= $cutoff - {n}), 0) AS gross_prior,
+            list(day ORDER BY day) FILTER (WHERE purchase) AS purchase_day_list,
+            {windows}
+        FROM days GROUP BY customer_id
+        HAVING count(*) FILTER (WHERE purchase) > 0
         """
 
-    def _transactions_sql(self, columns: pd.Index) -> str:
-        has = set(columns)
-        row_features = ", ".join(
-            [
-                "count(DISTINCT product_id) AS n_products"
-                if "product_id" in has
-                else "CAST(NULL AS BIGINT) AS n_products",
-                "count(DISTINCT category) AS n_categories"
-                if "category" in has
-                else "CAST(NULL AS BIGINT) AS n_categories",
-                "avg(CAST(coalesce(discount, 0) > 0 AS DOUBLE)) FILTER (WHERE amount >= 0)"
-                " AS discount_share"
-                if "discount" in has
-                else "CAST(NULL AS DOUBLE) AS discount_share",
-                "avg(hour(timestamp) + minute(timestamp) / 60.0) FILTER (WHERE amount >= 0)"
-                " AS mean_purchase_hour",
-            ]
+    def _features_sql(self, columns: pd.Index) -> str:
+        """The feature table: per-customer figures, gap statistics and catalogue breadth."""
+
+        def distinct(column: str) -> str:
+            # Distinct pairs first, then a count: cheaper than count(DISTINCT) per group.
+            if column not in columns:
+                return "SELECT customer_id, CAST(NULL AS BIGINT) AS n FROM per_customer"
+            return f"""
+                SELECT customer_id, count(*) AS n FROM (
+                    SELECT DISTINCT customer_id, {column} FROM tx
+                    WHERE timestamp < $cutoff_end AND {column} IS NOT NULL
+                ) GROUP BY customer_id
+            """
+
+        discount_share = "p.discount_share" if "discount" in columns else "CAST(NULL AS DOUBLE)"
+        windows = ", ".join(
+            f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
+            for w in self.windows
         )
         return f"""
-        WITH t AS (
-            SELECT * FROM tx WHERE timestamp < $cutoff_end
-        ),
-        per_row AS (
-            SELECT customer_id, {row_features} FROM t GROUP BY customer_id
-        ),
-        gaps AS (
+        WITH gaps AS (
             SELECT customer_id,
                    CAST(list_median(gap) AS DOUBLE) AS ipt_median,
                    list_stddev_samp(gap) AS ipt_std
@@ -245,9 +261,11 @@ class FeatureBuilder:
                        list_transform(range(1, len(purchase_day_list)),
                                       lambda i: purchase_day_list[i + 1] - purchase_day_list[i])
                            AS gap
-                FROM per_day WHERE purchase_days > 1
+                FROM per_customer WHERE purchase_days > 1
             )
-        )
+        ),
+        products AS ({distinct("product_id")}),
+        categories AS ({distinct("category")})
         SELECT
             p.customer_id,
             CAST(p.purchase_days - 1 AS DOUBLE) AS frequency,
@@ -264,25 +282,22 @@ class FeatureBuilder:
                  THEN CAST(p.last_day - p.first_day AS DOUBLE) / (p.purchase_days - 1) END
                  AS ipt_mean,
             g.ipt_median, g.ipt_std,
-            CAST($cutoff - p.last_day AS DOUBLE) / nullif(g.ipt_median, 0)
-                AS overdue_ratio,
+            CAST($cutoff - p.last_day AS DOUBLE) / nullif(g.ipt_median, 0) AS overdue_ratio,
             CASE WHEN p.gross_recent + p.gross_prior > 0
                  THEN (p.gross_recent - p.gross_prior) / (p.gross_recent + p.gross_prior)
                  ELSE 0.0 END AS spend_trend,
             coalesce(p.refund_total / nullif(p.gross_total, 0), 0.0) AS refund_share,
             p.weekend_share,
-            {
-            ", ".join(
-                f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
-                for w in self.windows
-            )
-        },
-            CAST(r.n_products AS DOUBLE) AS n_products,
-            CAST(r.n_categories AS DOUBLE) AS n_categories,
-            r.discount_share, r.mean_purchase_hour
-        FROM per_day p
+            {windows},
+            CAST(pr.n AS DOUBLE) AS n_products,
+            CAST(ca.n AS DOUBLE) AS n_categories,
+            {discount_share} AS discount_share,
+            p.mean_purchase_hour
+        FROM per_customer p
         LEFT JOIN gaps g USING (customer_id)
-        LEFT JOIN per_row r USING (customer_id)
+        LEFT JOIN products pr USING (customer_id)
+        LEFT JOIN categories ca USING (customer_id)
+        ORDER BY p.customer_id
         """
 
     def _event_columns(self) -> list[str]:
@@ -337,9 +352,18 @@ def _day_params(day: pd.Timestamp) -> dict[str, object]:
     return {"cutoff": day.date(), "cutoff_end": (day + pd.Timedelta(days=1)).to_pydatetime()}
 
 
+def _used(sql: str, params: dict[str, object]) -> dict[str, object]:
+    """The parameters a statement refers to: DuckDB refuses any it does not use."""
+    return {name: value for name, value in params.items() if re.search(rf"\${name}\b", sql)}
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> None:
+    con.execute(sql, _used(sql, params))
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> pd.DataFrame:
     """Run a query into pandas through Arrow: several times faster than ``.df()`` on string keys."""
-    return con.sql(sql, params=params).to_arrow_table().to_pandas()
+    return con.sql(sql, params=_used(sql, params)).to_arrow_table().to_pandas()
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
