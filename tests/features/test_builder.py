@@ -242,3 +242,22 @@ def test_rfm_equals_lifetimes_on_synthetic_data() -> None:
     pd.testing.assert_frame_equal(ours, theirs[RFM_COLUMNS], check_names=False, rtol=1e-12)
     # Synthetic timestamps carry a time of day: same-day purchases are merged as in lifetimes.
     assert (data.transactions["timestamp"].dt.hour > 0).any()
+
+
+@pytest.mark.parametrize(
+    ("order_ids", "orders"),
+    [
+        (["o1", "o1", "o1"], 1),  # one order of three lines
+        (["o1", "o2"], 2),  # two single-line orders
+        (["o1", "o1", "o2"], 2),  # three lines, two orders: counted exactly
+        (["o1", "o2", "o3", "o2"], 3),
+        (["o1", "o1", None], 2),  # a line without an order id is an order of its own
+    ],
+)
+def test_orders_are_distinct_order_ids_per_day(order_ids: list[str | None], orders: int) -> None:
+    rows = [("a", "2021-01-05 10:00", 10.0)] * len(order_ids)
+    tx = transactions([*rows, ("b", "2021-01-05", 5.0)], order_id=[*order_ids, "x"])
+    features = FeatureBuilder().build(tx, "2021-01-31").set_index("customer_id")
+    assert features.loc["a", "orders_total"] == orders
+    assert features.loc["a", "orders_30d"] == orders
+    assert features.loc["b", "orders_total"] == 1

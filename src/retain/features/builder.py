@@ -73,6 +73,9 @@ class FeatureBuilder:
         con.register("tx", _as_naive_utc(transactions))
         params = _day_params(day)
         _execute(con, self._days_sql(transactions.columns), params)
+        unsettled = con.execute("SELECT count(*) FROM days WHERE orders IS NULL").fetchall()
+        if unsettled[0][0]:
+            _execute(con, self._orders_fix_sql(), params)
         _execute(con, self._per_customer_sql(), params)
         features = _fetch(con, self._features_sql(transactions.columns), params)
         if features.empty:
@@ -150,54 +153,65 @@ class FeatureBuilder:
     def _days_sql(self, columns: pd.Index) -> str:
         """One row per customer and day up to the cutoff: amounts, orders and row tallies.
 
-        With an order id, rows are first grouped into orders (an order is one purchase however
-        many lines it has); grouping by order before the day is cheaper than a DISTINCT per day.
-        Everything the feature table needs from single rows (hours, discounts) is tallied here
-        too, so the transactions are scanned once; only distinct products need another pass.
+        Everything the feature table needs from single rows (amounts, hours, discounts, orders)
+        is tallied in this one scan of the transactions; only distinct products need another.
+
+        Orders are distinct order ids among a day's purchase rows (a row without an order id is
+        an order of its own). ``count(DISTINCT order_id)`` per day would cost more than the rest
+        of the scan, so the day keeps the smallest and largest order id instead: with one id, or
+        two rows, the count follows from them exactly. Only days with three or more purchase rows
+        under two or more ids are left NULL here and counted exactly by :meth:`_orders_fix_sql`.
         """
-        discounted = "coalesce(discount, 0) > 0" if "discount" in columns else "NULL"
-        rows = f"""
-            SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
-                   amount >= 0 AS purchase,
-                   hour(timestamp) + minute(timestamp) / 60.0 AS hour,
-                   {discounted} AS discounted
-            {"" if "order_id" not in columns else ", order_id"}
-            FROM tx WHERE timestamp < $cutoff_end
-        """
-        # Each output row of `orders` is one order (or one refund) with its tallies.
-        per_order = """
-            sum(amount) AS net,
-            coalesce(sum(amount) FILTER (WHERE purchase), 0) AS gross,
-            coalesce(-sum(amount) FILTER (WHERE NOT purchase), 0) AS refunded,
-            bool_or(purchase) AS purchase,
-            count(*) FILTER (WHERE purchase) AS purchase_rows,
-            sum(hour) FILTER (WHERE purchase) AS hour_sum,
-            count(*) FILTER (WHERE purchase AND discounted) AS discounted_rows
-        """
-        per_row = """
-            amount AS net, greatest(amount, 0) AS gross, greatest(-amount, 0) AS refunded,
-            purchase, CAST(purchase AS BIGINT) AS purchase_rows,
-            CASE WHEN purchase THEN hour END AS hour_sum,
-            CAST(purchase AND coalesce(discounted, false) AS BIGINT) AS discounted_rows
-        """
+        discounted = "coalesce(discount, 0) > 0" if "discount" in columns else "false"
         if "order_id" in columns:
-            orders = f"""
-                SELECT customer_id, min(day) AS day, {per_order}
-                FROM r WHERE order_id IS NOT NULL GROUP BY customer_id, order_id
-                UNION ALL
-                SELECT customer_id, day, {per_row} FROM r WHERE order_id IS NULL
+            orders = """
+                CASE WHEN count(order_id) FILTER (WHERE purchase) <= 1
+                          OR min(order_id) FILTER (WHERE purchase)
+                             = max(order_id) FILTER (WHERE purchase)
+                          OR count(order_id) FILTER (WHERE purchase) = 2
+                     THEN least(count(order_id) FILTER (WHERE purchase),
+                                CASE WHEN min(order_id) FILTER (WHERE purchase)
+                                          = max(order_id) FILTER (WHERE purchase)
+                                     THEN 1 ELSE 2 END)
+                END + count(*) FILTER (WHERE purchase AND order_id IS NULL)
             """
         else:
-            orders = f"SELECT customer_id, day, {per_row} FROM r"
+            orders = "count(*) FILTER (WHERE purchase)"
         return f"""
         CREATE OR REPLACE TEMP TABLE days AS
-        WITH r AS ({rows}), o AS ({orders})
+        WITH r AS (
+            SELECT *, CAST(timestamp AS DATE) AS day, amount >= 0 AS purchase
+            FROM tx WHERE timestamp < $cutoff_end
+        )
         SELECT customer_id, day,
-               sum(net) AS net, sum(gross) AS gross, sum(refunded) AS refunded,
-               count(*) FILTER (WHERE purchase) AS orders, bool_or(purchase) AS purchase,
-               sum(purchase_rows) AS purchase_rows, sum(hour_sum) AS hour_sum,
-               sum(discounted_rows) AS discounted_rows
-        FROM o GROUP BY customer_id, day
+               sum(amount) AS net,
+               coalesce(sum(amount) FILTER (WHERE purchase), 0) AS gross,
+               coalesce(-sum(amount) FILTER (WHERE NOT purchase), 0) AS refunded,
+               bool_or(purchase) AS purchase,
+               {orders} AS orders,
+               count(*) FILTER (WHERE purchase) AS purchase_rows,
+               sum(hour(timestamp) + minute(timestamp) / 60.0) FILTER (WHERE purchase)
+                   AS hour_sum,
+               count(*) FILTER (WHERE purchase AND {discounted}) AS discounted_rows
+        FROM r GROUP BY customer_id, day
+        """
+
+    @staticmethod
+    def _orders_fix_sql() -> str:
+        """Exact order counts for the days :meth:`_days_sql` could not settle from min and max."""
+        return """
+        UPDATE days SET orders = exact.orders
+        FROM (
+            SELECT t.customer_id, CAST(t.timestamp AS DATE) AS day,
+                   count(DISTINCT t.order_id) + count(*) FILTER (WHERE t.order_id IS NULL)
+                       AS orders
+            FROM tx t
+            SEMI JOIN (SELECT customer_id, day FROM days WHERE orders IS NULL) open
+              ON t.customer_id = open.customer_id AND CAST(t.timestamp AS DATE) = open.day
+            WHERE t.timestamp < $cutoff_end AND t.amount >= 0
+            GROUP BY ALL
+        ) exact
+        WHERE days.customer_id = exact.customer_id AND days.day = exact.day
         """
 
     def _per_customer_sql(self) -> str:
@@ -210,6 +224,13 @@ class FeatureBuilder:
         n = self.trend_days
         return f"""
         CREATE OR REPLACE TEMP TABLE per_customer AS
+        SELECT * EXCLUDE (purchase_day_list, gap),
+               CAST(list_median(gap) AS DOUBLE) AS ipt_median,
+               list_stddev_samp(gap) AS ipt_std
+        FROM (
+        SELECT *, list_transform(range(1, len(purchase_day_list)),
+                                 lambda i: purchase_day_list[i + 1] - purchase_day_list[i]) AS gap
+        FROM (
         SELECT customer_id,
             count(*) FILTER (WHERE purchase) AS purchase_days,
             min(day) FILTER (WHERE purchase) AS first_day,
@@ -230,42 +251,33 @@ class FeatureBuilder:
             {windows}
         FROM days GROUP BY customer_id
         HAVING count(*) FILTER (WHERE purchase) > 0
+        ))
         """
 
     def _features_sql(self, columns: pd.Index) -> str:
         """The feature table: per-customer figures, gap statistics and catalogue breadth."""
 
-        def distinct(column: str) -> str:
-            # Distinct pairs first, then a count: cheaper than count(DISTINCT) per group.
-            if column not in columns:
-                return "SELECT customer_id, CAST(NULL AS BIGINT) AS n FROM per_customer"
-            return f"""
-                SELECT customer_id, count(*) AS n FROM (
-                    SELECT DISTINCT customer_id, {column} FROM tx
-                    WHERE timestamp < $cutoff_end AND {column} IS NOT NULL
-                ) GROUP BY customer_id
-            """
-
+        breadth = [c for c in ("product_id", "category") if c in columns]
+        counts = ", ".join(
+            f"count(DISTINCT {c}) AS n_{c}" if c in breadth else f"CAST(NULL AS BIGINT) AS n_{c}"
+            for c in ("product_id", "category")
+        )
+        # Distinct (customer, product, category) first: a far smaller input for the counts.
+        catalogue = (
+            f"""SELECT customer_id, {counts} FROM (
+                    SELECT DISTINCT customer_id, {", ".join(breadth)} FROM tx
+                    WHERE timestamp < $cutoff_end AND amount >= 0
+                ) GROUP BY customer_id"""
+            if breadth
+            else f"SELECT customer_id, {counts} FROM per_customer"
+        )
         discount_share = "p.discount_share" if "discount" in columns else "CAST(NULL AS DOUBLE)"
         windows = ", ".join(
             f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
             for w in self.windows
         )
         return f"""
-        WITH gaps AS (
-            SELECT customer_id,
-                   CAST(list_median(gap) AS DOUBLE) AS ipt_median,
-                   list_stddev_samp(gap) AS ipt_std
-            FROM (
-                SELECT customer_id,
-                       list_transform(range(1, len(purchase_day_list)),
-                                      lambda i: purchase_day_list[i + 1] - purchase_day_list[i])
-                           AS gap
-                FROM per_customer WHERE purchase_days > 1
-            )
-        ),
-        products AS ({distinct("product_id")}),
-        categories AS ({distinct("category")})
+        WITH catalogue AS ({catalogue})
         SELECT
             p.customer_id,
             CAST(p.purchase_days - 1 AS DOUBLE) AS frequency,
@@ -281,22 +293,20 @@ class FeatureBuilder:
             CASE WHEN p.purchase_days > 1
                  THEN CAST(p.last_day - p.first_day AS DOUBLE) / (p.purchase_days - 1) END
                  AS ipt_mean,
-            g.ipt_median, g.ipt_std,
-            CAST($cutoff - p.last_day AS DOUBLE) / nullif(g.ipt_median, 0) AS overdue_ratio,
+            p.ipt_median, p.ipt_std,
+            CAST($cutoff - p.last_day AS DOUBLE) / nullif(p.ipt_median, 0) AS overdue_ratio,
             CASE WHEN p.gross_recent + p.gross_prior > 0
                  THEN (p.gross_recent - p.gross_prior) / (p.gross_recent + p.gross_prior)
                  ELSE 0.0 END AS spend_trend,
             coalesce(p.refund_total / nullif(p.gross_total, 0), 0.0) AS refund_share,
             p.weekend_share,
             {windows},
-            CAST(pr.n AS DOUBLE) AS n_products,
-            CAST(ca.n AS DOUBLE) AS n_categories,
+            CAST(c.n_product_id AS DOUBLE) AS n_products,
+            CAST(c.n_category AS DOUBLE) AS n_categories,
             {discount_share} AS discount_share,
             p.mean_purchase_hour
         FROM per_customer p
-        LEFT JOIN gaps g USING (customer_id)
-        LEFT JOIN products pr USING (customer_id)
-        LEFT JOIN categories ca USING (customer_id)
+        LEFT JOIN catalogue c USING (customer_id)
         ORDER BY p.customer_id
         """
 
