@@ -259,3 +259,22 @@ def test_events_and_customers_tables() -> None:
         options=ValidationOptions(max_invalid_share=0.5),
     )
     assert customers.report.quarantined == {"unparseable signup_date": 1, "repeated customer_id": 1}
+
+
+def test_parquet_reads_only_contract_columns(tmp_path: Path) -> None:
+    path = tmp_path / "export.parquet"
+    pd.DataFrame(
+        {"cid": ["a"], "when": ["2021-01-01"], "net": [1.0], "Description": ["mug"]}
+    ).to_parquet(path)
+    columns = ColumnMapping.parse("customer_id=cid,timestamp=when,amount=net")
+    from retain.data.io import read_table
+
+    assert read_table(path, TRANSACTIONS, columns).columns.tolist() == ["cid", "when", "net"]
+    assert load_table(path, TRANSACTIONS, columns).report.rows_valid == 1
+
+
+def test_unreadable_parquet_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not a parquet file")
+    with pytest.raises(RetainInputError, match="cannot read"):
+        load_table(path, TRANSACTIONS)

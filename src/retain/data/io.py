@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from retain.data.columns import ColumnMapping
 from retain.data.contract import TableContract
@@ -28,7 +30,11 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
     name = path.name.lower()
     try:
         if name.endswith(".parquet") or path.is_dir():
-            return pd.read_parquet(path)
+            # Read only the columns the contract can use: exports carry many more.
+            available = pq.read_schema(path).names if path.is_file() else None
+            wanted = [columns.source_of(c) for c in contract.columns]
+            used = None if available is None else [c for c in available if c in wanted]
+            return pd.read_parquet(path, columns=used or None)
         if name.endswith(_CSV_SUFFIXES):
             text_columns = {
                 columns.source_of(c): "str"
@@ -40,7 +46,13 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
             return pd.read_csv(path, dtype=dtypes, sep="\t" if name.endswith(".tsv") else ",")
     except pd.errors.EmptyDataError as error:
         raise RetainInputError(f"{contract.name}: {path} is empty (no header, no rows)") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+    except (
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        OSError,
+        ValueError,
+        pa.ArrowException,
+    ) as error:
         raise RetainInputError(f"{contract.name}: cannot read {path}: {error}") from error
     raise RetainInputError(
         f"{contract.name}: {path} is neither parquet nor CSV (expected .parquet, .csv or .tsv)"

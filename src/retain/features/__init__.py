@@ -27,6 +27,7 @@ def build_features(
     events: pd.DataFrame | None = None,
     customers: pd.DataFrame | None = None,
     horizon_days: int | None = None,
+    observed_until: str | dt.date | pd.Timestamp | None = None,
     builder: FeatureBuilder | None = None,
 ) -> pd.DataFrame:
     """Features of every customer as of ``as_of``, RFM segments scored on that population, and,
@@ -35,6 +36,6 @@ def build_features(
     features = builder.build(transactions, as_of, events=events, customers=customers)
     features = RFMSegmenter().fit_transform(features)
     if horizon_days is not None:
-        labels = builder.labels(transactions, as_of, horizon_days)
+        labels = builder.labels(transactions, as_of, horizon_days, observed_until)
         features = features.merge(labels, on="customer_id", how="left", validate="one_to_one")
     return features

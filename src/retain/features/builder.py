@@ -100,17 +100,25 @@ class FeatureBuilder:
         transactions: pd.DataFrame,
         cutoff: DateLike,
         horizon_days: int,
+        observed_until: DateLike | None = None,
     ) -> pd.DataFrame:
         """What each customer with a purchase on or before ``cutoff`` did in the horizon after it.
 
         ``churned``: no purchase in (cutoff, cutoff + horizon]; ``days_to_next_purchase``: days from
         the cutoff to the next purchase day, censored at the horizon (``purchased`` says which);
         ``purchases_in_horizon``: purchase days; ``spend_in_horizon``: net amount, refunds included.
+        ``observed_until`` is the last day the data is complete for (default: the day of the last
+        transaction); the horizon must end by then.
         """
         if horizon_days < 1:
             raise RetainInputError(f"horizon_days must be at least 1, not {horizon_days}")
         day = to_cutoff(cutoff)
-        last = transactions["timestamp"].max().tz_convert("UTC").tz_localize(None).normalize()
+        # The data must cover the horizon: by default up to the last transaction's day.
+        last = (
+            utc_day(observed_until, "observed_until")
+            if observed_until is not None
+            else utc_day(transactions["timestamp"].max(), "last transaction")
+        )
         end = day + pd.Timedelta(days=horizon_days)
         if end > last:
             raise RetainInputError(

@@ -1,0 +1,91 @@
+"""Training examples from rolling origins inside the given history.
+
+A model that predicts the next ``horizon_days`` after ``as_of`` learns from cutoffs whose horizon
+has already been seen: the last one at ``as_of - horizon_days``, earlier ones ``step_days`` apart.
+Features come from data on or before each cutoff and labels from the horizon after it, so nothing
+after ``as_of`` is ever read: the transactions are cut at ``as_of`` before anything else.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from retain.data.dates import DateLike
+from retain.errors import RetainInputError
+from retain.features import FeatureBuilder, build_features, to_cutoff
+
+__all__ = ["rolling_cutoffs", "training_table", "up_to"]
+
+
+def up_to(frame: pd.DataFrame | None, day: pd.Timestamp) -> pd.DataFrame | None:
+    """Rows of a timestamped frame on or before ``day`` (a naive UTC midnight)."""
+    if frame is None:
+        return None
+    end = (day + pd.Timedelta(days=1)).tz_localize("UTC")
+    return frame.loc[frame["timestamp"] < end]
+
+
+def rolling_cutoffs(
+    transactions: pd.DataFrame,
+    as_of: DateLike,
+    horizon_days: int,
+    n_cutoffs: int = 4,
+    step_days: int | None = None,
+    min_history_days: int = 90,
+) -> list[pd.Timestamp]:
+    """Cutoffs for training, oldest first: the last at ``as_of - horizon_days``.
+
+    ``step_days`` defaults to half the horizon. Cutoffs with less than ``min_history_days`` of
+    history before them are left out; at least one must remain.
+    """
+    if horizon_days < 1 or n_cutoffs < 1:
+        raise RetainInputError("horizon_days and n_cutoffs must be at least 1")
+    day = to_cutoff(as_of)
+    step = step_days or max(horizon_days // 2, 1)
+    first = transactions["timestamp"].min().tz_convert("UTC").tz_localize(None).normalize()
+    last_cutoff = day - pd.Timedelta(days=horizon_days)
+    cutoffs = [last_cutoff - pd.Timedelta(days=k * step) for k in range(n_cutoffs)]
+    cutoffs = [c for c in cutoffs if c >= first + pd.Timedelta(days=min_history_days)]
+    if not cutoffs:
+        raise RetainInputError(
+            f"training: the history from {first:%Y-%m-%d} to {day:%Y-%m-%d} is too short for a "
+            f"{horizon_days}-day horizon: the last training cutoff ({last_cutoff:%Y-%m-%d}) needs "
+            f"at least {min_history_days} days of history before it"
+        )
+    return sorted(cutoffs)
+
+
+def training_table(
+    transactions: pd.DataFrame,
+    cutoffs: list[pd.Timestamp],
+    horizon_days: int,
+    *,
+    as_of: DateLike,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    builder: FeatureBuilder | None = None,
+) -> pd.DataFrame:
+    """Features and labels of every customer at every cutoff, stacked, with a ``cutoff`` column."""
+    day = to_cutoff(as_of)
+    late = [c for c in cutoffs if c + pd.Timedelta(days=horizon_days) > day]
+    if late:
+        raise RetainInputError(
+            f"training: cutoffs {[f'{c:%Y-%m-%d}' for c in late]} have horizons that end after "
+            f"the as-of date {day:%Y-%m-%d}"
+        )
+    history = up_to(transactions, day)
+    assert history is not None
+    events = up_to(events, day)
+    tables = [
+        build_features(
+            history,
+            cutoff,
+            events=events,
+            customers=customers,
+            horizon_days=horizon_days,
+            observed_until=day,
+            builder=builder,
+        ).assign(cutoff=cutoff)
+        for cutoff in cutoffs
+    ]
+    return pd.concat(tables, ignore_index=True)
