@@ -1,0 +1,1 @@
+"""Models: BTYD baselines and the LightGBM churn, timing and value models."""

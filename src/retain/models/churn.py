@@ -1,0 +1,151 @@
+"""Churn risk: the calibrated probability that a customer makes no purchase in the horizon.
+
+A LightGBM binary classifier on the ``churned`` label of the feature table, followed by isotonic
+calibration. Marketing compares the probabilities with costs (is a discount worth it at a 40% risk?)
+and sums them into expected counts, so they have to be probabilities, not just a ranking.
+
+Why calibrate on out-of-time predictions: a booster's scores on its own training rows are too
+confident (it has partly memorised them), and an isotonic map fitted on them would carry that
+over-confidence into every prediction. The early-stopping booster never saw the held-out most
+recent cutoff, so its scores there behave like scores on a future cutoff; the isotonic map is
+fitted on those (see :mod:`retain.models.lgbm`) and then applied to the refitted booster's scores.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+from retain.errors import RetainInputError
+from retain.models.lgbm import MIN_EXAMPLES, _LGBMEstimator
+
+__all__ = ["ChurnModel"]
+
+
+class ChurnModel(_LGBMEstimator):
+    """P(no purchase in the horizon), from LightGBM with out-of-time isotonic calibration.
+
+    Parameters
+    ----------
+    n_estimators:
+        Most boosting rounds; early stopping usually ends far sooner.
+    learning_rate, num_leaves:
+        LightGBM's; the other defaults are in :func:`retain.models.lgbm.default_params`.
+    early_stopping_rounds:
+        Rounds without improvement on the held-out rows before stopping. ``None`` trains
+        ``n_estimators`` rounds on all rows and leaves the scores uncalibrated (nothing is held
+        out to calibrate on).
+    params:
+        Other LightGBM parameters, laid over the defaults.
+    random_state:
+        Seed of every random choice (held-out rows, bagging, feature sampling).
+    n_jobs:
+        LightGBM threads. Fixed, not "all cores": results are bit-identical only for the same
+        thread count.
+
+    Fitted attributes: ``booster_`` (the refitted booster), ``calibrator_`` (an
+    ``IsotonicRegression`` from raw probability to calibrated probability, or None),
+    ``feature_names_``, ``n_features_in_``, ``best_iteration_``, ``validation_`` (the held-out
+    split, its size and loss) and ``churn_rate_`` (the training rate).
+    """
+
+    _objective: ClassVar[str] = "binary"
+    _label: ClassVar[str] = "churned"
+
+    calibrator_: IsotonicRegression | None
+    churn_rate_: float
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        early_stopping_rounds: int | None = 50,
+        params: Mapping[str, Any] | None = None,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.early_stopping_rounds = early_stopping_rounds
+        self.params = params
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series | np.ndarray,
+        *,
+        cutoff: pd.Series | None = None,
+        sample_weight: pd.Series | np.ndarray | None = None,
+    ) -> ChurnModel:
+        """Fit on features ``X`` and the ``churned`` label ``y`` (bool or 0/1).
+
+        ``cutoff`` (the cutoff of each row) lets the most recent cutoff be held out for early
+        stopping and calibration; without it a random 10% is held out.
+        """
+        result, _, label, weights = self._fit_lgbm(X, y, cutoff, sample_weight)
+        self.churn_rate_ = float(np.average(label, weights=weights))
+        self.calibrator_ = None
+        if result.valid is None or result.valid_pred is None:
+            return self
+        held_out = label[result.valid]
+        if held_out.min() == held_out.max():
+            warnings.warn(
+                f"churn calibration skipped: the {held_out.size} held-out rows are all "
+                f"{'churned' if held_out[0] else 'active'}",
+                stacklevel=2,
+            )
+            return self
+        self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+            result.valid_pred,
+            held_out,
+            sample_weight=None if weights is None else weights[result.valid],
+        )
+        return self
+
+    def _transform_label(self, label: np.ndarray) -> np.ndarray:
+        """Churn labels must be 0/1 with both classes present, enough of each to learn from."""
+        n = label.size
+        other = int(((label != 0) & (label != 1)).sum())
+        if other:
+            raise RetainInputError(f"{self._label} has {other} values other than 0/1 in {n} rows")
+        churned = int(label.sum())
+        if churned == 0 or churned == n:
+            raise RetainInputError(
+                f"{self._label} needs both classes: {churned} of {n} rows churned"
+            )
+        if min(churned, n - churned) < max(5, MIN_EXAMPLES // 10):
+            raise RetainInputError(
+                f"{self._label} has only {min(churned, n - churned)} rows of one class in {n}: "
+                "too few to learn from"
+            )
+        return label
+
+    def predict_proba(self, X: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
+        """P(churn) for each row of ``X``, shape ``(n,)``, in [0, 1].
+
+        One column, the probability of churn, rather than scikit-learn's two: that is the number
+        every caller wants. ``calibrated=False`` gives the booster's own probability.
+        """
+        data = self._matrix(X).to_numpy()
+        raw = np.asarray(self.booster_.predict(data), dtype=np.float64)
+        if not calibrated or self.calibrator_ is None:
+            return raw
+        return np.clip(np.asarray(self.calibrator_.predict(raw), dtype=np.float64), 0.0, 1.0)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Contributions of each feature to the log-odds of churn (uncalibrated booster), + bias.
+
+        Positive means "raises the risk". Calibration is monotone, so the signs and the ranking of
+        the features carry over to the calibrated probability; the sizes are in log-odds.
+        """
+        return super().contributions(X)

@@ -1,0 +1,295 @@
+"""RetentionModel: the feature settings, the BTYD models and the LightGBM models as one object.
+
+``fit(transactions, as_of)`` learns from rolling origins inside the history up to ``as_of``;
+``predict(transactions, as_of)`` scores every customer with a purchase by ``as_of``. The same
+:class:`~retain.features.FeatureBuilder` serves both, so what is scored is what was trained.
+
+BTYD outputs are features of the LightGBM models. At each training cutoff the BTYD models are
+fitted on that cutoff's customers only (fitting is unsupervised and uses no data after the
+cutoff); the models kept for scoring are fitted at ``as_of`` itself.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from retain.data.dates import DateLike
+from retain.errors import RetainInputError
+from retain.features import FeatureBuilder, RFMSegmenter, to_cutoff
+from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
+from retain.models.churn import ChurnModel
+from retain.models.reasons import churn_reasons
+from retain.models.timing import TimingModel
+from retain.models.training import rolling_cutoffs, training_table, up_to
+from retain.models.value import PurchasesModel, SpendModel
+
+__all__ = ["LABEL_COLUMNS", "SCORE_COLUMNS", "BTYDFeatures", "RetentionModel"]
+
+LABEL_COLUMNS = [
+    "churned",
+    "purchased",
+    "days_to_next_purchase",
+    "purchases_in_horizon",
+    "spend_in_horizon",
+]
+# Columns of the feature table that are not model inputs: keys, labels, text, and the RFM scores
+# (quintiles of one population, so not comparable across cutoffs).
+_NOT_FEATURES = {
+    "customer_id",
+    "cutoff",
+    "segment",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    *LABEL_COLUMNS,
+}
+
+SCORE_COLUMNS = [
+    "customer_id",
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "p_purchase_30d",
+    "days_to_next_purchase",
+    "expected_next_purchase_date",
+    "clv",
+    "segment",
+    "reasons",
+]
+
+
+class BTYDFeatures:
+    """BG/NBD + Gamma-Gamma fitted on one population, turned into per-customer columns."""
+
+    def __init__(self, horizon_days: int, penalizer_coef: float = 0.001) -> None:
+        self.horizon_days = horizon_days
+        self.penalizer_coef = penalizer_coef
+
+    def fit(self, features: pd.DataFrame) -> Self:
+        self.transactions_: TransactionModel = BetaGeoModel(penalizer_coef=self.penalizer_coef).fit(
+            features["frequency"], features["recency"], features["T"]
+        )
+        repeat = features["frequency"] > 0
+        # Gamma-Gamma needs positive mean spend; refund-heavy repeat customers are left out.
+        usable = ~repeat | (features["monetary_value"] > 0)
+        self.spend_ = GammaGammaModel(penalizer_coef=self.penalizer_coef).fit(
+            features.loc[usable, "frequency"], features.loc[usable, "monetary_value"]
+        )
+        return self
+
+    def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+        x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+        model = self.transactions_
+        h = self.horizon_days
+        purchases = np.asarray(
+            model.conditional_expected_number_of_purchases_up_to_time(h, x, t_x, T)
+        )
+        monetary = np.where(x > 0, np.maximum(features["monetary_value"].to_numpy(float), 0.01), 0)
+        spend = np.asarray(self.spend_.conditional_expected_average_profit(x, monetary))
+        return pd.DataFrame(
+            {
+                "btyd_p_alive": np.asarray(model.conditional_probability_alive(x, t_x, T)),
+                "btyd_p_no_purchase": np.asarray(model.probability_of_no_purchase(h, x, t_x, T)),
+                "btyd_p_no_purchase_30d": np.asarray(
+                    model.probability_of_no_purchase(30, x, t_x, T)
+                ),
+                "btyd_expected_purchases": purchases,
+                "btyd_expected_spend": spend,
+                "btyd_clv": purchases * spend,
+            },
+            index=features.index,
+        )
+
+
+class RetentionModel:
+    """Churn risk, next-purchase timing and value in the horizon, for every customer.
+
+    Parameters
+    ----------
+    horizon_days:
+        The horizon predicted: churn = no purchase in it, value = spend in it.
+    n_cutoffs, step_days:
+        Rolling training origins: the last at ``as_of - horizon_days``, ``step_days`` apart
+        (default: half the horizon).
+    windows:
+        Trailing windows of the feature builder, in days.
+    random_state, n_jobs:
+        Seed and threads of every LightGBM model (fixed threads: bit-identical results).
+    """
+
+    def __init__(
+        self,
+        horizon_days: int = 180,
+        *,
+        n_cutoffs: int = 4,
+        step_days: int | None = None,
+        windows: tuple[int, ...] = (30, 90, 180, 365),
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ) -> None:
+        self.horizon_days = horizon_days
+        self.n_cutoffs = n_cutoffs
+        self.step_days = step_days
+        self.windows = windows
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        transactions: pd.DataFrame,
+        as_of: DateLike,
+        *,
+        events: pd.DataFrame | None = None,
+        customers: pd.DataFrame | None = None,
+    ) -> Self:
+        """Learn from rolling origins inside the history up to ``as_of`` (nothing later is read)."""
+        day = to_cutoff(as_of)
+        self.builder_ = FeatureBuilder(windows=self.windows)
+        self.cutoffs_ = rolling_cutoffs(
+            transactions, day, self.horizon_days, self.n_cutoffs, self.step_days
+        )
+        table = training_table(
+            transactions,
+            self.cutoffs_,
+            self.horizon_days,
+            as_of=day,
+            events=events,
+            customers=customers,
+            builder=self.builder_,
+        )
+        table = pd.concat(
+            [
+                self._with_btyd(group, BTYDFeatures(self.horizon_days).fit(group))
+                for _, group in table.groupby("cutoff", sort=True)
+            ],
+            ignore_index=True,
+        )
+        self.training_rows_ = len(table)
+        self.feature_names_ = [
+            c
+            for c in table.columns
+            if c not in _NOT_FEATURES and pd.api.types.is_numeric_dtype(table[c])
+        ]
+        X = table[self.feature_names_].astype("float64")
+        common: dict[str, Any] = {"random_state": self.random_state, "n_jobs": self.n_jobs}
+        cutoff = table["cutoff"]
+        self.churn_ = ChurnModel(**common).fit(X, table["churned"], cutoff=cutoff)
+        self.timing_ = TimingModel(self.horizon_days, **common).fit(
+            X, table["days_to_next_purchase"], table["purchased"], cutoff=cutoff
+        )
+        self.spend_ = SpendModel(**common).fit(X, table["spend_in_horizon"], cutoff=cutoff)
+        self.purchases_ = PurchasesModel(**common).fit(
+            X, table["purchases_in_horizon"], cutoff=cutoff
+        )
+        # What scoring needs from the population at as_of: BTYD fits and RFM score edges.
+        now = self.builder_.build(
+            up_to(transactions, day), day, events=up_to(events, day), customers=customers
+        )
+        self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
+        self.segmenter_ = RFMSegmenter().fit(now)
+        self.as_of_ = day
+        return self
+
+    # -- scoring ----------------------------------------------------------------------------------
+
+    def features(
+        self,
+        transactions: pd.DataFrame,
+        as_of: DateLike | None = None,
+        *,
+        events: pd.DataFrame | None = None,
+        customers: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """The feature table the models score: builder features, BTYD columns and segments."""
+        self._check_fitted()
+        day = to_cutoff(as_of) if as_of is not None else self.as_of_
+        table = self.builder_.build(
+            up_to(transactions, day), day, events=up_to(events, day), customers=customers
+        )
+        return self.segmenter_.transform(self._with_btyd(table, self.btyd_))
+
+    def predict(
+        self,
+        transactions: pd.DataFrame,
+        as_of: DateLike | None = None,
+        *,
+        events: pd.DataFrame | None = None,
+        customers: pd.DataFrame | None = None,
+        n_reasons: int = 3,
+    ) -> pd.DataFrame:
+        """The scores table: one row per customer with a purchase by ``as_of`` (default: the
+        training as-of date)."""
+        day = to_cutoff(as_of) if as_of is not None else self.as_of_
+        table = self.features(transactions, day, events=events, customers=customers)
+        return self.score_features(table, day, n_reasons=n_reasons)
+
+    def score_features(
+        self, table: pd.DataFrame, as_of: DateLike, *, n_reasons: int = 3
+    ) -> pd.DataFrame:
+        """Scores from a feature table made by :meth:`features` (callers who hold features)."""
+        self._check_fitted()
+        missing = [c for c in self.feature_names_ if c not in table]
+        if missing:
+            raise RetainInputError(
+                f"scoring: the feature table lacks {len(missing)} model features: "
+                f"{', '.join(missing[:10])}"
+            )
+        X = table[self.feature_names_].astype("float64")
+        days = self.timing_.predict_days(X)
+        scores = pd.DataFrame(
+            {
+                "customer_id": table["customer_id"].to_numpy(),
+                "churn_probability": self.churn_.predict_proba(X),
+                "p_alive": table["btyd_p_alive"].to_numpy(),
+                "expected_purchases": self.purchases_.predict(X),
+                "p_purchase_30d": self.timing_.predict_cdf(X, 30),
+                "days_to_next_purchase": days,
+                "expected_next_purchase_date": to_cutoff(as_of)
+                + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),
+                "clv": self.spend_.predict(X),
+                "segment": table["segment"].to_numpy(),
+                "reasons": churn_reasons(self.churn_.contributions(X), table, n_reasons=n_reasons),
+            }
+        )
+        scores["customer_id"] = scores["customer_id"].astype("str")
+        return scores
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Save as one file (every part pickles as plain data: booster strings, BTYD parameters)."""
+        self._check_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as file:
+            pickle.dump(self, file, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RetentionModel:
+        path = Path(path)
+        if not path.exists():
+            raise RetainInputError(f"no saved model at {path}")
+        with path.open("rb") as file:
+            model = pickle.load(file)  # noqa: S301 - our own artefact
+        if not isinstance(model, cls):
+            raise RetainInputError(f"{path} does not hold a RetentionModel")
+        return model
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _with_btyd(table: pd.DataFrame, btyd: BTYDFeatures) -> pd.DataFrame:
+        return pd.concat([table, btyd.transform(table)], axis=1)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "churn_"):
+            raise RetainInputError("the RetentionModel is not fitted: call fit first")
