@@ -128,3 +128,43 @@ def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
     assert "23,570 customers" in result.stdout
     assert "Champions" in result.stdout and "crr" in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "features.parquet")) == 23_570
+
+
+GOLD = {
+    # Fader, Hardie & Lee (2005) and the Pareto/NBD, MBG/NBD and Gamma-Gamma notes, on
+    # CDNOW_sample.txt calibrated to 1997-09-30, in weeks.
+    "bgnbd": ({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, -9582.4),
+    "pareto": ({"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}, -9595.0),
+    "mbgnbd": ({"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}, None),
+    "gamma-gamma": ({"p": 6.25, "q": 3.74, "gamma": 15.44}, None),
+}
+
+
+@pytest.mark.parametrize("model", list(GOLD))
+def test_btyd_command_reproduces_the_literature(model: str, tmp_path: Path) -> None:
+    import json
+
+    from retain.data.datasets import load_cdnow
+
+    path = tmp_path / "cdnow_sample.csv"
+    load_cdnow("sample").transactions.frame.to_csv(path, index=False)
+    result = run(
+        "btyd",
+        "--transactions",
+        path,
+        "--as-of",
+        "1997-09-30",
+        "--model",
+        model,
+        "--time-unit",
+        "weeks",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    params, log_likelihood = GOLD[model]
+    assert printed["model"] == model
+    for name, value in params.items():
+        assert printed["params"][name] == pytest.approx(value, rel=2e-3, abs=6e-3), name
+    if log_likelihood is not None:
+        assert printed["log_likelihood"] == pytest.approx(log_likelihood, abs=0.1)

@@ -47,9 +47,7 @@ class HoldoutResult:
         return compare(self.metrics)
 
 
-def baseline_scores(
-    transactions: pd.DataFrame, as_of: DateLike, horizon_days: int
-) -> pd.DataFrame:
+def baseline_scores(transactions: pd.DataFrame, as_of: DateLike, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma and naive-rule scores at ``as_of``, from the history up to it."""
     day = to_cutoff(as_of)
     history = up_to(transactions, day)
@@ -57,9 +55,11 @@ def baseline_scores(
     features = FeatureBuilder().build(history, day)
     btyd = BTYDFeatures(horizon_days).fit(features).transform(features)
     start = day - pd.Timedelta(days=horizon_days)
-    last_horizon = FeatureBuilder().labels(
-        history, start, horizon_days, observed_until=day
-    ).set_index("customer_id")
+    last_horizon = (
+        FeatureBuilder()
+        .labels(history, start, horizon_days, observed_until=day)
+        .set_index("customer_id")
+    )
     previous = last_horizon.reindex(features["customer_id"])
     # Customers who arrived during the last horizon: everything they did is in it.
     new = previous["purchases_in_horizon"].isna().to_numpy()
@@ -98,9 +98,8 @@ def temporal_holdout(
         columns={"days_to_next_purchase": "predicted_days_to_next_purchase"}
     )
     outcomes = FeatureBuilder().labels(transactions, day, horizon_days)
-    frame = (
-        scores.merge(outcomes, on="customer_id", validate="one_to_one")
-        .merge(baseline_scores(transactions, day, horizon_days), on="customer_id")
+    frame = scores.merge(outcomes, on="customer_id", validate="one_to_one").merge(
+        baseline_scores(transactions, day, horizon_days), on="customer_id"
     )
     bought_30d = (frame["purchased"] & (frame["days_to_next_purchase"] <= 30)).to_numpy()
     churned = frame["churned"].to_numpy(bool)

@@ -279,7 +279,7 @@ class RetentionModel:
         if not path.exists():
             raise RetainInputError(f"no saved model at {path}")
         with path.open("rb") as file:
-            model = pickle.load(file)  # noqa: S301 - our own artefact
+            model = pickle.load(file)  # our own artefact: trusted like any code we run
         if not isinstance(model, cls):
             raise RetainInputError(f"{path} does not hold a RetentionModel")
         return model

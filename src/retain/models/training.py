@@ -8,6 +8,8 @@ after ``as_of`` is ever read: the transactions are cut at ``as_of`` before anyth
 
 from __future__ import annotations
 
+from typing import overload
+
 import pandas as pd
 
 from retain.data.dates import DateLike
@@ -17,6 +19,10 @@ from retain.features import FeatureBuilder, build_features, to_cutoff
 __all__ = ["rolling_cutoffs", "training_table", "up_to"]
 
 
+@overload
+def up_to(frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame: ...
+@overload
+def up_to(frame: None, day: pd.Timestamp) -> None: ...
 def up_to(frame: pd.DataFrame | None, day: pd.Timestamp) -> pd.DataFrame | None:
     """Rows of a timestamped frame on or before ``day`` (a naive UTC midnight)."""
     if frame is None:
@@ -74,7 +80,6 @@ def training_table(
             f"the as-of date {day:%Y-%m-%d}"
         )
     history = up_to(transactions, day)
-    assert history is not None
     events = up_to(events, day)
     tables = [
         build_features(
