@@ -261,3 +261,13 @@ def test_orders_are_distinct_order_ids_per_day(order_ids: list[str | None], orde
     assert features.loc["a", "orders_total"] == orders
     assert features.loc["a", "orders_30d"] == orders
     assert features.loc["b", "orders_total"] == 1
+
+
+def test_features_are_identical_run_to_run(cdnow_master: Dataset) -> None:
+    # Parallel float sums change their last bits between runs; the builder must not.
+    tx = cdnow_master.transactions.frame
+    first = FeatureBuilder().build(tx, "1998-03-31")
+    for _ in range(3):
+        pd.testing.assert_frame_equal(
+            FeatureBuilder().build(tx, "1998-03-31"), first, check_exact=True
+        )

@@ -45,8 +45,9 @@ class ChurnModel(_LGBMEstimator):
     random_state:
         Seed of every random choice (held-out rows, bagging, feature sampling).
     n_jobs:
-        LightGBM threads. Fixed, not "all cores": results are bit-identical only for the same
-        thread count.
+        LightGBM threads. A fixed number, never "all cores": results are bit-identical only for
+        the same thread count. One by default, because OpenMP threads that share a busy machine
+        (tests in parallel, a notebook beside a job) slow down tenfold; raise it on a dedicated one.
 
     Fitted attributes: ``booster_`` (the refitted booster), ``calibrator_`` (an
     ``IsotonicRegression`` from raw probability to calibrated probability, or None),

@@ -111,7 +111,7 @@ class SpendModel(_MeanModel):
     Other parameters as :class:`~retain.models.churn.ChurnModel`.
 
     Fitted attributes: ``booster_``, ``feature_names_``, ``n_features_in_``, ``best_iteration_``,
-    ``validation_`` and ``n_clipped_``.
+    ``validation_``, ``scale_`` (the balance factor, 1.0 with ``balance=False``) and ``n_clipped_``.
     """
 
     _objective: ClassVar[str] = "tweedie"

