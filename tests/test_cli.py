@@ -168,3 +168,37 @@ def test_btyd_command_reproduces_the_literature(model: str, tmp_path: Path) -> N
         assert printed["params"][name] == pytest.approx(value, rel=2e-3, abs=6e-3), name
     if log_likelihood is not None:
         assert printed["log_likelihood"] == pytest.approx(log_likelihood, abs=0.1)
+
+
+def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
+    from retain.data.datasets import load_cdnow
+
+    path = tmp_path / "cdnow_sample.csv"
+    load_cdnow("sample").transactions.frame.to_csv(path, index=False)
+    trained = run(
+        "train",
+        "--transactions",
+        path,
+        "--as-of",
+        "1997-12-31",
+        "--horizon-days",
+        "90",
+        "--out",
+        tmp_path / "model",
+    )
+    assert trained.returncode == 0, trained.stderr
+    scored = run(
+        "score",
+        "--transactions",
+        path,
+        "--as-of",
+        "1997-12-31",
+        "--model",
+        tmp_path / "model" / "model.pkl",
+        "--out",
+        tmp_path / "scores",
+    )
+    assert scored.returncode == 0, scored.stderr
+    scores = pd.read_parquet(tmp_path / "scores" / "scores.parquet")
+    assert len(scores) == 2_357
+    assert scores["churn_probability"].between(0, 1).all()

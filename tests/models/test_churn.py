@@ -70,7 +70,7 @@ def test_churn_ranks_well_out_of_time(model: ChurnModel, tables: tuple[pd.DataFr
     churned = test["churned"].to_numpy()
     risk = model.predict_proba(features(test))
     auc = roc_auc_score(churned, risk)
-    assert auc > 0.82  # measured 0.852
+    assert auc > 0.82  # measured 0.853
     # Better than the naive rule it must beat: the longer since the last purchase, the riskier.
     assert auc > roc_auc_score(churned, test["days_since_last_purchase"]) + 0.01  # 0.815
 
@@ -83,20 +83,23 @@ def test_churn_is_calibrated_out_of_time(
     risk = model.predict_proba(features(test))
     assert risk.shape == (len(test),)
     assert risk.min() >= 0.0 and risk.max() <= 1.0
-    assert abs(risk.mean() - churned.mean()) < 0.03  # measured 0.006
+    assert abs(risk.mean() - churned.mean()) < 0.03  # measured -0.006
     gaps = decile_gaps(risk, churned)
-    assert gaps.mean() < 0.04  # measured 0.025
-    assert gaps.max() < 0.12  # measured 0.080
+    assert gaps.mean() < 0.04  # measured 0.024
+    assert gaps.max() < 0.12  # measured 0.088
 
 
 def test_out_of_time_calibration_rescues_an_overfitted_booster(
     tables: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    """Big leaves-happy trees are over-confident; isotonic on the held-out cutoff repairs them,
-    while the same isotonic map fitted on training predictions would make things worse."""
+    """Big trees on tiny leaves at a high learning rate memorise the training rows. Isotonic
+    regression on the held-out cutoff still calibrates them; the same map fitted on training
+    predictions learns the memorised confidence and is badly off on the test cutoff."""
     train, test = tables
     X, churned = features(train), train["churned"].to_numpy()
-    overfit = ChurnModel(num_leaves=127, n_estimators=300, params={"min_data_in_leaf": 5})
+    overfit = ChurnModel(
+        num_leaves=255, learning_rate=0.2, params={"min_data_in_leaf": 2, "lambda_l2": 0.0}
+    )
     overfit.fit(X, churned, cutoff=train["cutoff"])
     observed = test["churned"].to_numpy()
     raw = overfit.predict_proba(features(test), calibrated=False)
@@ -104,8 +107,8 @@ def test_out_of_time_calibration_rescues_an_overfitted_booster(
     in_sample = IsotonicRegression(out_of_bounds="clip").fit(
         overfit.predict_proba(X, calibrated=False), churned
     )
-    assert decile_gaps(calibrated, observed).mean() < 0.04  # measured 0.027
-    assert decile_gaps(in_sample.predict(raw), observed).mean() > 0.08  # measured 0.158
+    assert decile_gaps(calibrated, observed).mean() < 0.04  # measured 0.019
+    assert decile_gaps(in_sample.predict(raw), observed).mean() > 0.07  # measured 0.114
 
 
 def test_calibrator_is_fitted_on_the_latest_cutoff(

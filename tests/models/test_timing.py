@@ -164,7 +164,7 @@ def test_calibrated_on_other_customers_at_a_training_cutoff(
 ) -> None:
     """No drift here, so the model must get the purchase rates right: this is the censoring test."""
     errors = calibration_errors(model, tables["fresh"])
-    assert all(abs(e) < 0.025 for e in errors.values()), errors  # measured +0.002 .. +0.010
+    assert all(abs(e) < 0.025 for e in errors.values()), errors  # measured +0.001 .. +0.010
 
 
 def test_calibrated_out_of_time(model: TimingModel, tables: dict[str, pd.DataFrame]) -> None:
@@ -238,12 +238,14 @@ def test_same_seed_gives_identical_predictions(small: pd.DataFrame) -> None:
 
 
 def test_subsampled_fit_stays_calibrated(small: pd.DataFrame) -> None:
+    """Half the non-event rows, reweighted: the purchase rates barely move."""
     full = fit(small)
     capped = fit(small, max_rows=full.n_rows_ // 2)
     assert capped.n_rows_ < 0.6 * full.n_rows_ and capped.subsample_rate_ < 0.6
-    X = features(small)
-    gap = capped.predict_cdf(X, HORIZON).mean() - small["purchased"].mean()
-    assert abs(gap) < 0.03
+    errors = calibration_errors(capped, small)
+    assert all(abs(e) < 0.05 for e in errors.values()), errors  # measured +0.000 .. +0.030
+    shift = errors[HORIZON] - calibration_errors(full, small)[HORIZON]
+    assert abs(shift) < 0.025  # measured 0.013
 
 
 def test_pickle_round_trip_in_a_fresh_process(

@@ -227,6 +227,7 @@ class RetentionModel:
     ) -> pd.DataFrame:
         """The scores table: one row per customer with a purchase by ``as_of`` (default: the
         training as-of date)."""
+        self._check_fitted()
         day = to_cutoff(as_of) if as_of is not None else self.as_of_
         table = self.features(transactions, day, events=events, customers=customers)
         return self.score_features(table, day, n_reasons=n_reasons)
