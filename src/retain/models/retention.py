@@ -64,6 +64,11 @@ SCORE_COLUMNS = [
 ]
 
 
+def _base(values: pd.Series) -> np.ndarray:
+    """A BTYD expectation as the positive base of a value model (floored away from zero)."""
+    return np.maximum(values.to_numpy(dtype="float64"), 1e-3)
+
+
 class BTYDFeatures:
     """BG/NBD + Gamma-Gamma fitted on one population, turned into per-customer columns."""
 
@@ -185,9 +190,24 @@ class RetentionModel:
         self.timing_ = TimingModel(self.horizon_days, **common).fit(
             X, table["days_to_next_purchase"], table["purchased"], cutoff=cutoff
         )
-        self.spend_ = SpendModel(**common).fit(X, table["spend_in_horizon"], cutoff=cutoff)
+        # Value models learn a correction to BG/NBD + Gamma-Gamma rather than the level itself:
+        # the label is divided by the BTYD expectation and the row weighted by it, which for a
+        # log link is the same as boosting from the BTYD prediction (an offset). Trees cannot
+        # extrapolate a level that drifts between cutoffs (an ageing cohort buys less every
+        # year); the BTYD models carry that drift structurally.
+        spend_base = _base(table["btyd_clv"])
+        self.spend_ = SpendModel(**common).fit(
+            X,
+            table["spend_in_horizon"].clip(lower=0) / spend_base,
+            cutoff=cutoff,
+            sample_weight=spend_base ** (2 - SpendModel().tweedie_variance_power),
+        )
+        purchases_base = _base(table["btyd_expected_purchases"])
         self.purchases_ = PurchasesModel(**common).fit(
-            X, table["purchases_in_horizon"], cutoff=cutoff
+            X,
+            table["purchases_in_horizon"] / purchases_base,
+            cutoff=cutoff,
+            sample_weight=purchases_base,
         )
         # What scoring needs from the population at as_of: BTYD fits and RFM score edges.
         now = self.builder_.build(
@@ -250,12 +270,13 @@ class RetentionModel:
                 "customer_id": table["customer_id"].to_numpy(),
                 "churn_probability": self.churn_.predict_proba(X),
                 "p_alive": table["btyd_p_alive"].to_numpy(),
-                "expected_purchases": self.purchases_.predict(X),
+                "expected_purchases": self.purchases_.predict(X)
+                * _base(table["btyd_expected_purchases"]),
                 "p_purchase_30d": self.timing_.predict_cdf(X, 30),
                 "days_to_next_purchase": days,
                 "expected_next_purchase_date": to_cutoff(as_of)
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),
-                "clv": self.spend_.predict(X),
+                "clv": self.spend_.predict(X) * _base(table["btyd_clv"]),
                 "segment": table["segment"].to_numpy(),
                 "reasons": churn_reasons(self.churn_.contributions(X), table, n_reasons=n_reasons),
             }
