@@ -352,6 +352,8 @@ def _echo_segments(table: pd.DataFrame) -> None:
 
 
 def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
+    from retain.kpis import KPI_COLUMNS
+
     typer.echo(
         "whole history: "
         + ", ".join(
@@ -359,19 +361,9 @@ def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
             for k, v in summary.items()
         )
     )
-    shown = [
-        "period",
-        "customers_start",
-        "customers_end",
-        "new_customers",
-        "crr",
-        "churn_rate",
-        "buyers",
-        "orders",
-        "revenue",
-        "average_order_value",
-        "repeat_purchase_rate",
-    ]
+    # The terminal shows the counts and rates; the period bounds and frequency stay in the CSV.
+    hidden = {"period_start", "period_end", "purchase_frequency"}
+    shown = [c for c in KPI_COLUMNS if c not in hidden]
     typer.echo(table[[c for c in shown if c in table]].round(1).to_string(index=False))
 
 
