@@ -8,6 +8,7 @@ customer's own values: "no order for 143 days, 3.1x their usual gap".
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,11 +16,28 @@ import pandas as pd
 __all__ = ["churn_reasons", "describe"]
 
 
+class _Row:
+    """One customer's values, read straight from column arrays (``iloc`` per row is far slower)."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: dict[str, np.ndarray], i: int) -> None:
+        self._columns = columns
+        self._i = i
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns[name][self._i]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        column = self._columns.get(name)
+        return default if column is None else column[self._i]
+
+
 def _num(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _recency(row: pd.Series) -> str:
+def _recency(row: _Row) -> str:
     days = row["days_since_last_purchase"]
     ratio = row.get("overdue_ratio", np.nan)
     if pd.notna(ratio) and ratio > 0:
@@ -27,8 +45,8 @@ def _recency(row: pd.Series) -> str:
     return f"no order for {_num(days)} days"
 
 
-def _window(kind: str, days: str) -> Callable[[pd.Series], str]:
-    def text(row: pd.Series) -> str:
+def _window(kind: str, days: str) -> Callable[[_Row], str]:
+    def text(row: _Row) -> str:
         value = row[f"{kind}_{days}d"]
         if kind == "orders":
             return f"{_num(value)} orders in the last {days} days"
@@ -37,10 +55,12 @@ def _window(kind: str, days: str) -> Callable[[pd.Series], str]:
     return text
 
 
-_TEMPLATES: dict[str, Callable[[pd.Series], str]] = {
+_TEMPLATES: dict[str, Callable[[Any], str]] = {
     "days_since_last_purchase": _recency,
     "overdue_ratio": _recency,
-    "frequency": lambda r: f"{_num(r['frequency'])} repeat purchase days so far",
+    "frequency": lambda r: (
+        f"{_num(r['frequency'])} repeat purchase day{'' if r['frequency'] == 1 else 's'} so far"
+    ),
     "recency": lambda r: f"last order {_num(r['recency'])} days after their first",
     "T": lambda r: f"customer for {_num(r['T'])} days",
     "monetary_value": lambda r: f"spends {_num(r['monetary_value'], 2)} per repeat purchase day",
@@ -72,7 +92,7 @@ for _days in ("30", "90", "180", "365"):
     _TEMPLATES[f"spend_{_days}d"] = _window("spend", _days)
 
 
-def describe(feature: str, row: pd.Series) -> str:
+def describe(feature: str, row: _Row | pd.Series) -> str:
     """One feature of one customer in words (a plain ``name = value`` when there is no template)."""
     template = _TEMPLATES.get(feature)
     value = row.get(feature, np.nan)
@@ -102,9 +122,9 @@ def churn_reasons(
     matrix = values.to_numpy()
     order = np.argsort(-matrix, axis=1)[:, : n_reasons + 2]
     reasons: list[list[str]] = []
-    rows = table.reset_index(drop=True)
-    for i in range(len(rows)):
-        row = rows.iloc[i]
+    columns = {c: table[c].to_numpy() for c in table.columns}
+    for i in range(len(table)):
+        row = _Row(columns, i)
         said: list[str] = []
         for j in order[i]:
             if matrix[i, j] <= 0 or len(said) == n_reasons:
@@ -113,7 +133,9 @@ def churn_reasons(
             if text not in said:
                 said.append(text)
         if not said:
-            lowest = np.argsort(matrix[i])[:n_reasons]
-            said = [f"{describe(str(names[j]), row)} (lowers risk)" for j in lowest]
+            for j in np.argsort(matrix[i])[: n_reasons + 2]:
+                text = f"{describe(str(names[j]), row)} (lowers risk)"
+                if text not in said and len(said) < n_reasons:
+                    said.append(text)
         reasons.append(said)
     return reasons
