@@ -27,6 +27,7 @@ Direction = Literal["higher", "lower", "closest_to_zero"]
 
 METRIC_DIRECTIONS: Final[Mapping[str, Direction]] = MappingProxyType(
     {
+        "auc": "higher",
         "roc_auc": "higher",
         "pr_auc": "higher",
         "repurchase_auc": "higher",
