@@ -1,10 +1,21 @@
 """Evaluation: holdout metrics, the model-versus-baselines table and the plots of a report.
 
-Nothing here trains a model: contenders (retain, BG/NBD + Gamma-Gamma, a naive rule) are scored
-elsewhere on the same holdout, and these functions compare their predictions with what happened.
-Definitions and conventions (ties, deciles, errors) are in :mod:`retain.evaluation.metrics`.
+The metrics, comparison and plots train nothing: contenders (retain, BG/NBD + Gamma-Gamma, a naive
+rule) are scored on the same holdout, and these functions compare their predictions with what
+happened. Definitions and conventions (ties, deciles, errors) are in
+:mod:`retain.evaluation.metrics`. :func:`backtest` runs the temporal holdout
+(:mod:`retain.evaluation.holdout`, which does train) at several cutoffs, and :func:`write_report`
+turns its result into CSV tables, PNG plots and a markdown report.
 """
 
+from retain.evaluation.backtest import (
+    BacktestResult,
+    DataSummary,
+    backtest,
+    format_summary,
+    stack_metrics,
+    summarize_backtest,
+)
 from retain.evaluation.comparison import (
     BEST_COLUMN,
     METRIC_DIRECTIONS,
@@ -31,17 +42,24 @@ from retain.evaluation.plots import (
     plot_lift,
     plot_value_deciles,
 )
+from retain.evaluation.report import REPORT_PLOTS, churn_feature_importance, write_report
 
 __all__ = [
     "BEST_COLUMN",
     "CALIBRATION_STRATEGIES",
     "METRIC_DIRECTIONS",
+    "REPORT_PLOTS",
+    "BacktestResult",
+    "DataSummary",
+    "backtest",
     "calibration_table",
+    "churn_feature_importance",
     "churn_metrics",
     "compare",
     "count_metrics",
     "decile_table",
     "format_comparison",
+    "format_summary",
     "gains_curve",
     "lift_table",
     "normalized_gini",
@@ -52,5 +70,8 @@ __all__ = [
     "plot_lift",
     "plot_value_deciles",
     "repurchase_auc",
+    "stack_metrics",
+    "summarize_backtest",
     "value_metrics",
+    "write_report",
 ]

@@ -87,9 +87,16 @@ def temporal_holdout(
     as_of: DateLike,
     horizon_days: int,
     model: RetentionModel | None = None,
+    *,
+    observed_until: DateLike | None = None,
 ) -> HoldoutResult:
     """Fit on data up to ``as_of`` (unless a fitted model is given), score, and judge every
-    contender on the horizon after ``as_of``."""
+    contender on the horizon after ``as_of``.
+
+    ``observed_until`` is the last day the transactions are complete for (default: the day of the
+    last transaction). A caller that cuts the data at the end of the horizon passes it, because
+    that day may have no transaction and still be observed (a backtest does).
+    """
     day = to_cutoff(as_of)
     model = model or RetentionModel(horizon_days)
     if not hasattr(model, "churn_"):
@@ -97,7 +104,9 @@ def temporal_holdout(
     scores = model.predict(transactions, day).rename(
         columns={"days_to_next_purchase": "predicted_days_to_next_purchase"}
     )
-    outcomes = FeatureBuilder().labels(transactions, day, horizon_days)
+    outcomes = FeatureBuilder().labels(
+        transactions, day, horizon_days, observed_until=observed_until
+    )
     frame = scores.merge(outcomes, on="customer_id", validate="one_to_one").merge(
         baseline_scores(transactions, day, horizon_days), on="customer_id"
     )
