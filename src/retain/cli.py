@@ -287,27 +287,60 @@ def score(
 @app.command()
 def evaluate(
     transactions: TransactionsOption,
-    as_of: Annotated[str, typer.Option(help="Train up to this day; judge the horizon after it.")],
-    horizon_days: Annotated[int, typer.Option(help="Days judged after the as-of day.")] = 180,
-    out: Annotated[Path | None, typer.Option(help="Folder for metrics.csv.")] = None,
+    as_of: Annotated[
+        str, typer.Option(help="Latest cutoff: train up to this day, judge the horizon after it.")
+    ],
+    horizon_days: Annotated[int, typer.Option(help="Days judged after each cutoff.")] = 180,
+    cutoffs: Annotated[
+        int, typer.Option(help="Backtest cutoffs: 1 is the single holdout at --as-of.")
+    ] = 1,
+    step_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days between cutoffs (default: the horizon, so horizons do not overlap)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the report: report.md, metrics.csv, summary.csv, PNGs.")
+    ] = Path("evaluation"),
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",
 ) -> None:
-    """Temporal holdout: retain beside BG/NBD + Gamma-Gamma and a naive rule, same run."""
-    from retain.evaluation import format_comparison
-    from retain.evaluation.holdout import temporal_holdout
+    """Backtest: retain beside BG/NBD + Gamma-Gamma and a naive rule at one or more cutoffs."""
+    from retain.evaluation import (
+        REPORT_PLOTS,
+        backtest,
+        format_comparison,
+        format_summary,
+        write_report,
+    )
 
     options = _options(timezone, timestamp_format, duplicates, False)
     tx = _load_transactions(transactions, columns, options, None).frame
-    result = temporal_holdout(tx, as_of, horizon_days)
-    typer.echo(f"holdout: trained up to {as_of}, judged on the next {horizon_days} days")
-    typer.echo(format_comparison(result.table()))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.table().to_csv(out / "metrics.csv")
-        typer.echo(f"written: {out / 'metrics.csv'}")
+    started = time.perf_counter()
+    result = backtest(
+        tx,
+        horizon_days=horizon_days,
+        n_cutoffs=cutoffs,
+        step_days=step_days,
+        last_cutoff=as_of,
+    )
+    for i, holdout in enumerate(result.holdouts, start=1):
+        frame = holdout.frame
+        typer.echo(
+            f"holdout {i} of {len(result.holdouts)}: trained up to {holdout.as_of:%Y-%m-%d}, "
+            f"judged on the next {result.horizon_days} days ({len(frame):,} customers, "
+            f"{frame['churned'].mean():.1%} churned)"
+        )
+        typer.echo(format_comparison(holdout.table()))
+    typer.echo(format_summary(result.summary, len(result.holdouts)))
+    report = write_report(result, out)
+    typer.echo(
+        f"report: {report} (with metrics.csv, summary.csv and {len(REPORT_PLOTS)} plots) in "
+        f"{time.perf_counter() - started:.0f}s"
+    )
 
 
 @app.command()
