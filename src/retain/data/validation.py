@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import duckdb
 import numpy as np
@@ -162,10 +162,13 @@ def validate_table(
     # One small integer per row: 0 when usable, else 1 + the index of its first problem.
     problems = _RowProblems(len(raw))
     parsed: dict[str, pd.Series] = {}
+    clean = _clean_text_columns(selected)
     for name, kind in contract.kinds.items():
         if name not in selected:
             continue
-        values, masks = _parse_column(selected[name], name, kind, contract, mapping, options)
+        values, masks = _parse_column(
+            selected[name], name, kind, contract, mapping, options, name in clean
+        )
         parsed[name] = values
         for problem, mask in masks.items():
             _check_share(mask, table, mapping.source_of(name), problem, selected[name], options)
@@ -249,18 +252,19 @@ class _RowProblems:
 def _exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     """Rows equal in every column to an earlier row.
 
-    A 64-bit row hash from DuckDB finds candidates in about a second on ten million rows (pandas'
-    ``duplicated`` takes over ten); candidates are then confirmed exactly, so a hash collision can
-    never mark a row as a duplicate.
+    A 64-bit row hash from DuckDB finds the repeated hashes in about a second on ten million rows
+    (pandas' ``duplicated`` takes over ten); only when there are any are the rows' hashes fetched
+    and the candidates confirmed exactly, so a hash collision never marks a row as a duplicate.
     """
     con = _duckdb()
     con.register("frame", frame)
     columns = ", ".join(f'"{c}"' for c in frame.columns)
-    hashes = con.sql(f"SELECT hash({columns}) AS h FROM frame").fetchnumpy()["h"]
-    ordered = np.sort(hashes)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    repeated = con.sql(
+        f"SELECT hash({columns}) AS h FROM frame GROUP BY h HAVING count(*) > 1"
+    ).fetchnumpy()["h"]
     result = np.zeros(len(frame), dtype=bool)
     if len(repeated):
+        hashes = con.sql(f"SELECT hash({columns}) AS h FROM frame").fetchnumpy()["h"]
         candidates = np.flatnonzero(np.isin(hashes, repeated))
         exact = frame.iloc[candidates].duplicated(keep="first").to_numpy()
         result[candidates[exact]] = True
@@ -322,14 +326,19 @@ def _parse_column(
     contract: TableContract,
     mapping: ColumnMapping,
     options: ValidationOptions,
+    clean: bool = False,
 ) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """Parse one column to its contract type; return it and a mask of unusable rows per problem."""
+    """Parse one column to its contract type; return it and a mask of unusable rows per problem.
+
+    ``clean``: the column is text with no surrounding space and no empty value (see
+    :func:`_clean_text_columns`), so it is used as it is.
+    """
     required = name in contract.required
     if kind == "id":
-        parsed = _parse_ids(values)
+        parsed = values if clean else _parse_ids(values)
         return parsed, {f"missing {name}": parsed.isna()}
     if kind == "text":
-        parsed = _clean_text(values)
+        parsed = values if clean else _clean_text(values)
         problems = {f"missing {name}": parsed.isna()} if required else {}
         return parsed, problems
     if kind in ("timestamp", "date"):
@@ -365,24 +374,50 @@ def _parse_ids(values: pd.Series) -> pd.Series:
 
 def _clean_text(values: pd.Series) -> pd.Series:
     """Strings with surrounding space removed; empty strings are missing."""
-    if values.dtype == "str" and _already_clean(values):
-        return values
     text = values.astype("str") if values.dtype != "str" else values
     text = text.str.strip()
     return text.where(text.str.len() > 0)
 
 
-def _already_clean(text: pd.Series) -> bool:
-    """Whether no value has surrounding space or is empty: then cleaning would change nothing.
+# Code points Python's str.strip() removes: ASCII controls and space, and Unicode white space.
+_WHITESPACE_CODES: Final = [
+    *range(33),
+    133,
+    160,
+    5760,
+    *range(8192, 8203),
+    8232,
+    8233,
+    8239,
+    8287,
+    12288,
+]
 
-    One multi-threaded DuckDB pass; stripping ten million strings in pandas costs seconds.
+
+def _clean_text_columns(selected: dict[str, pd.Series]) -> set[str]:
+    """The string columns in which no value is empty or starts or ends with white space.
+
+    Stripping them would change nothing, so they are used as they are. One multi-threaded DuckDB
+    pass over all of them, comparing only each value's first and last character: stripping ten
+    million strings in pandas costs seconds a column. (ASCII control characters count as white
+    space here, to be safe: such a column simply takes the slow path.)
     """
+    text = {name: values for name, values in selected.items() if values.dtype == "str"}
+    if not text:
+        return set()
     con = _duckdb()
-    con.register("text", text.to_frame("value"))
+    con.register("text", pd.DataFrame({f"c{i}": v.to_numpy() for i, v in enumerate(text.values())}))
+    edges = _WHITESPACE_CODES
     dirty = con.execute(
-        "SELECT count(*) FROM text WHERE value IS NOT NULL AND (value = '' OR value <> trim(value))"
-    ).fetchall()
-    return dirty[0][0] == 0
+        "SELECT "
+        + ", ".join(
+            f"count(*) FILTER (WHERE c{i} = '' OR list_contains({edges}, ascii(c{i}))"
+            f" OR list_contains({edges}, ascii(right(c{i}, 1))))"
+            for i in range(len(text))
+        )
+        + " FROM text"
+    ).fetchall()[0]
+    return {name for name, n in zip(text, dirty, strict=True) if n == 0}
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
