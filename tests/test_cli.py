@@ -202,3 +202,41 @@ def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     scores = pd.read_parquet(tmp_path / "scores" / "scores.parquet")
     assert len(scores) == 2_357
     assert scores["churn_probability"].between(0, 1).all()
+
+
+def test_evaluate_backtests_a_real_sample_and_writes_the_report(tmp_path: Path) -> None:
+    import re
+
+    from retain.data.datasets import load_cdnow
+    from retain.evaluation import REPORT_PLOTS
+
+    path = tmp_path / "cdnow_sample.csv"
+    load_cdnow("sample").transactions.frame.to_csv(path, index=False)
+    out = tmp_path / "evaluation"
+    result = run(
+        "evaluate",
+        "--transactions",
+        path,
+        "--as-of",
+        "1998-03-31",
+        "--horizon-days",
+        "90",
+        "--cutoffs",
+        "2",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "holdout 1 of 2: trained up to 1997-12-31, judged on the next 90 days" in result.stdout
+    assert "holdout 2 of 2: trained up to 1998-03-31, judged on the next 90 days" in result.stdout
+    assert result.stdout.count("* best of the contenders on that metric") == 2
+    assert "summary over 2 cutoffs" in result.stdout
+    assert f"report: {out / 'report.md'}" in result.stdout
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert sorted(metrics["cutoff"].unique()) == ["1997-12-31", "1998-03-31"]
+    assert set(metrics["contender"]) == {"retain", "bgnbd", "naive"}
+    assert (out / "summary.csv").exists()
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert sorted(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)) == sorted(REPORT_PLOTS)
+    for name in REPORT_PLOTS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -259,7 +259,7 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
     for name in plots:
         lines += [f"### {REPORT_PLOTS[name]}", "", f"![{REPORT_PLOTS[name]}]({name})", ""]
     lines += [
-        f"## Calibration of churn probabilities (latest cutoff, {latest.as_of:%Y-%m-%d})",
+        f"## Churn calibration table (latest cutoff, {latest.as_of:%Y-%m-%d})",
         "",
         "Quantile bins of the predicted probability; `gap` = mean predicted - observed rate "
         "(positive: the contender over-predicts churn in that bin).",
@@ -270,7 +270,7 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
         table = calibration_table(churned, latest.frame[_CHURN[name]].to_numpy(float))
         lines += [f"### {name}", "", _frame_markdown(table), ""]
     lines += [
-        f"## CLV by decile (latest cutoff, {latest.as_of:%Y-%m-%d})",
+        f"## CLV decile table (latest cutoff, {latest.as_of:%Y-%m-%d})",
         "",
         f"Customers sorted by each contender's predicted value for the {horizon}-day horizon "
         "(decile 1 = highest), against the spend that followed; *share* is the decile's share of "
