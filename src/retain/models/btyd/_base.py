@@ -298,28 +298,55 @@ class ParametricModel:
             )
         params = data["params"]
         if not isinstance(params, Mapping) or set(params) != set(cls.param_names):
-            given = sorted(params) if isinstance(params, Mapping) else params
+            given = sorted(map(str, params)) if isinstance(params, Mapping) else params
             raise RetainInputError(
                 f"{cls.__name__}.from_dict: params must be {', '.join(cls.param_names)}; "
                 f"got {given}"
             )
-        values = {name: float(params[name]) for name in cls.param_names}
+        values = {name: _number(params[name]) for name in cls.param_names}
         bad = [name for name, v in values.items() if not (math.isfinite(v) and v > 0)]
         if bad:
             raise RetainInputError(
                 f"{cls.__name__}.from_dict: {', '.join(bad)} must be positive finite numbers"
             )
+        ll = data.get("log_likelihood")
+        n = data.get("n_customers")
+        unit = data.get("time_unit")
+        if ll is not None and math.isnan(_number(ll)):
+            raise RetainInputError(f"{cls.__name__}.from_dict: log_likelihood must be a number")
+        n_customers = None if n is None else _number(n)
+        if n_customers is not None and not (
+            math.isfinite(n_customers) and n_customers >= 0 and n_customers == int(n_customers)
+        ):
+            raise RetainInputError(
+                f"{cls.__name__}.from_dict: n_customers must be a whole number >= 0, got {n!r}"
+            )
+        if unit is not None and not (isinstance(unit, str) and unit):
+            raise RetainInputError(
+                f"{cls.__name__}.from_dict: time_unit must be a non-empty string, got {unit!r}"
+            )
         model = cls()
         model.params_ = values
-        ll = data.get("log_likelihood")
-        model.log_likelihood_ = None if ll is None else float(ll)
-        n = data.get("n_customers")
-        model.n_customers_ = None if n is None else int(n)
-        model._restore_time_unit(data.get("time_unit"))
+        model.log_likelihood_ = None if ll is None else _number(ll)
+        model.n_customers_ = None if n_customers is None else int(n_customers)
+        model._restore_time_unit(unit)
         return model
 
     def _restore_time_unit(self, unit: str | None) -> None:
         self.time_unit_ = unit
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float (as ``float()`` reads it), or NaN if it is not a number.
+
+    ``bool`` counts as not a number: ``True`` in a saved model is a mistake, not 1.
+    """
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def check_penalizer(penalizer_coef: float) -> None:

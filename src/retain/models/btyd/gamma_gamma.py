@@ -30,6 +30,8 @@ from retain.models.btyd._base import (
     UNIT_DAYS,
     ParametricModel,
     TransactionModel,
+    _as_float_array,
+    _count,
     check_penalizer,
     check_rfm,
     check_spend,
@@ -100,11 +102,14 @@ class GammaGammaModel(ParametricModel):
         x, m = check_spend(frequency, monetary_value)
         if x.ndim != 1:
             raise RetainInputError("frequency and monetary_value must be 1-D arrays")
-        weight = np.ones(x.size) if weights is None else np.asarray(weights, dtype=np.float64)
-        if weight.shape != x.shape or not np.all(np.isfinite(weight) & (weight >= 0)):
+        weight = np.ones(x.size) if weights is None else _as_float_array("weights", weights)
+        if weight.shape != x.shape:
             raise RetainInputError(
-                f"weights must be one finite non-negative number per customer ({x.size:,})"
+                f"weights must have one value per customer: got {weight.size:,} for "
+                f"{x.size:,} customers"
             )
+        _count("weights", ~np.isfinite(weight), x.size, "are not finite numbers")
+        _count("weights", weight < 0, x.size, "are negative")
         repeat = (x > 0) & (weight > 0)
         if not repeat.any():
             raise RetainInputError(

