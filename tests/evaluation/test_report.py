@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,7 @@ from retain.evaluation import (
     BacktestResult,
     backtest,
     churn_feature_importance,
+    summarize_backtest,
     write_report,
 )
 from retain.models.retention import RetentionModel
@@ -143,3 +145,17 @@ def test_report_input_errors(result: BacktestResult, tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(RetainInputError, match="exists and is not a folder"):
         write_report(result, blocker)
+
+
+def test_report_of_a_single_cutoff(result: BacktestResult, tmp_path: Path) -> None:
+    latest = result.metrics[result.metrics["cutoff"] == result.latest.as_of]
+    single = replace(
+        result,
+        holdouts=[result.latest],
+        metrics=latest,
+        summary=summarize_backtest(latest),
+    )
+    text = write_report(single, tmp_path).read_text(encoding="utf-8")
+    assert text.count("### Cutoff ") == 1
+    assert "One cutoff: its table above is the whole result." in text
+    assert "| `churn_roc_auc` |" in text and "retain wins" not in text

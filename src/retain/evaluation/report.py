@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from retain.errors import RetainInputError
-from retain.evaluation.backtest import BacktestResult, format_summary
+from retain.evaluation.backtest import BacktestResult
 from retain.evaluation.comparison import BEST_COLUMN
 from retain.evaluation.holdout import HoldoutResult
 from retain.evaluation.metrics import calibration_table, decile_table
@@ -239,7 +239,13 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
         ]
     lines += ["## Summary across cutoffs", ""]
     if n == 1:
-        lines += [format_summary(result.summary, 1) + ".", ""]
+        won = int((result.summary.query("contender == 'retain'")["wins"] > 0).sum())
+        total = result.summary["metric"].nunique()
+        lines += [
+            f"One cutoff: its table above is the whole result. retain is best on {won} of "
+            f"{total} metrics; more cutoffs (`--cutoffs`) say whether that holds across seasons.",
+            "",
+        ]
     else:
         lines += [
             f"Mean [min, max] over the {n} cutoffs; *retain wins*: cutoffs where retain was best.",
