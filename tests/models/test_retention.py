@@ -10,7 +10,13 @@ import pytest
 
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
-from retain.models.retention import SCORE_COLUMNS, RetentionModel
+from retain.models.retention import (
+    SCORE_COLUMNS,
+    BTYDFeatures,
+    RetentionModel,
+    reference_cutoff,
+)
+from retain.models.training import training_table
 
 AS_OF = "2024-06-30"
 
@@ -66,3 +72,31 @@ def test_unfitted_and_missing_model() -> None:
         RetentionModel().predict(pd.DataFrame())
     with pytest.raises(RetainInputError, match="no saved model at"):
         RetentionModel.load("/nonexistent/model.pkl")
+
+
+def test_reference_cutoff_prefers_the_same_season_then_the_latest() -> None:
+    as_of = pd.Timestamp("2011-06-09")
+    cutoffs = [as_of - pd.Timedelta(days=d) for d in (457, 366, 274, 183)]
+    assert reference_cutoff(sorted(cutoffs), as_of) == as_of - pd.Timedelta(days=366)
+    two_years = [as_of - pd.Timedelta(days=d) for d in (740, 500, 200)]
+    assert reference_cutoff(sorted(two_years), as_of) == as_of - pd.Timedelta(days=740)
+    young = [as_of - pd.Timedelta(days=d) for d in (270, 180)]
+    assert reference_cutoff(sorted(young), as_of) == as_of - pd.Timedelta(days=180)
+
+
+def test_value_totals_are_anchored_on_btyd_at_the_reference_cutoff(
+    model: RetentionModel, data: pd.DataFrame
+) -> None:
+    # At as_of the predicted totals are BTYD's totals there times the actual / BTYD ratio seen at
+    # the reference cutoff: recompute that ratio by hand from the cutoff's features and labels.
+    past = training_table(data, [model.reference_cutoff_], 90, as_of=AS_OF, builder=model.builder_)
+    past_btyd = BTYDFeatures(90).fit(past).transform(past)
+    scores = model.predict(data, AS_OF)
+    now = model.features(data, AS_OF)
+    for score, label, base in (
+        ("expected_purchases", "purchases_in_horizon", "btyd_expected_purchases"),
+        ("clv", "spend_in_horizon", "btyd_clv"),
+    ):
+        ratio = past[label].clip(lower=0).sum() / past_btyd[base].clip(lower=1e-3).sum()
+        expected_total = ratio * now[base].clip(lower=1e-3).sum()
+        assert scores[score].sum() == pytest.approx(expected_total, rel=1e-9), score

@@ -28,7 +28,13 @@ from retain.models.timing import TimingModel
 from retain.models.training import rolling_cutoffs, training_table, up_to
 from retain.models.value import PurchasesModel, SpendModel
 
-__all__ = ["LABEL_COLUMNS", "SCORE_COLUMNS", "BTYDFeatures", "RetentionModel"]
+__all__ = [
+    "LABEL_COLUMNS",
+    "SCORE_COLUMNS",
+    "BTYDFeatures",
+    "RetentionModel",
+    "reference_cutoff",
+]
 
 LABEL_COLUMNS = [
     "churned",
@@ -67,6 +73,18 @@ SCORE_COLUMNS = [
 def _base(values: pd.Series) -> np.ndarray:
     """A BTYD expectation as the positive base of a value model (floored away from zero)."""
     return np.maximum(values.to_numpy(dtype="float64"), 1e-3)
+
+
+def reference_cutoff(cutoffs: list[pd.Timestamp], as_of: pd.Timestamp) -> pd.Timestamp:
+    """The training cutoff whose horizon is most like the one after ``as_of``.
+
+    Same season first: the cutoff closest to a whole number of years before ``as_of``, if one is
+    within a month of it; otherwise the latest cutoff, the nearest in the life of the customer base.
+    """
+    year = 365.25
+    off_season = [abs(((as_of - c).days + year / 2) % year - year / 2) for c in cutoffs]
+    best = int(np.argmin(off_season))
+    return cutoffs[best] if off_season[best] <= 31 else max(cutoffs)
 
 
 class BTYDFeatures:
@@ -224,7 +242,34 @@ class RetentionModel:
         self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
         self.segmenter_ = RFMSegmenter().fit(now)
         self.as_of_ = day
+        self._fit_levels(table, self._with_btyd(now, self.btyd_))
         return self
+
+    def _fit_levels(self, table: pd.DataFrame, now: pd.DataFrame) -> None:
+        """Set the level of the value models' predictions at ``as_of`` (``*_level_``).
+
+        The value models' corrections to BTYD rank customers well, but their level is an average
+        over the training cutoffs, whose horizons fall in other seasons and at other ages of the
+        customer base than the one predicted. The BTYD models fitted at ``as_of`` carry the age of
+        the base; what they cannot know is the season. So the predicted total is anchored on
+        BTYD's total at ``as_of`` times the ratio of actual to BTYD totals at the reference cutoff
+        (:func:`reference_cutoff`: a whole number of years before ``as_of`` when one was trained
+        on, else the latest). A single factor per model, learnt at fit time: scoring one customer
+        or a million gives the same scores.
+        """
+        self.reference_cutoff_ = reference_cutoff(self.cutoffs_, self.as_of_)
+        past = table.loc[table["cutoff"] == self.reference_cutoff_]
+        X = now[self.feature_names_].astype("float64")
+        pairs = {
+            "purchases": ("purchases_in_horizon", "btyd_expected_purchases", self.purchases_),
+            "spend": ("spend_in_horizon", "btyd_clv", self.spend_),
+        }
+        self.levels_: dict[str, float] = {}
+        for name, (label, base, model) in pairs.items():
+            btyd_ratio = past[label].clip(lower=0).sum() / _base(past[base]).sum()
+            predicted = float((model.predict(X) * _base(now[base])).sum())
+            target = btyd_ratio * float(_base(now[base]).sum())
+            self.levels_[name] = target / predicted if predicted > 0 else 1.0
 
     # -- scoring ----------------------------------------------------------------------------------
 
@@ -279,12 +324,13 @@ class RetentionModel:
                 "churn_probability": self.churn_.predict_proba(X, calibrated=self.calibrate_churn),
                 "p_alive": table["btyd_p_alive"].to_numpy(),
                 "expected_purchases": self.purchases_.predict(X)
-                * _base(table["btyd_expected_purchases"]),
+                * _base(table["btyd_expected_purchases"])
+                * self.levels_["purchases"],
                 "p_purchase_30d": self.timing_.predict_cdf(X, 30),
                 "days_to_next_purchase": days,
                 "expected_next_purchase_date": to_cutoff(as_of)
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),
-                "clv": self.spend_.predict(X) * _base(table["btyd_clv"]),
+                "clv": self.spend_.predict(X) * _base(table["btyd_clv"]) * self.levels_["spend"],
                 "segment": table["segment"].to_numpy(),
                 "reasons": churn_reasons(self.churn_.contributions(X), table, n_reasons=n_reasons),
             }
