@@ -25,7 +25,8 @@ from sklearn.metrics import roc_auc_score
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
 from retain.features import build_features
-from retain.models.timing import BIN_FEATURE, TimingModel
+from retain.models.retention import BTYDFeatures
+from retain.models.timing import BIN_FEATURE, TimingModel, bin_edges
 
 HORIZON = 180
 TRAIN_CUTOFFS = ("2023-06-30", "2023-12-31")
@@ -297,3 +298,57 @@ def test_bad_day_counts(model: TimingModel, small: pd.DataFrame) -> None:
     for days in (-1, [30, np.nan], [[30]]):
         with pytest.raises(RetainInputError, match="non-negative day counts"):
             model.predict_cdf(X, days)
+
+
+# -- a baseline to boost from ---------------------------------------------------------------------
+
+
+def bgnbd_hazards(table: pd.DataFrame) -> np.ndarray:
+    """BG/NBD's per-bin hazards, BG/NBD fitted at each cutoff on that cutoff's customers."""
+    edges = bin_edges(HORIZON, 7)
+    return np.vstack(
+        [
+            BTYDFeatures(HORIZON).fit(group).hazards(group, edges)
+            for _, group in table.groupby("cutoff", sort=True)
+        ]
+    )
+
+
+def test_a_model_that_learns_nothing_returns_the_baseline(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    train = tables["train"].sort_values("cutoff", kind="stable", ignore_index=True)
+    base = bgnbd_hazards(train)
+    assert base.shape == (len(train), 26) and np.all((base > 0) & (base < 1))
+    idle = TimingModel(HORIZON, n_estimators=1, early_stopping_rounds=None, learning_rate=1e-9)
+    idle.fit(
+        features(train),
+        train["days_to_next_purchase"],
+        train["purchased"],
+        base_hazard=base,
+    )
+    np.testing.assert_allclose(idle.predict_hazard(features(train), base), base, rtol=1e-6)
+
+
+def test_boosting_from_bgnbd_stays_calibrated_and_ranks(tables: dict[str, pd.DataFrame]) -> None:
+    train = tables["train"].sort_values("cutoff", kind="stable", ignore_index=True)
+    test = tables["test"]
+    model = TimingModel(HORIZON, **FAST).fit(
+        features(train),
+        train["days_to_next_purchase"],
+        train["purchased"],
+        cutoff=train["cutoff"],
+        base_hazard=bgnbd_hazards(train),
+    )
+    base = bgnbd_hazards(test)
+    X = features(test)
+    p30 = model.predict_cdf(X, 30, base)
+    assert roc_auc_score(bought_within(test, 30), p30) > 0.82
+    predicted = model.predict_cdf(X, [30, 90, HORIZON], base).mean(axis=0)
+    observed = [bought_within(test, d).mean() for d in (30, 90, HORIZON)]
+    np.testing.assert_allclose(predicted, observed, atol=0.03)
+    # The baseline is part of the model: scoring without it, or with the wrong shape, is refused.
+    with pytest.raises(RetainInputError, match="exactly when the model was fitted with one"):
+        model.predict_cdf(X, 30)
+    with pytest.raises(RetainInputError, match="base_hazard must have shape"):
+        model.predict_cdf(X, 30, base[:, :5])

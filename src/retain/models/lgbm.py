@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Final, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import special
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -243,6 +244,7 @@ def fit_booster(
     num_boost_round: int = 1000,
     early_stopping_rounds: int = 50,
     feature_names: Sequence[str] | None = None,
+    init_score: np.ndarray | None = None,
 ) -> BoosterFit:
     """Train a LightGBM booster with early stopping on held-out rows, then refit on all rows.
 
@@ -253,13 +255,19 @@ def fit_booster(
 
     The refit keeps the number of rounds found on the smaller training part: the extra rows make
     each tree a little better rather than calling for many more of them.
+
+    ``init_score`` is a per-row offset on the raw (link) scale that boosting starts from, e.g. a
+    baseline model's log-odds; the booster then learns only the correction, and its raw output
+    must be added to the same offset when predicting (``valid_pred`` already includes it).
     """
     data = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else feature_names
     n_rows = data.shape[0]
     merged = default_params(n_rows) | dict(params or {}) | {"objective": objective}
     if not early_stopping:
-        full = lgb.Dataset(data, label=y, weight=weights, feature_name=_names(names))
+        full = lgb.Dataset(
+            data, label=y, weight=weights, init_score=init_score, feature_name=_names(names)
+        )
         booster = lgb.train(merged, full, num_boost_round=num_boost_round)
         return BoosterFit(booster, num_boost_round, None, None, None, None)
 
@@ -274,10 +282,19 @@ def fit_booster(
     # One binned dataset for all rows; the training and held-out parts are subsets of it, so the
     # features are binned once and never copied (the timing model's tables are large).
     full = lgb.Dataset(
-        data, label=y, weight=weights, feature_name=_names(names), params=merged, free_raw_data=True
+        data,
+        label=y,
+        weight=weights,
+        init_score=init_score,
+        feature_name=_names(names),
+        params=merged,
+        free_raw_data=True,
     ).construct()
     train_set = full.subset(np.flatnonzero(~valid).tolist(), params=merged)
     valid_set = full.subset(np.flatnonzero(valid).tolist(), params=merged)
+    if init_score is not None:  # subsets do not carry the offset over
+        train_set.set_init_score(init_score[~valid])
+        valid_set.set_init_score(init_score[valid])
     stopper = lgb.train(
         merged,
         train_set,
@@ -291,7 +308,11 @@ def fit_booster(
     best_iteration = max(1, int(stopper.best_iteration or stopper.current_iteration()))
     scores = stopper.best_score.get("holdout", {})
     metric, best_score = next(iter(scores.items()), (None, None))
-    valid_pred = np.asarray(stopper.predict(data[valid], num_iteration=best_iteration))
+    if init_score is None:
+        valid_pred = np.asarray(stopper.predict(data[valid], num_iteration=best_iteration))
+    else:
+        raw = stopper.predict(data[valid], num_iteration=best_iteration, raw_score=True)
+        valid_pred = _inverse_link(objective, np.asarray(raw) + init_score[valid])
     booster = lgb.train(merged, full, num_boost_round=best_iteration)
     return BoosterFit(
         booster,
@@ -301,6 +322,15 @@ def fit_booster(
         metric,
         None if best_score is None else float(best_score),
     )
+
+
+def _inverse_link(objective: str, raw: np.ndarray) -> np.ndarray:
+    """From the raw score to the objective's output: log-odds for binary, log for the rest."""
+    if objective == "binary":
+        return np.asarray(special.expit(raw))
+    if objective in ("poisson", "tweedie", "gamma"):
+        return np.exp(raw)
+    return raw
 
 
 def _names(names: Sequence[str] | None) -> list[str] | Literal["auto"]:
@@ -392,6 +422,7 @@ class _LGBMEstimator(BaseEstimator):
         split: str,
         weights: np.ndarray | None,
         feature_names: Sequence[str] | None = None,
+        init_score: np.ndarray | None = None,
     ) -> BoosterFit:
         """Fit the booster and set the fitted attributes every estimator shares."""
         n_rows = data.shape[0]
@@ -406,6 +437,7 @@ class _LGBMEstimator(BaseEstimator):
             num_boost_round=int(self.n_estimators),
             early_stopping_rounds=int(self.early_stopping_rounds or 0),
             feature_names=feature_names,
+            init_score=init_score,
         )
         self.booster_ = result.booster
         self.best_iteration_ = result.best_iteration

@@ -24,7 +24,7 @@ from retain.features import FeatureBuilder, RFMSegmenter, to_cutoff
 from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
 from retain.models.churn import ChurnModel
 from retain.models.reasons import churn_reasons
-from retain.models.timing import TimingModel
+from retain.models.timing import TimingModel, bin_edges
 from retain.models.training import rolling_cutoffs, training_table, up_to
 from retain.models.value import PurchasesModel, SpendModel
 
@@ -105,6 +105,24 @@ class BTYDFeatures:
             features.loc[usable, "frequency"], features.loc[usable, "monetary_value"]
         )
         return self
+
+    def hazards(self, features: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+        """BG/NBD's P(purchase in bin k | none before it) for bins between ``edges`` (days).
+
+        From the probability of no purchase up to each edge, ``S(t)``: ``h_k = 1 - S(e_k+1) /
+        S(e_k)``, computed on the log scale so that tiny survival ratios stay exact.
+        """
+        x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+        model = self.transactions_
+        log_survival = np.column_stack(
+            [
+                np.log(np.clip(model.probability_of_no_purchase(t, x, t_x, T), 1e-300, 1.0))
+                if t > 0
+                else np.zeros(len(x))
+                for t in edges
+            ]
+        )
+        return -np.expm1(np.minimum(np.diff(log_survival, axis=1), 0.0))
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
         x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
@@ -196,13 +214,14 @@ class RetentionModel:
             customers=customers,
             builder=self.builder_,
         )
-        table = pd.concat(
-            [
-                self._with_btyd(group, BTYDFeatures(self.horizon_days).fit(group))
-                for _, group in table.groupby("cutoff", sort=True)
-            ],
-            ignore_index=True,
-        )
+        timing = TimingModel(self.horizon_days, random_state=self.random_state, n_jobs=self.n_jobs)
+        edges = bin_edges(timing.horizon_days, timing.bin_days)
+        parts, hazards = [], []
+        for _, group in table.groupby("cutoff", sort=True):
+            btyd = BTYDFeatures(self.horizon_days).fit(group)
+            parts.append(self._with_btyd(group, btyd))
+            hazards.append(btyd.hazards(group, edges))
+        table = pd.concat(parts, ignore_index=True)
         self.training_rows_ = len(table)
         self.feature_names_ = [
             c
@@ -213,8 +232,13 @@ class RetentionModel:
         common: dict[str, Any] = {"random_state": self.random_state, "n_jobs": self.n_jobs}
         cutoff = table["cutoff"]
         self.churn_ = ChurnModel(**common).fit(X, table["churned"], cutoff=cutoff)
-        self.timing_ = TimingModel(self.horizon_days, **common).fit(
-            X, table["days_to_next_purchase"], table["purchased"], cutoff=cutoff
+        # The timing model, too, learns a correction to BG/NBD: its hazards start from BG/NBD's.
+        self.timing_ = timing.fit(
+            X,
+            table["days_to_next_purchase"],
+            table["purchased"],
+            cutoff=cutoff,
+            base_hazard=np.vstack(hazards),
         )
         # Value models learn a correction to BG/NBD + Gamma-Gamma rather than the level itself:
         # the label is divided by the BTYD expectation and the row weighted by it, which for a
@@ -317,7 +341,12 @@ class RetentionModel:
                 f"{', '.join(missing[:10])}"
             )
         X = table[self.feature_names_].astype("float64")
-        days = self.timing_.predict_days(X)
+        base_hazard = (
+            self.btyd_.hazards(table, self.timing_.bin_edges_)
+            if getattr(self.timing_, "offset_", False)
+            else None
+        )
+        days = self.timing_.predict_days(X, base_hazard)
         scores = pd.DataFrame(
             {
                 "customer_id": table["customer_id"].to_numpy(),
@@ -326,7 +355,7 @@ class RetentionModel:
                 "expected_purchases": self.purchases_.predict(X)
                 * _base(table["btyd_expected_purchases"])
                 * self.levels_["purchases"],
-                "p_purchase_30d": self.timing_.predict_cdf(X, 30),
+                "p_purchase_30d": self.timing_.predict_cdf(X, 30, base_hazard),
                 "days_to_next_purchase": days,
                 "expected_next_purchase_date": to_cutoff(as_of)
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from retain.errors import RetainInputError
 from retain.models.lgbm import (
@@ -36,7 +37,7 @@ from retain.models.lgbm import (
     holdout_mask,
 )
 
-__all__ = ["BIN_FEATURE", "TimingModel"]
+__all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
 
 BIN_FEATURE: Final = "bin_start"
 
@@ -45,7 +46,21 @@ BIN_FEATURE: Final = "bin_start"
 _MAX_DAYS: Final = 36_500.0
 
 # A hazard of exactly 1 would make log(1 - h) infinite; LightGBM never gets there in practice.
+# Baseline hazards are kept inside [_MIN_HAZARD, _MAX_HAZARD] so that their log-odds are finite.
 _MAX_HAZARD: Final = 1.0 - 1e-12
+_MIN_HAZARD: Final = 1e-12
+
+
+def bin_edges(horizon_days: int, bin_days: int) -> np.ndarray:
+    """Bin edges ``[0, b, 2b, ..., horizon]`` in days (the last bin shorter when b does not divide)."""
+    for name, value in (("horizon_days", horizon_days), ("bin_days", bin_days)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+            raise RetainInputError(f"{name} must be a positive whole number of days, not {value!r}")
+    if bin_days > horizon_days:
+        raise RetainInputError(
+            f"bin_days ({bin_days}) must not exceed horizon_days ({horizon_days})"
+        )
+    return np.append(np.arange(0, horizon_days, bin_days), horizon_days).astype(np.float64)
 
 
 class TimingModel(_LGBMEstimator):
@@ -114,6 +129,7 @@ class TimingModel(_LGBMEstimator):
         *,
         cutoff: pd.Series | None = None,
         sample_weight: pd.Series | np.ndarray | None = None,
+        base_hazard: np.ndarray | None = None,
     ) -> TimingModel:
         """Fit on features ``X``, the days to the next purchase and whether it happened.
 
@@ -121,6 +137,12 @@ class TimingModel(_LGBMEstimator):
         was observed without a purchase (the horizon, in the feature table); only the bins it was
         observed through entirely count. A purchase after the horizon counts as censored at the
         horizon. ``cutoff`` lets the most recent cutoff be held out for early stopping.
+
+        ``base_hazard``, shape ``(n, n_bins)`` (see :func:`bin_edges`), is a baseline model's
+        hazard per bin, e.g. BG/NBD's: boosting starts from its log-odds and learns a correction
+        to it, which carries what the baseline knows (how a customer's chances fall with time
+        away) into cutoffs and seasons the trees never saw. The same baseline must then be given
+        to every ``predict_*`` call.
         """
         edges = self._edges()
         frame = check_features(X, min_rows=MIN_EXAMPLES)
@@ -147,6 +169,8 @@ class TimingModel(_LGBMEstimator):
             )
 
         self._set_features(frame)
+        base = self._check_base(base_hazard, n)
+        self.offset_ = base is not None
         valid, split = holdout_mask(stamps, n, random_state=self.random_state)
         example, bin_index, target, row_weight = self._expand(days, event, weights, edges)
         data = np.empty((example.size, self.n_features_in_ + 1), dtype=np.float64)
@@ -165,22 +189,29 @@ class TimingModel(_LGBMEstimator):
             split=split,
             weights=row_weight,
             feature_names=[*self.feature_names_, BIN_FEATURE],
+            init_score=None if base is None else special.logit(base[example, bin_index]),
         )
         return self
 
+    def _check_base(self, base_hazard: np.ndarray | None, n: int) -> np.ndarray | None:
+        """The baseline hazards as floats in (0, 1), or None; shape ``(n, n_bins_)`` enforced."""
+        if base_hazard is None:
+            return None
+        base = np.asarray(base_hazard, dtype=np.float64)
+        if base.shape != (n, self.n_bins_):
+            raise RetainInputError(
+                f"base_hazard must have shape ({n}, {self.n_bins_}) (rows x bins), not {base.shape}"
+            )
+        bad = int((~np.isfinite(base)).any(axis=1).sum())
+        if bad:
+            raise RetainInputError(f"base_hazard has {bad} rows with NaN or infinite values")
+        return np.clip(base, _MIN_HAZARD, _MAX_HAZARD)
+
     def _edges(self) -> np.ndarray:
         """Bin edges ``[0, b, 2b, ..., horizon]`` (the last bin shorter when b does not divide)."""
-        horizon, width = self.horizon_days, self.bin_days
-        for name, value in (("horizon_days", horizon), ("bin_days", width)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise RetainInputError(
-                    f"{name} must be a positive whole number of days, not {value!r}"
-                )
-        if width > horizon:
-            raise RetainInputError(f"bin_days ({width}) must not exceed horizon_days ({horizon})")
         if self.max_rows < 1:
             raise RetainInputError(f"max_rows must be positive, not {self.max_rows}")
-        edges = np.append(np.arange(0, horizon, width), horizon).astype(np.float64)
+        edges = bin_edges(self.horizon_days, self.bin_days)
         self.bin_edges_ = edges
         self.n_bins_ = edges.size - 1
         return edges
@@ -231,38 +262,58 @@ class TimingModel(_LGBMEstimator):
 
     # -- prediction -------------------------------------------------------------------------------
 
-    def predict_hazard(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_hazard(self, X: pd.DataFrame, base_hazard: np.ndarray | None = None) -> np.ndarray:
         """P(purchase in bin k | none before it), shape ``(n, n_bins_)``.
 
         Predicted bin by bin on an ``n x (features + 1)`` matrix, never the expanded table, so
-        scoring memory does not grow with the number of bins.
+        scoring memory does not grow with the number of bins. ``base_hazard`` is the baseline the
+        model was fitted on, if it was (see :meth:`fit`).
         """
         values = self._matrix(X).to_numpy()
+        base = self._check_base(base_hazard, values.shape[0])
+        if (base is not None) != getattr(self, "offset_", False):
+            raise RetainInputError(
+                "base_hazard must be given exactly when the model was fitted with one "
+                f"(fitted {'with' if getattr(self, 'offset_', False) else 'without'})"
+            )
         data = np.empty((values.shape[0], values.shape[1] + 1), dtype=np.float64)
         data[:, :-1] = values
         hazards = np.empty((values.shape[0], self.n_bins_), dtype=np.float64)
         for k in range(self.n_bins_):
             data[:, -1] = self.bin_edges_[k]
-            hazards[:, k] = self.booster_.predict(data)
+            if base is None:
+                hazards[:, k] = self.booster_.predict(data)
+            else:
+                raw = self.booster_.predict(data, raw_score=True)
+                hazards[:, k] = special.expit(raw + special.logit(base[:, k]))
         return np.clip(hazards, 0.0, _MAX_HAZARD)
 
-    def _daily_log_survival(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _daily_log_survival(
+        self, X: pd.DataFrame, base_hazard: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per bin, log of the daily survival ``log(1 - h_k) / length_k`` (constant daily hazard
         within a bin), and log S at every bin edge, shapes ``(n, n_bins)`` and ``(n, n_bins + 1)``.
         """
-        hazards = self.predict_hazard(X)
+        hazards = self.predict_hazard(X, base_hazard)
         lengths = np.diff(self.bin_edges_)
         daily = np.log1p(-hazards) / lengths
         at_edges = np.zeros((hazards.shape[0], self.n_bins_ + 1))
         at_edges[:, 1:] = np.cumsum(daily * lengths, axis=1)
         return daily, at_edges
 
-    def predict_survival(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_survival(
+        self, X: pd.DataFrame, base_hazard: np.ndarray | None = None
+    ) -> np.ndarray:
         """P(no purchase by the end of each bin), shape ``(n, n_bins_)``; ends in ``bin_edges_[1:]``."""
-        _, at_edges = self._daily_log_survival(X)
+        _, at_edges = self._daily_log_survival(X, base_hazard)
         return np.exp(at_edges[:, 1:])
 
-    def predict_cdf(self, X: pd.DataFrame, days: float | Sequence[float]) -> np.ndarray:
+    def predict_cdf(
+        self,
+        X: pd.DataFrame,
+        days: float | Sequence[float],
+        base_hazard: np.ndarray | None = None,
+    ) -> np.ndarray:
         """P(next purchase within ``days`` days of the cutoff): shape ``(n,)`` for one day count,
         ``(n, len(days))`` for several. ``predict_cdf(X, 30)`` is the 30-day repurchase probability.
 
@@ -274,14 +325,14 @@ class TimingModel(_LGBMEstimator):
         wanted = np.atleast_1d(np.asarray(days, dtype=np.float64))
         if wanted.ndim != 1 or not np.isfinite(wanted).all() or (wanted < 0).any():
             raise RetainInputError(f"days must be non-negative day counts, not {days!r}")
-        daily, at_edges = self._daily_log_survival(X)
+        daily, at_edges = self._daily_log_survival(X, base_hazard)
         edges = self.bin_edges_
         k = np.clip(np.searchsorted(edges[1:], wanted, side="left"), 0, self.n_bins_ - 1)
         log_survival = at_edges[:, k] + daily[:, k] * (wanted - edges[k])
         cdf = np.clip(-np.expm1(log_survival), 0.0, 1.0)
         return cdf[:, 0] if scalar else cdf
 
-    def predict_days(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_days(self, X: pd.DataFrame, base_hazard: np.ndarray | None = None) -> np.ndarray:
         """Expected days from the cutoff to the next purchase: the median of the predicted
         distribution (the day count where P(purchase within it) reaches 0.5), shape ``(n,)``.
 
@@ -291,7 +342,7 @@ class TimingModel(_LGBMEstimator):
         the data cannot confirm; such values only say "later than the horizon, roughly this much".
         Capped at 36,500 days for customers whose hazard is practically zero.
         """
-        daily, at_edges = self._daily_log_survival(X)
+        daily, at_edges = self._daily_log_survival(X, base_hazard)
         half = np.log(0.5)
         # First bin whose end is at or past the median; n_bins_ when it lies beyond the horizon.
         k = (at_edges[:, 1:] > half).sum(axis=1)
