@@ -406,7 +406,7 @@ def _clean_text_columns(selected: dict[str, pd.Series]) -> set[str]:
     if not text:
         return set()
     con = _duckdb()
-    con.register("text", pd.DataFrame({f"c{i}": v.to_numpy() for i, v in enumerate(text.values())}))
+    con.register("text", pd.DataFrame({f"c{i}": v for i, v in enumerate(text.values())}))
     edges = _WHITESPACE_CODES
     dirty = con.execute(
         "SELECT "
