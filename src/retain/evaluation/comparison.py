@@ -21,7 +21,13 @@ import pandas as pd
 
 from retain.errors import RetainInputError
 
-__all__ = ["BEST_COLUMN", "METRIC_DIRECTIONS", "compare", "format_comparison"]
+__all__ = [
+    "BEST_COLUMN",
+    "METRIC_DIRECTIONS",
+    "compare",
+    "format_comparison",
+    "metric_direction",
+]
 
 Direction = Literal["higher", "lower", "closest_to_zero"]
 
@@ -143,14 +149,15 @@ def _directions(
         if metric in overrides:
             directions[metric] = "higher" if overrides[metric] else "lower"
             continue
-        known = _known_direction(metric)
+        known = metric_direction(metric)
         if known is not None:
             directions[metric] = known
     return directions
 
 
-def _known_direction(metric: str) -> Direction | None:
-    """The direction of ``metric`` or of its longest known suffix after a separator."""
+def metric_direction(metric: str) -> Direction | None:
+    """The direction of ``metric`` or of its longest known suffix after a separator (None when
+    unknown): "higher", "lower" or "closest_to_zero" is better."""
     if metric in METRIC_DIRECTIONS:
         return METRIC_DIRECTIONS[metric]
     for match in _SEPARATORS.finditer(metric):  # left to right: longest suffix first

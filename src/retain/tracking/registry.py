@@ -1,0 +1,115 @@
+"""The model registry: versions of ``retain``, the ``challenger`` and the ``champion``.
+
+A new version always becomes the ``challenger``. It also becomes the ``champion`` when there is
+none yet, or when it beats the current champion on every promotion metric of the settings, each
+compared on the holdout metrics the two runs logged (``<metric>/retain``). Otherwise a person
+decides: ``retain promote VERSION``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from retain.errors import RetainInputError
+from retain.evaluation.comparison import metric_direction
+from retain.tracking.settings import TrackingSettings
+
+__all__ = ["Registration", "metric_key", "promote", "register_version"]
+
+
+def metric_key(metric: str, contender: str) -> str:
+    """The run metric of one contender: ``churn_roc_auc/retain`` groups contenders in the UI."""
+    return f"{metric}/{contender}"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered version and what became of it."""
+
+    name: str
+    version: str
+    champion: bool
+    reason: str
+
+
+def register_version(
+    client: MlflowClient, run_id: str, model_uri: str, settings: TrackingSettings
+) -> Registration:
+    """Register the run's model, make it the challenger, and the champion if it earns it."""
+    name = settings.model_name
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description="retain: churn, next purchase and CLV from transactions"
+        )
+    version = client.create_model_version(name, model_uri, run_id=run_id).version
+    client.set_registered_model_alias(name, "challenger", version)
+    champion = _champion(client, name)
+    if champion is None or champion.run_id is None:
+        promote_to_champion = True
+        reason = "the first version of the model"
+    else:
+        promote_to_champion, reason = _beats(
+            client.get_run(run_id).data.metrics,
+            client.get_run(champion.run_id).data.metrics,
+            settings,
+            champion.version,
+        )
+    if promote_to_champion:
+        client.set_registered_model_alias(name, "champion", version)
+    return Registration(name, str(version), promote_to_champion, reason)
+
+
+def promote(version: str | int, settings: TrackingSettings | None = None) -> Registration:
+    """Make a version the champion: the human decision, whatever its metrics."""
+    settings = settings or TrackingSettings()
+    client = MlflowClient(settings.resolved_uri())
+    try:
+        client.get_model_version(settings.model_name, str(version))
+    except MlflowException as error:
+        raise RetainInputError(
+            f"model {settings.model_name!r} has no version {version} at {settings.resolved_uri()}"
+        ) from error
+    client.set_registered_model_alias(settings.model_name, "champion", str(version))
+    return Registration(settings.model_name, str(version), True, "promoted by hand")
+
+
+def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None
+
+
+def _beats(
+    new: dict[str, float], old: dict[str, float], settings: TrackingSettings, old_version: str
+) -> tuple[bool, str]:
+    """Whether the new run beats the old on every promotion metric, and why (not)."""
+    verdicts = []
+    for metric in settings.promotion_metrics:
+        key = metric_key(metric, "retain")
+        if key not in new:
+            raise RetainInputError(f"promotion metric {metric!r} was not logged by the new run")
+        if key not in old:
+            return True, f"the champion (version {old_version}) has no {metric} to compare"
+        direction = metric_direction(metric)
+        if direction is None:
+            raise RetainInputError(
+                f"promotion metric {metric!r}: no known direction (better when?)"
+            )
+        gain = {
+            "higher": new[key] - old[key],
+            "lower": old[key] - new[key],
+            "closest_to_zero": abs(old[key]) - abs(new[key]),
+        }[direction]
+        better = gain > settings.min_improvement
+        verdicts.append((metric, better, new[key], old[key]))
+    detail = ", ".join(f"{m} {n:.4f} vs {o:.4f}" for m, _, n, o in verdicts)
+    if all(better for _, better, _, _ in verdicts):
+        return True, f"beats version {old_version} on every promotion metric ({detail})"
+    return False, f"does not beat version {old_version} on every promotion metric ({detail})"
