@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,19 @@ import pytest
 RETAIN = [sys.executable, "-m", "retain.cli"]
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``retain ARGS`` in a fresh process; MLflow's own variables are cleared so that a tracking
+    URI set around the test suite never reaches the command (tests pass ``env`` to set one)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RETAIN_"))}
     return subprocess.run(
-        [*RETAIN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [*RETAIN, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean | (env or {}),
+        timeout=600,
     )
 
 
@@ -128,6 +139,29 @@ def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
     assert "23,570 customers" in result.stdout
     assert "Champions" in result.stdout and "crr" in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "features.parquet")) == 23_570
+    assert "registered retain version 1 as champion" in result.stdout
+    assert len(pd.read_parquet(tmp_path / "demo" / "scores.parquet")) == 23_570
+    # The run in the local store holds the model's and the baselines' holdout metrics, and the
+    # champion loads with plain MLflow and scores raw transactions.
+    import mlflow
+    from mlflow import MlflowClient
+
+    from retain.data.datasets import load_cdnow
+    from retain.tracking import to_model_input
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("retain", "champion")
+    metrics = client.get_run(champion.run_id).data.metrics
+    for contender in ("retain", "bgnbd", "naive"):
+        assert 0.5 < metrics[f"churn_roc_auc/{contender}"] < 1.0
+    mlflow.set_tracking_uri(uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/retain@champion")
+    tx = load_cdnow("master").transactions.frame
+    some = tx[tx["customer_id"].isin(["1", "2", "3"])]
+    scores = pyfunc.predict(to_model_input(some), params={"as_of": "1998-06-30"})
+    assert scores["customer_id"].tolist() == ["1", "2", "3"]
+    assert scores["churn_probability"].between(0, 1).all()
 
 
 GOLD = {
@@ -171,37 +205,50 @@ def test_btyd_command_reproduces_the_literature(model: str, tmp_path: Path) -> N
 
 
 def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
+    """Train with tracking into the default local store (sqlite:///mlflow.db in the working
+    directory), then score with the champion it registered, and with the saved file."""
     from retain.data.datasets import load_cdnow
 
     path = tmp_path / "cdnow_sample.csv"
     load_cdnow("sample").transactions.frame.to_csv(path, index=False)
+    common = ("--transactions", path, "--as-of", "1997-12-31")
     trained = run(
-        "train",
-        "--transactions",
-        path,
-        "--as-of",
-        "1997-12-31",
-        "--horizon-days",
-        "90",
-        "--out",
-        tmp_path / "model",
+        "train", *common, "--horizon-days", "90", "--out", tmp_path / "model", cwd=tmp_path
     )
     assert trained.returncode == 0, trained.stderr
-    scored = run(
-        "score",
-        "--transactions",
-        path,
-        "--as-of",
-        "1997-12-31",
-        "--model",
-        tmp_path / "model" / "model.pkl",
-        "--out",
-        tmp_path / "scores",
+    assert "holdout: trained up to 1997-10-02, judged on the next 90 days" in trained.stdout
+    assert "registered retain version 1 as champion: the first version" in trained.stdout
+    assert (tmp_path / "mlflow.db").exists()
+    from_registry = run("score", *common, "--out", tmp_path / "champion", cwd=tmp_path)
+    assert from_registry.returncode == 0, from_registry.stderr
+    from_file = run(
+        "score", *common, "--model", tmp_path / "model" / "model.pkl", "--out", tmp_path / "file"
     )
-    assert scored.returncode == 0, scored.stderr
-    scores = pd.read_parquet(tmp_path / "scores" / "scores.parquet")
+    assert from_file.returncode == 0, from_file.stderr
+    scores = pd.read_parquet(tmp_path / "champion" / "scores.parquet")
     assert len(scores) == 2_357
     assert scores["churn_probability"].between(0, 1).all()
+    pd.testing.assert_frame_equal(scores, pd.read_parquet(tmp_path / "file" / "scores.parquet"))
+
+
+def test_train_reports_an_unreachable_tracking_server_before_reading(tmp_path: Path) -> None:
+    env_uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    result = run(
+        "train", "--transactions", tmp_path / "absent.csv", "--as-of", "1997-12-31",
+        cwd=tmp_path, env={"MLFLOW_TRACKING_URI": env_uri},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"tracking server {env_uri} is unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_score_without_a_champion_is_one_clear_line(tmp_path: Path) -> None:
+    result = run(
+        "score", "--transactions", tmp_path / "x.csv", "--as-of", "1997-12-31", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "cannot load model models:/retain@champion from sqlite:///mlflow.db" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_evaluate_backtests_a_real_sample_and_writes_the_report(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import pandas as pd
 import typer
@@ -20,6 +20,9 @@ from retain.data.datasets import load_cdnow
 from retain.data.io import load_table
 from retain.data.validation import ValidatedTable, ValidationOptions, write_quarantine
 from retain.errors import RetainError
+
+if TYPE_CHECKING:
+    from retain.tracking import TrackedTraining, TrackingSettings
 
 __all__ = ["app", "main"]
 
@@ -239,24 +242,90 @@ def train(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Train on data up to this day (UTC).")],
     horizon_days: Annotated[int, typer.Option(help="Days predicted after each cutoff.")] = 180,
-    out: Annotated[Path, typer.Option(help="Folder for model.pkl.")] = Path("model"),
+    out: Annotated[Path | None, typer.Option(help="Also save the model as OUT/model.pkl.")] = None,
+    tracking: Annotated[
+        bool,
+        typer.Option(
+            help="Log the run to MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db), "
+            "judge it on a holdout beside the baselines and register it as `retain`."
+        ),
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of every LightGBM model.")] = 0,
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",
 ) -> None:
-    """Train the RetentionModel on the history up to a day; save OUT/model.pkl."""
+    """Train the RetentionModel on the history up to a day; track and register it in MLflow."""
     from retain.models.retention import RetentionModel
 
     options = _options(timezone, timestamp_format, duplicates, False)
+    if tracking:
+        from retain.tracking import TrackingSettings, check_tracking_server
+
+        settings = TrackingSettings()
+        check_tracking_server(settings)  # before the file is even read
     tx = _load_transactions(transactions, columns, options, None).frame
     started = time.perf_counter()
-    model = RetentionModel(horizon_days).fit(tx, as_of)
-    path = model.save(out / "model.pkl")
+    if not tracking:
+        if out is None:
+            raise RetainError("--no-tracking needs --out: the model would be saved nowhere")
+        model = RetentionModel(horizon_days, random_state=seed).fit(tx, as_of)
+        typer.echo(_trained(model, started) + f" -> {model.save(out / 'model.pkl')}")
+        return
+    result = _train_tracked(tx, as_of, horizon_days, seed, settings, str(transactions))
+    typer.echo(_trained(result.model, started))
+    if out is not None:
+        typer.echo(f"saved: {result.model.save(out / 'model.pkl')}")
+
+
+def _train_tracked(
+    tx: pd.DataFrame,
+    as_of: str,
+    horizon_days: int,
+    seed: int,
+    settings: TrackingSettings,
+    source: str,
+) -> TrackedTraining:
+    """Train with tracking and print the holdout table and what the registry did."""
+    from retain.evaluation import format_comparison
+    from retain.models.retention import RetentionModel
+    from retain.tracking import train_tracked
+
+    result = train_tracked(
+        tx,
+        as_of,
+        horizon_days,
+        settings=settings,
+        model_factory=lambda h: RetentionModel(h, random_state=seed),
+        dataset_name=Path(source).name,
+        dataset_source=source,
+        progress=lambda line: typer.echo(f"  {line}"),
+    )
+    holdout = result.evaluation.latest
     typer.echo(
-        f"trained on {model.training_rows_:,} examples from cutoffs "
-        f"{', '.join(f'{c:%Y-%m-%d}' for c in model.cutoffs_)} in "
-        f"{time.perf_counter() - started:.0f}s -> {path}"
+        f"holdout: trained up to {holdout.as_of:%Y-%m-%d}, judged on the next "
+        f"{holdout.horizon_days} days"
+    )
+    typer.echo(format_comparison(holdout.table()))
+    uri = settings.resolved_uri()
+    typer.echo(f"MLflow run {result.run_id} in experiment {settings.experiment!r} at {uri}")
+    registration = result.registration
+    if registration is not None:
+        role = "champion" if registration.champion else "challenger"
+        typer.echo(
+            f"registered {registration.name} version {registration.version} as {role}: "
+            f"{registration.reason}"
+        )
+    return result
+
+
+def _trained(model: object, started: float) -> str:
+    cutoffs = getattr(model, "cutoffs_", [])
+    rows = getattr(model, "training_rows_", 0)
+    return (
+        f"trained on {rows:,} examples from cutoffs "
+        f"{', '.join(f'{c:%Y-%m-%d}' for c in cutoffs)} in {time.perf_counter() - started:.0f}s"
     )
 
 
@@ -264,7 +333,13 @@ def train(
 def score(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Score as of this day (UTC).")],
-    model: Annotated[Path, typer.Option(help="A model saved by `retain train` (model.pkl).")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="A registered model URI (models:/retain@champion, the default) or a model.pkl "
+            "saved by `retain train --out`."
+        ),
+    ] = "models:/retain@champion",
     out: Annotated[Path, typer.Option(help="Folder for scores.parquet.")] = Path(),
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
@@ -272,9 +347,9 @@ def score(
     duplicates: DuplicatesOption = "keep",
 ) -> None:
     """Score every customer as of a day with a saved model; write OUT/scores.parquet."""
-    from retain.models.retention import RetentionModel
+    from retain.tracking import load_model
 
-    fitted = RetentionModel.load(model)
+    fitted = load_model(model)
     options = _options(timezone, timestamp_format, duplicates, False)
     tx = _load_transactions(transactions, columns, options, None).frame
     scores = fitted.predict(tx, as_of)
@@ -282,6 +357,22 @@ def score(
     scores.to_parquet(out / "scores.parquet", index=False)
     typer.echo(f"scored {len(scores):,} customers as of {as_of} -> {out / 'scores.parquet'}")
     typer.echo(scores.drop(columns="reasons").describe().round(3).to_string())
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The version of `retain` to make the champion.")],
+) -> None:
+    """Make a registered version the champion (a person's decision, whatever its metrics)."""
+    from retain.tracking import TrackingSettings
+    from retain.tracking import promote as promote_version
+
+    settings = TrackingSettings()
+    registration = promote_version(version, settings)
+    typer.echo(
+        f"{registration.name} version {registration.version} is now the champion "
+        f"({settings.champion_uri()} at {settings.resolved_uri()})"
+    )
 
 
 @app.command()
@@ -346,18 +437,23 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("retain-demo"),
+    horizon_days: Annotated[int, typer.Option(help="Days predicted.")] = 181,
 ) -> None:
-    """The main job on bundled real data (CDNOW): validate, build features, segment, KPIs."""
+    """The main job on bundled real data (CDNOW): validate, features, KPIs, train with tracking,
+    register the champion, score every customer."""
     from retain.features import build_features
     from retain.kpis import retention_kpis, summarize_kpis
+    from retain.tracking import TrackingSettings, check_tracking_server, load_model
 
     started = time.perf_counter()
-    typer.echo("[1/3] loading CDNOW (bundled with lifetimes) and validating it")
+    settings = TrackingSettings()
+    check_tracking_server(settings)
+    typer.echo("[1/5] loading CDNOW (bundled with lifetimes) and validating it")
     data = load_cdnow("master")
     _echo_lines(data.lines())
     tx = data.transactions.frame
     as_of = tx["timestamp"].max().strftime("%Y-%m-%d")
-    typer.echo(f"[2/3] building features as of {as_of}")
+    typer.echo(f"[2/5] building features as of {as_of}")
     table = build_features(tx, as_of)
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / "features.parquet", index=False)
@@ -365,11 +461,27 @@ def demo(
         f"  {len(table):,} customers x {table.shape[1] - 1} columns -> {out}/features.parquet"
     )
     _echo_segments(table)
-    typer.echo("[3/3] retention KPIs by quarter (active = a purchase in the last 365 days)")
+    typer.echo("[3/5] retention KPIs by quarter (active = a purchase in the last 365 days)")
     kpi_table = retention_kpis(tx, period="Q")
     kpi_table.to_csv(out / "kpis.csv", index=False)
     _echo_kpis(summarize_kpis(tx), kpi_table)
-    typer.echo(f"done in {time.perf_counter() - started:.1f}s; outputs in {out}/")
+    typer.echo(
+        f"[4/5] training with tracking: holdout against the baselines, then the final model "
+        f"on everything up to {as_of} ({horizon_days}-day horizon)"
+    )
+    result = _train_tracked(tx, as_of, horizon_days, 0, settings, "lifetimes:CDNOW_master.txt")
+    typer.echo(f"[5/5] scoring every customer with {settings.champion_uri()}")
+    scores = load_model(settings.champion_uri(), settings).predict(tx, as_of)
+    scores.to_parquet(out / "scores.parquet", index=False)
+    typer.echo(
+        f"  {len(scores):,} customers; mean churn probability "
+        f"{scores['churn_probability'].mean():.3f}, expected purchases "
+        f"{scores['expected_purchases'].sum():,.0f}, CLV {scores['clv'].sum():,.0f} "
+        f"in the next {horizon_days} days -> {out}/scores.parquet"
+    )
+    typer.echo(f"done in {time.perf_counter() - started:.0f}s. Next:")
+    typer.echo(f"  mlflow ui --backend-store-uri {settings.resolved_uri()}   # run {result.run_id}")
+    typer.echo(f"  {out}/scores.parquet, {out}/features.parquet, {out}/kpis.csv")
 
 
 def _echo_segments(table: pd.DataFrame) -> None:
