@@ -6,6 +6,7 @@ and turns a user's mistake into one clear line on stderr and exit status 2, neve
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -516,8 +517,10 @@ def main() -> None:
     """Entry point: run the app, turning retain's own errors into one line and exit status 2.
 
     Usage mistakes (an unknown option, a missing one) are reported by the command-line library
-    itself, also with status 2.
+    itself, also with status 2. MLflow's INFO lines (creating tables, validating the input
+    example) are kept out of the output: the commands say what happened themselves.
     """
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
         app()
     except RetainError as error:
