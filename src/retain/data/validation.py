@@ -34,6 +34,7 @@ from retain.data.contract import (
     TRANSACTIONS,
     TableContract,
 )
+from retain.data.engine import connect
 from retain.errors import RetainInputError
 
 __all__ = [
@@ -421,9 +422,7 @@ def _clean_text_columns(selected: dict[str, pd.Series]) -> set[str]:
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    return con
+    return connect()
 
 
 def _blank(values: pd.Series) -> pd.Series:

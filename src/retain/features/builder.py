@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from retain.data.contract import EVENT_TYPES
 from retain.data.dates import DateLike, utc_day
+from retain.data.engine import connect
 from retain.errors import RetainInputError
 
 __all__ = ["RFM_COLUMNS", "FeatureBuilder", "to_cutoff"]
@@ -398,9 +399,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) 
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    return connect()
 
 
 def _as_naive_utc(frame: pd.DataFrame) -> pa.Table:

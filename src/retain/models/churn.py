@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from retain.errors import RetainInputError
-from retain.models.lgbm import MIN_EXAMPLES, _LGBMEstimator
+from retain.models.lgbm import MIN_EXAMPLES, _LGBMEstimator, predict_booster
 
 __all__ = ["ChurnModel"]
 
@@ -138,7 +138,7 @@ class ChurnModel(_LGBMEstimator):
         every caller wants. ``calibrated=False`` gives the booster's own probability.
         """
         data = self._matrix(X).to_numpy()
-        raw = np.asarray(self.booster_.predict(data), dtype=np.float64)
+        raw = predict_booster(self.booster_, data)
         if not calibrated or self.calibrator_ is None:
             return raw
         return np.clip(np.asarray(self.calibrator_.predict(raw), dtype=np.float64), 0.0, 1.0)

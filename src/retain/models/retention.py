@@ -346,7 +346,8 @@ class RetentionModel:
             if getattr(self.timing_, "offset_", False)
             else None
         )
-        days = self.timing_.predict_days(X, base_hazard)
+        hazards = self.timing_.predict_hazard(X, base_hazard)
+        days = self.timing_.days_from_hazards(hazards)
         scores = pd.DataFrame(
             {
                 "customer_id": table["customer_id"].to_numpy(),
@@ -355,7 +356,7 @@ class RetentionModel:
                 "expected_purchases": self.purchases_.predict(X)
                 * _base(table["btyd_expected_purchases"])
                 * self.levels_["purchases"],
-                "p_purchase_30d": self.timing_.predict_cdf(X, 30, base_hazard),
+                "p_purchase_30d": self.timing_.cdf_from_hazards(hazards, 30),
                 "days_to_next_purchase": days,
                 "expected_next_purchase_date": to_cutoff(as_of)
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),

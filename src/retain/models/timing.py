@@ -35,6 +35,7 @@ from retain.models.lgbm import (
     check_weights,
     contributions,
     holdout_mask,
+    predict_booster,
 )
 
 __all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
@@ -49,6 +50,9 @@ _MAX_DAYS: Final = 36_500.0
 # Baseline hazards are kept inside [_MIN_HAZARD, _MAX_HAZARD] so that their log-odds are finite.
 _MAX_HAZARD: Final = 1.0 - 1e-12
 _MIN_HAZARD: Final = 1e-12
+
+# Rows (customers x bins) per booster call when predicting hazards: about 0.5 GB of features.
+_PREDICT_ROWS: Final = 1_000_000
 
 
 def bin_edges(horizon_days: int, bin_days: int) -> np.ndarray:
@@ -265,36 +269,44 @@ class TimingModel(_LGBMEstimator):
     def predict_hazard(self, X: pd.DataFrame, base_hazard: np.ndarray | None = None) -> np.ndarray:
         """P(purchase in bin k | none before it), shape ``(n, n_bins_)``.
 
-        Predicted bin by bin on an ``n x (features + 1)`` matrix, never the expanded table, so
-        scoring memory does not grow with the number of bins. ``base_hazard`` is the baseline the
-        model was fitted on, if it was (see :meth:`fit`).
+        Customers are predicted in chunks, each as one ``(chunk x n_bins) x (features + 1)``
+        matrix in one booster call: one call per chunk rather than per bin keeps scoring one
+        customer fast, and the chunks keep memory flat on millions. ``base_hazard`` is the
+        baseline the model was fitted on, if it was (see :meth:`fit`).
         """
         values = self._matrix(X).to_numpy()
-        base = self._check_base(base_hazard, values.shape[0])
+        n = values.shape[0]
+        base = self._check_base(base_hazard, n)
         if (base is not None) != getattr(self, "offset_", False):
             raise RetainInputError(
                 "base_hazard must be given exactly when the model was fitted with one "
                 f"(fitted {'with' if getattr(self, 'offset_', False) else 'without'})"
             )
-        data = np.empty((values.shape[0], values.shape[1] + 1), dtype=np.float64)
-        data[:, :-1] = values
-        hazards = np.empty((values.shape[0], self.n_bins_), dtype=np.float64)
-        for k in range(self.n_bins_):
-            data[:, -1] = self.bin_edges_[k]
+        hazards = np.empty((n, self.n_bins_), dtype=np.float64)
+        chunk = max(1, _PREDICT_ROWS // self.n_bins_)
+        starts = self.bin_edges_[:-1]
+        for first in range(0, n, chunk):
+            rows = values[first : first + chunk]
+            data = np.empty((rows.shape[0] * self.n_bins_, rows.shape[1] + 1), dtype=np.float64)
+            data[:, :-1] = np.repeat(rows, self.n_bins_, axis=0)  # customer-major: bins inner
+            data[:, -1] = np.tile(starts, rows.shape[0])
             if base is None:
-                hazards[:, k] = self.booster_.predict(data)
+                block = predict_booster(self.booster_, data)
             else:
-                raw = self.booster_.predict(data, raw_score=True)
-                hazards[:, k] = special.expit(raw + special.logit(base[:, k]))
+                raw = predict_booster(self.booster_, data, raw_score=True)
+                block = special.expit(raw + special.logit(base[first : first + chunk].ravel()))
+            hazards[first : first + chunk] = block.reshape(rows.shape[0], self.n_bins_)
         return np.clip(hazards, 0.0, _MAX_HAZARD)
 
     def _daily_log_survival(
         self, X: pd.DataFrame, base_hazard: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        return self._log_survival(self.predict_hazard(X, base_hazard))
+
+    def _log_survival(self, hazards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per bin, log of the daily survival ``log(1 - h_k) / length_k`` (constant daily hazard
         within a bin), and log S at every bin edge, shapes ``(n, n_bins)`` and ``(n, n_bins + 1)``.
         """
-        hazards = self.predict_hazard(X, base_hazard)
         lengths = np.diff(self.bin_edges_)
         daily = np.log1p(-hazards) / lengths
         at_edges = np.zeros((hazards.shape[0], self.n_bins_ + 1))
@@ -321,11 +333,15 @@ class TimingModel(_LGBMEstimator):
         between bin edges are interpolated; beyond the horizon the last bin's daily hazard is held
         constant. Non-decreasing in ``days`` and within [0, 1] by construction.
         """
+        return self.cdf_from_hazards(self.predict_hazard(X, base_hazard), days)
+
+    def cdf_from_hazards(self, hazards: np.ndarray, days: float | Sequence[float]) -> np.ndarray:
+        """:meth:`predict_cdf` from hazards already predicted (:meth:`predict_hazard`)."""
         scalar = np.ndim(days) == 0
         wanted = np.atleast_1d(np.asarray(days, dtype=np.float64))
         if wanted.ndim != 1 or not np.isfinite(wanted).all() or (wanted < 0).any():
             raise RetainInputError(f"days must be non-negative day counts, not {days!r}")
-        daily, at_edges = self._daily_log_survival(X, base_hazard)
+        daily, at_edges = self._log_survival(hazards)
         edges = self.bin_edges_
         k = np.clip(np.searchsorted(edges[1:], wanted, side="left"), 0, self.n_bins_ - 1)
         log_survival = at_edges[:, k] + daily[:, k] * (wanted - edges[k])
@@ -342,7 +358,11 @@ class TimingModel(_LGBMEstimator):
         the data cannot confirm; such values only say "later than the horizon, roughly this much".
         Capped at 36,500 days for customers whose hazard is practically zero.
         """
-        daily, at_edges = self._daily_log_survival(X, base_hazard)
+        return self.days_from_hazards(self.predict_hazard(X, base_hazard))
+
+    def days_from_hazards(self, hazards: np.ndarray) -> np.ndarray:
+        """:meth:`predict_days` from hazards already predicted (:meth:`predict_hazard`)."""
+        daily, at_edges = self._log_survival(hazards)
         half = np.log(0.5)
         # First bin whose end is at or past the median; n_bins_ when it lies beyond the horizon.
         k = (at_edges[:, 1:] > half).sum(axis=1)

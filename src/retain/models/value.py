@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from retain.errors import RetainInputError
-from retain.models.lgbm import _LGBMEstimator
+from retain.models.lgbm import _LGBMEstimator, predict_booster
 
 __all__ = ["PurchasesModel", "SpendModel"]
 
@@ -73,7 +73,7 @@ class _MeanModel(_LGBMEstimator):
         _, frame, target, weights = self._fit_lgbm(X, y, cutoff, sample_weight)
         self.scale_ = 1.0
         if self.balance:
-            fitted = np.asarray(self.booster_.predict(frame.to_numpy()), dtype=np.float64)
+            fitted = predict_booster(self.booster_, frame.to_numpy())
             self.scale_ = float(
                 np.average(target, weights=weights) / np.average(fitted, weights=weights)
             )
@@ -82,7 +82,7 @@ class _MeanModel(_LGBMEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The expected value for each row of ``X``, shape ``(n,)``, never negative."""
         data = self._matrix(X).to_numpy()
-        return self.scale_ * np.asarray(self.booster_.predict(data), dtype=np.float64)
+        return self.scale_ * predict_booster(self.booster_, data)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Contributions of each feature to the log of the prediction, plus ``bias``.
