@@ -436,6 +436,39 @@ def evaluate(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Start the HTTP service (BentoML) with the project's configuration (RETAIN_SERVE_*,
+    MLFLOW_TRACKING_URI): POST /predict, /predict_features; /livez, /readyz, /metrics."""
+    import os
+    import shutil
+
+    bentoml = shutil.which("bentoml") or str(Path(sys.executable).with_name("bentoml"))
+    if not Path(bentoml).exists():
+        raise RetainError("bentoml is not installed: install the serving extra (retain[serving])")
+    service = "retain.serving.service:RetentionService"
+    os.execv(bentoml, [bentoml, "serve", service, "--host", host, "--port", str(port)])
+
+
+@app.command()
+def export(
+    model: Annotated[
+        str, typer.Option(help="The model to export (default: models:/retain@champion).")
+    ] = "models:/retain@champion",
+    out: Annotated[
+        Path, typer.Option(help="Folder the service reads (RETAIN_SERVE_MODEL_DIR).")
+    ] = Path("models"),
+) -> None:
+    """Write a registered model to a folder, for a service that runs without the registry."""
+    from retain.serving.scoring import export_model
+
+    path = export_model(model, out)
+    typer.echo(f"exported {model} -> {path}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("retain-demo"),
     horizon_days: Annotated[int, typer.Option(help="Days predicted.")] = 181,

@@ -56,6 +56,8 @@ _NOT_FEATURES = {
     *LABEL_COLUMNS,
 }
 
+_SEGMENT_COLUMNS = {"r_score", "f_score", "m_score", "rfm_score", "segment"}
+
 SCORE_COLUMNS = [
     "customer_id",
     "churn_probability",
@@ -311,7 +313,20 @@ class RetentionModel:
         table = self.builder_.build(
             up_to(transactions, day), day, events=up_to(events, day), customers=customers
         )
-        return self.segmenter_.transform(self._with_btyd(table, self.btyd_))
+        return self.complete_features(table)
+
+    def complete_features(self, table: pd.DataFrame) -> pd.DataFrame:
+        """A feature table from the builder (``retain features``) with what the models also read:
+        the BTYD columns and the RFM segments, both as fitted at ``as_of`` (any segment columns
+        already in ``table``, scored against another population, are replaced)."""
+        self._check_fitted()
+        missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in table]
+        if missing:
+            raise RetainInputError(f"features: missing column(s) {', '.join(missing)}")
+        own = table.drop(
+            columns=[c for c in table.columns if c.startswith("btyd_") or c in _SEGMENT_COLUMNS]
+        )
+        return self.segmenter_.transform(self._with_btyd(own, self.btyd_))
 
     def predict(
         self,

@@ -1,0 +1,103 @@
+"""Request and response models of the HTTP service.
+
+Requests are strict: unknown fields are refused (a typo in a field name must not be silently ignored),
+amounts are numbers (JSON integers are fine), timestamps are ISO 8601 with or without a zone (naive ones
+are UTC). The sizes of a request are checked by the service against its limits (HTTP 413), not here, so
+that a too-large request is told so rather than given a list of 422 errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CustomerHistory",
+    "Event",
+    "FeatureRequest",
+    "PredictRequest",
+    "PredictResponse",
+    "Prediction",
+    "Transaction",
+]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Transaction(BaseModel):
+    """One line of a customer's purchase history."""
+
+    model_config = _STRICT
+
+    timestamp: dt.datetime
+    amount: float = Field(allow_inf_nan=False, description="net revenue; negative for a refund")
+    order_id: Text | None = None
+    product_id: Text | None = None
+    category: Text | None = None
+    quantity: float | None = Field(default=None, allow_inf_nan=False)
+    discount: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class Event(BaseModel):
+    """One web or email event (session, add_to_cart, email_open, ...)."""
+
+    model_config = _STRICT
+
+    timestamp: dt.datetime
+    event_type: Text
+
+
+class CustomerHistory(BaseModel):
+    """A customer and everything they did up to the day scored."""
+
+    model_config = _STRICT
+
+    customer_id: Text
+    transactions: list[Transaction] = Field(min_length=1)
+    events: list[Event] | None = None
+
+
+class PredictRequest(BaseModel):
+    """Customers to score as of a day (default: today, UTC)."""
+
+    model_config = _STRICT
+
+    customers: list[CustomerHistory] = Field(min_length=1)
+    as_of: dt.date | None = None
+    n_reasons: int = Field(default=3, ge=0, le=10)
+
+
+class FeatureRequest(BaseModel):
+    """Feature rows as ``retain features`` writes them (one per customer), scored as of a day."""
+
+    model_config = _STRICT
+
+    rows: list[dict[str, float | str | None]] = Field(min_length=1)
+    as_of: dt.date
+    n_reasons: int = Field(default=3, ge=0, le=10)
+
+
+class Prediction(BaseModel):
+    """One customer's scores, what to do about them, and the model that made them."""
+
+    customer_id: str
+    churn_probability: float
+    p_alive: float
+    expected_purchases: float
+    p_purchase_30d: float
+    days_to_next_purchase: float
+    expected_next_purchase_date: dt.date
+    clv: float
+    segment: str
+    reasons: list[str]
+    action: str
+    model_version: str
+
+
+class PredictResponse(BaseModel):
+    as_of: dt.date
+    model_version: str
+    predictions: list[Prediction]

@@ -1,0 +1,195 @@
+"""What the service does with a request, apart from HTTP: limits, conversion, scoring, actions.
+
+Scoring goes through the same validation, feature builder and RetentionModel as the batch job
+(``RetentionModel.predict``), so the service and ``retain score`` give the same numbers for the same
+histories.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from retain.actions import recommend_actions
+from retain.data.validation import ValidationOptions, validate_events, validate_transactions
+from retain.errors import RetainInputError
+from retain.models.retention import RetentionModel
+from retain.serving.schemas import (
+    FeatureRequest,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
+from retain.serving.settings import ServingSettings
+
+__all__ = ["EXPORT_FILE", "RequestTooLarge", "Scorer", "export_model"]
+
+EXPORT_FILE = "retain.pkl"
+_EXPORT_META = "retain.json"
+
+
+class RequestTooLarge(RetainInputError):
+    """A request beyond the service's limits (HTTP 413)."""
+
+
+@dataclass
+class Scorer:
+    """A loaded RetentionModel, the version it is, and the limits requests must keep."""
+
+    model: RetentionModel
+    version: str
+    source: str
+    settings: ServingSettings
+
+    @classmethod
+    def load(cls, settings: ServingSettings | None = None) -> Scorer:
+        """The model named by the settings: ``model_uri``, else an export in ``model_dir``, else
+        the champion of the tracking server."""
+        from retain.tracking import TrackingSettings, load_model
+
+        settings = settings or ServingSettings()
+        exported = settings.model_dir / EXPORT_FILE
+        if settings.model_uri is None and exported.exists():
+            meta = json.loads((settings.model_dir / _EXPORT_META).read_text(encoding="utf-8"))
+            return cls(RetentionModel.load(exported), str(meta["version"]), str(exported), settings)
+        tracking = TrackingSettings()
+        uri = settings.model_uri or tracking.champion_uri()
+        return cls(load_model(uri, tracking), _version_of(uri, tracking), uri, settings)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def predict(self, request: PredictRequest) -> PredictResponse:
+        self._check_size(request)
+        as_of = request.as_of or dt.datetime.now(dt.UTC).date()
+        transactions, events = _frames(request)
+        options = ValidationOptions(strict=True)
+        tx = validate_transactions(transactions, options=options).frame
+        ev = validate_events(events, options=options).frame if events is not None else None
+        asked = [c.customer_id for c in request.customers]
+        scores = self.model.predict(tx, as_of, events=ev, n_reasons=request.n_reasons)
+        missing = sorted(set(asked) - set(scores["customer_id"]))
+        if missing:
+            raise RetainInputError(
+                f"customers: {len(missing)} have no purchase on or before {as_of} (as_of), so "
+                f"there is nothing to score: {', '.join(missing[:5])}"
+            )
+        return self._response(scores.set_index("customer_id").loc[asked].reset_index(), as_of)
+
+    def predict_features(self, request: FeatureRequest) -> PredictResponse:
+        if len(request.rows) > self.settings.max_customers:
+            raise RequestTooLarge(
+                f"rows: {len(request.rows):,} feature rows, more than the limit of "
+                f"{self.settings.max_customers:,} per request"
+            )
+        table = pd.DataFrame.from_records(request.rows)
+        if "customer_id" not in table:
+            raise RetainInputError("rows: every feature row needs a customer_id")
+        table["customer_id"] = table["customer_id"].astype("str")
+        numeric = table.columns.drop("customer_id")
+        try:
+            table[numeric] = table[numeric].astype("float64")
+        except (TypeError, ValueError) as error:
+            raise RetainInputError(f"rows: feature values must be numbers ({error})") from error
+        scores = self.model.score_features(
+            self.model.complete_features(table), request.as_of, n_reasons=request.n_reasons
+        )
+        return self._response(scores, request.as_of)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _check_size(self, request: PredictRequest) -> None:
+        limits = self.settings
+        if len(request.customers) > limits.max_customers:
+            raise RequestTooLarge(
+                f"customers: {len(request.customers):,} customers, more than the limit of "
+                f"{limits.max_customers:,} per request"
+            )
+        for i, customer in enumerate(request.customers):
+            for name, rows in (
+                ("transactions", customer.transactions),
+                ("events", customer.events),
+            ):
+                if rows is not None and len(rows) > limits.max_transactions:
+                    raise RequestTooLarge(
+                        f"customers[{i}].{name}: {len(rows):,} rows for customer "
+                        f"{customer.customer_id!r}, more than the limit of "
+                        f"{limits.max_transactions:,} per customer"
+                    )
+
+    def _response(self, scores: pd.DataFrame, as_of: dt.date) -> PredictResponse:
+        scores = scores.assign(
+            action=recommend_actions(scores).to_numpy(),
+            expected_next_purchase_date=scores["expected_next_purchase_date"].dt.date,
+            segment=scores["segment"].astype("str"),
+            model_version=self.version,
+        )
+        predictions = [Prediction.model_validate(row) for row in scores.to_dict("records")]
+        return PredictResponse(as_of=as_of, model_version=self.version, predictions=predictions)
+
+
+def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The request's histories as a transactions table (and an events table, if any)."""
+    columns: dict[str, list[object]] = {"customer_id": [], "timestamp": []}
+    optional = ("order_id", "product_id", "category", "quantity", "discount")
+    amounts: list[float] = []
+    extra: dict[str, list[object]] = {name: [] for name in optional}
+    events: dict[str, list[object]] = {"customer_id": [], "timestamp": [], "event_type": []}
+    for customer in request.customers:
+        for line in customer.transactions:
+            columns["customer_id"].append(customer.customer_id)
+            columns["timestamp"].append(_utc(line.timestamp))
+            amounts.append(line.amount)
+            for name in optional:
+                extra[name].append(getattr(line, name))
+        for event in customer.events or ():
+            events["customer_id"].append(customer.customer_id)
+            events["timestamp"].append(_utc(event.timestamp))
+            events["event_type"].append(event.event_type)
+    frame = pd.DataFrame({**columns, "amount": amounts})
+    for name, values in extra.items():
+        if any(v is not None for v in values):
+            frame[name] = pd.Series(values, index=frame.index)
+    event_frame = pd.DataFrame(events) if events["customer_id"] else None
+    return frame, event_frame
+
+
+def _utc(stamp: dt.datetime) -> dt.datetime:
+    """Naive timestamps are UTC; zoned ones are converted to it."""
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=dt.UTC)
+    return stamp.astimezone(dt.UTC)
+
+
+def _version_of(uri: str, tracking: object) -> str:
+    """The registry version behind a ``models:/name@alias`` or ``models:/name/version`` URI."""
+    from mlflow import MlflowClient
+
+    from retain.tracking import TrackingSettings
+
+    assert isinstance(tracking, TrackingSettings)
+    if not uri.startswith("models:/"):
+        return uri
+    name_and_rest = uri.removeprefix("models:/")
+    client = MlflowClient(tracking.resolved_uri())
+    if "@" in name_and_rest:
+        name, alias = name_and_rest.split("@", 1)
+        return str(client.get_model_version_by_alias(name, alias).version)
+    return name_and_rest.rsplit("/", 1)[-1]
+
+
+def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:
+    """Write the model at ``uri`` (default: the champion) to ``out`` for a registry-less service."""
+    from retain.tracking import TrackingSettings, load_model
+
+    tracking = TrackingSettings()
+    source = uri or tracking.champion_uri()
+    model = load_model(source, tracking)
+    out.mkdir(parents=True, exist_ok=True)
+    path = model.save(out / EXPORT_FILE)
+    meta = {"version": _version_of(source, tracking), "source": source}
+    (out / _EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return path
