@@ -56,6 +56,7 @@ _OUTPUT_TYPES: Final = {
     "expected_next_purchase_date": "datetime",
     "clv": "double",
     "segment": "string",
+    "reasons": "string",  # the reasons of a customer, joined by "; "
 }
 
 

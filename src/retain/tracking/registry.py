@@ -18,7 +18,13 @@ from retain.errors import RetainInputError
 from retain.evaluation.comparison import metric_direction
 from retain.tracking.settings import TrackingSettings
 
-__all__ = ["Registration", "metric_key", "promote", "register_version"]
+__all__ = [
+    "Registration",
+    "check_promotion_metrics",
+    "metric_key",
+    "promote",
+    "register_version",
+]
 
 
 def metric_key(metric: str, contender: str) -> str:
@@ -36,10 +42,33 @@ class Registration:
     reason: str
 
 
+def check_promotion_metrics(settings: TrackingSettings) -> None:
+    """Every promotion metric must have a known direction (a typo would otherwise surface only
+    when a second version is compared with the first, after its training)."""
+    for metric in settings.promotion_metrics:
+        if metric_direction(metric) is None:
+            raise RetainInputError(
+                f"promotion metric {metric!r}: no known direction (better when?); promotion "
+                "metrics are holdout metrics such as churn_roc_auc or clv_normalized_gini"
+            )
+
+
 def register_version(
-    client: MlflowClient, run_id: str, model_uri: str, settings: TrackingSettings
+    client: MlflowClient,
+    run_id: str,
+    model_uri: str,
+    settings: TrackingSettings,
+    *,
+    model_id: str | None = None,
 ) -> Registration:
-    """Register the run's model, make it the challenger, and the champion if it earns it."""
+    """Register the run's model, make it the challenger, and the champion if it earns it.
+
+    The comparison with the champion comes first: if it fails (a promotion metric the run did not
+    log), nothing is registered. ``model_id`` is the logged model's id (MLflow 3); a tracking
+    server needs it to register a ``models:/<model_id>`` URI, and it is read from such a URI when
+    not given.
+    """
+    check_promotion_metrics(settings)
     name = settings.model_name
     try:
         client.get_registered_model(name)
@@ -47,8 +76,6 @@ def register_version(
         client.create_registered_model(
             name, description="retain: churn, next purchase and CLV from transactions"
         )
-    version = client.create_model_version(name, model_uri, run_id=run_id).version
-    client.set_registered_model_alias(name, "challenger", version)
     champion = _champion(client, name)
     if champion is None or champion.run_id is None:
         promote_to_champion = True
@@ -60,6 +87,10 @@ def register_version(
             settings,
             champion.version,
         )
+    version = client.create_model_version(
+        name, model_uri, run_id=run_id, model_id=model_id or _logged_model_id(model_uri)
+    ).version
+    client.set_registered_model_alias(name, "challenger", version)
     if promote_to_champion:
         client.set_registered_model_alias(name, "champion", version)
     return Registration(name, str(version), promote_to_champion, reason)
@@ -77,6 +108,14 @@ def promote(version: str | int, settings: TrackingSettings | None = None) -> Reg
         ) from error
     client.set_registered_model_alias(settings.model_name, "champion", str(version))
     return Registration(settings.model_name, str(version), True, "promoted by hand")
+
+
+def _logged_model_id(model_uri: str) -> str | None:
+    """The id in ``models:/<model_id>`` (not ``models:/<name>/<version>`` or ``@alias``)."""
+    rest = model_uri.removeprefix("models:/")
+    if rest == model_uri or "/" in rest or "@" in rest:
+        return None
+    return rest
 
 
 def _champion(client: MlflowClient, name: str) -> ModelVersion | None:

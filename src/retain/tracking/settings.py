@@ -8,10 +8,13 @@ own variable) or ``RETAIN_TRACKING_URI`` points it at a shared ``mlflow server``
 from __future__ import annotations
 
 import os
-from typing import Final
+from typing import Any, Final
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from retain.errors import RetainInputError
 
 __all__ = ["DEFAULT_TRACKING_URI", "TrackingSettings"]
 
@@ -37,6 +40,25 @@ class TrackingSettings(BaseSettings):
     """How much better than the champion each promotion metric must be (in the metric's units)."""
     connect_timeout_s: float = 10.0
     """How long to wait for a remote tracking server before giving up, in seconds."""
+
+    def __init__(self, **values: Any) -> None:
+        """Settings from the arguments, then ``RETAIN_<FIELD>`` variables; a bad value is a
+        :class:`RetainInputError` naming the field and its variable (not a pydantic traceback)."""
+        try:
+            super().__init__(**values)
+        except SettingsError as error:  # a list field whose variable is not JSON
+            raise RetainInputError(
+                f"tracking settings: {error}; list settings take JSON, e.g. "
+                'RETAIN_PROMOTION_METRICS=\'["churn_roc_auc", "clv_normalized_gini"]\''
+            ) from error
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, loc))} (RETAIN_{str(loc[0]).upper()}): "
+                f"{problem['msg']}, not {problem['input']!r}"
+                for problem in error.errors()
+                for loc in [problem["loc"] or ("settings",)]
+            )
+            raise RetainInputError(f"tracking settings: {problems}") from error
 
     def resolved_uri(self) -> str:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI

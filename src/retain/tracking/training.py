@@ -43,7 +43,12 @@ from retain.features import to_cutoff
 from retain.models.retention import RetentionModel
 from retain.models.training import up_to
 from retain.tracking.pyfunc import MODEL_ARTIFACT, input_example, signature
-from retain.tracking.registry import Registration, metric_key, register_version
+from retain.tracking.registry import (
+    Registration,
+    check_promotion_metrics,
+    metric_key,
+    register_version,
+)
 from retain.tracking.settings import TrackingSettings
 
 __all__ = ["TrackedTraining", "check_tracking_server", "content_hash", "train_tracked"]
@@ -114,6 +119,8 @@ def train_tracked(
     settings = settings or TrackingSettings()
     say = progress or (lambda _: None)
     uri = check_tracking_server(settings)
+    if register:
+        check_promotion_metrics(settings)  # a typo fails now, not after the training
     factory = model_factory or RetentionModel
     day = to_cutoff(as_of)
     history = up_to(transactions, day)
@@ -179,7 +186,7 @@ def train_tracked(
         registration = None
         if register:
             registration = register_version(
-                MlflowClient(uri), run.info.run_id, info.model_uri, settings
+                MlflowClient(uri), run.info.run_id, info.model_uri, settings, model_id=info.model_id
             )
             mlflow.set_tags(
                 {"registered_version": registration.version, "champion": registration.champion}
