@@ -1,0 +1,227 @@
+"""The registry: challenger and champion aliases, promotion on the configured holdout metrics.
+
+Runs are real MLflow runs in a sqlite store in a temporary folder; each logs the holdout metrics it
+is given (``<metric>/retain``) and a tiny pyfunc as its model, so the comparison is exercised
+without training anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from tests.tracking.conftest import sqlite_settings
+
+from retain.errors import RetainInputError
+from retain.tracking import Registration, TrackingSettings, metric_key, promote, register_version
+
+GOOD = {"churn_roc_auc": 0.80, "repurchase_30d_auc": 0.78, "clv_normalized_gini": 0.60}
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return model_input
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One sqlite store for the module (creating one takes seconds); each test registers its own
+    model name in it."""
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture
+def settings(store: Path, monkeypatch: pytest.MonkeyPatch) -> TrackingSettings:
+    monkeypatch.chdir(store)  # the sqlite store's artefacts go to ./mlruns
+    return sqlite_settings(store, model_name=f"retain-{uuid.uuid4().hex[:8]}")
+
+
+def logged(settings: TrackingSettings, metrics: dict[str, float]) -> tuple[str, str, str]:
+    """A run with these holdout metrics of retain (and a baseline's, which must not count) and a
+    logged model: (run id, model URI, model id)."""
+    mlflow.set_tracking_uri(settings.resolved_uri())
+    experiment = mlflow.set_experiment(settings.experiment)
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+        mlflow.log_metrics({metric_key(m, "retain"): v for m, v in metrics.items()})
+        mlflow.log_metrics({metric_key(m, "bgnbd"): 0.99 for m in metrics})
+        info = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[])
+    return run.info.run_id, info.model_uri, info.model_id
+
+
+def register(settings: TrackingSettings, metrics: dict[str, float]) -> Registration:
+    run_id, model_uri, model_id = logged(settings, metrics)
+    client = MlflowClient(settings.resolved_uri())
+    return register_version(client, run_id, model_uri, settings, model_id=model_id)
+
+
+def aliases(settings: TrackingSettings) -> dict[str, str]:
+    client = MlflowClient(settings.resolved_uri())
+    found = client.get_registered_model(settings.model_name).aliases
+    return {alias: str(version) for alias, version in found.items()}
+
+
+def versions(settings: TrackingSettings) -> list[str]:
+    client = MlflowClient(settings.resolved_uri())
+    found = client.search_model_versions(f"name = '{settings.model_name}'")
+    return sorted(str(v.version) for v in found)
+
+
+def test_metric_key_groups_contenders() -> None:
+    assert metric_key("churn_roc_auc", "retain") == "churn_roc_auc/retain"
+    assert metric_key("clv_total_error", "naive") == "clv_total_error/naive"
+
+
+def test_the_first_version_becomes_champion(settings: TrackingSettings) -> None:
+    run_id, model_uri, model_id = logged(settings, GOOD)
+    client = MlflowClient(settings.resolved_uri())
+    registration = register_version(client, run_id, model_uri, settings, model_id=model_id)
+    name = settings.model_name
+    assert registration == Registration(name, "1", True, "the first version of the model")
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}
+    version = client.get_model_version(name, "1")
+    assert version.run_id == run_id
+    assert version.source == model_uri == f"models:/{model_id}"
+
+
+def test_a_worse_version_stays_challenger_and_the_reason_names_the_metrics(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD)
+    worse = register(settings, GOOD | {"churn_roc_auc": 0.75})
+    assert (worse.version, worse.champion) == ("2", False)
+    assert aliases(settings) == {"champion": "1", "challenger": "2"}
+    assert worse.reason.startswith("does not beat version 1 on every promotion metric")
+    for metric, value in (GOOD | {"churn_roc_auc": 0.75}).items():
+        assert f"{metric} {value:.4f} vs {GOOD[metric]:.4f}" in worse.reason
+
+
+def test_a_better_version_becomes_champion(settings: TrackingSettings) -> None:
+    register(settings, GOOD)
+    better = register(settings, {metric: value + 0.01 for metric, value in GOOD.items()})
+    assert (better.version, better.champion) == ("2", True)
+    assert better.reason.startswith("beats version 1 on every promotion metric")
+    assert aliases(settings) == {"champion": "2", "challenger": "2"}
+    # The next one is compared with the new champion, not the first version.
+    third = register(settings, {metric: value + 0.005 for metric, value in GOOD.items()})
+    assert not third.champion
+    assert "does not beat version 2" in third.reason
+    assert aliases(settings) == {"champion": "2", "challenger": "3"}
+
+
+def test_it_must_beat_the_champion_on_every_promotion_metric(settings: TrackingSettings) -> None:
+    register(settings, GOOD)
+    mixed = register(settings, GOOD | {"churn_roc_auc": 0.90, "clv_normalized_gini": 0.59})
+    assert not mixed.champion
+    assert aliases(settings)["champion"] == "1"
+
+
+def test_a_tie_does_not_promote_and_min_improvement_sets_the_margin(
+    settings: TrackingSettings,
+) -> None:
+    strict = settings.model_copy(
+        update={"promotion_metrics": ["churn_roc_auc"], "min_improvement": 0.01}
+    )
+    register(strict, {"churn_roc_auc": 0.80})
+    assert not register(strict, {"churn_roc_auc": 0.80}).champion
+    assert not register(strict, {"churn_roc_auc": 0.805}).champion  # better, not by 0.01
+    assert register(strict, {"churn_roc_auc": 0.815}).champion
+
+
+def test_lower_is_better_metrics_promote_on_a_lower_value(settings: TrackingSettings) -> None:
+    brier = settings.model_copy(update={"promotion_metrics": ["churn_brier"]})
+    register(brier, {"churn_brier": 0.12})
+    assert not register(brier, {"churn_brier": 0.13}).champion
+    assert register(brier, {"churn_brier": 0.11}).champion
+
+
+@pytest.mark.parametrize(
+    ("champion", "challenger", "promoted"),
+    [
+        (-0.10, 0.05, True),  # "lower is better" would refuse this one
+        (0.05, -0.10, False),  # "lower is better" would take this one
+        (0.10, -0.05, True),
+        (-0.05, 0.10, False),  # "higher is better" would take this one
+    ],
+)
+def test_total_errors_compare_by_distance_from_zero(
+    settings: TrackingSettings,
+    champion: float,
+    challenger: float,
+    promoted: bool,
+) -> None:
+    totals = settings.model_copy(update={"promotion_metrics": ["purchases_total_error"]})
+    register(totals, {"purchases_total_error": champion})
+    assert register(totals, {"purchases_total_error": challenger}).champion is promoted
+
+
+def test_an_unknown_promotion_metric_is_refused_before_anything_is_registered(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD)
+    typo = settings.model_copy(update={"promotion_metrics": ["churn_auc_roc"]})
+    run_id, model_uri, model_id = logged(typo, GOOD)
+    client = MlflowClient(settings.resolved_uri())
+    with pytest.raises(RetainInputError, match="promotion metric 'churn_auc_roc': no known direc"):
+        register_version(client, run_id, model_uri, typo, model_id=model_id)
+    assert versions(settings) == ["1"]
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}
+
+
+def test_an_unknown_promotion_metric_is_refused_for_the_first_version_too(
+    settings: TrackingSettings,
+) -> None:
+    typo = settings.model_copy(update={"promotion_metrics": ["churn_roc_auc", "gini"]})
+    run_id, model_uri, model_id = logged(typo, GOOD)
+    client = MlflowClient(settings.resolved_uri())
+    with pytest.raises(RetainInputError, match="'gini'"):
+        register_version(client, run_id, model_uri, typo, model_id=model_id)
+    assert client.search_model_versions(f"name = '{settings.model_name}'") == []
+
+
+def test_a_promotion_metric_the_run_did_not_log_registers_nothing(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD)
+    run_id, model_uri, model_id = logged(settings, {"churn_roc_auc": 0.9})
+    client = MlflowClient(settings.resolved_uri())
+    with pytest.raises(RetainInputError, match="'repurchase_30d_auc' was not logged by the new"):
+        register_version(client, run_id, model_uri, settings, model_id=model_id)
+    assert versions(settings) == ["1"]
+    assert aliases(settings)["challenger"] == "1"
+
+
+def test_promote_moves_the_champion_alias_whatever_the_metrics(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD)
+    register(settings, GOOD | {"churn_roc_auc": 0.5})
+    registration = promote("2", settings)
+    assert registration == Registration(settings.model_name, "2", True, "promoted by hand")
+    assert aliases(settings) == {"champion": "2", "challenger": "2"}
+    promote(1, settings)  # an int works as well
+    assert aliases(settings)["champion"] == "1"
+    # The champion is what models:/retain@champion loads.
+    client = MlflowClient(settings.resolved_uri())
+    assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == "1"
+
+
+def test_promoting_a_missing_version_names_it_and_the_store(settings: TrackingSettings) -> None:
+    register(settings, GOOD)
+    with pytest.raises(RetainInputError) as caught:
+        promote("7", settings)
+    assert str(caught.value) == (
+        f"model {settings.model_name!r} has no version 7 at {settings.resolved_uri()}"
+    )
+    assert aliases(settings)["champion"] == "1"
+
+
+def test_promoting_in_an_empty_store_is_an_input_error(settings: TrackingSettings) -> None:
+    with pytest.raises(RetainInputError, match=f"model '{settings.model_name}' has no version 1"):
+        promote(1, settings)
