@@ -50,6 +50,10 @@ __all__ = [
 
 DuplicatePolicy = Literal["keep", "drop", "error"]
 
+# Below this many rows a table is checked with pandas: a DuckDB query's fixed cost (a few ms) is
+# more than pandas takes there, and the HTTP service validates one customer's history per request.
+_SMALL: Final = 50_000
+
 # A timestamp string that carries its own zone: a trailing Z or a +hh:mm / -hhmm offset.
 _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
@@ -257,6 +261,8 @@ def _exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
     (pandas' ``duplicated`` takes over ten); only when there are any are the rows' hashes fetched
     and the candidates confirmed exactly, so a hash collision never marks a row as a duplicate.
     """
+    if len(frame) < _SMALL:
+        return frame.duplicated(keep="first").to_numpy()
     con = _duckdb()
     con.register("frame", frame)
     columns = ", ".join(f'"{c}"' for c in frame.columns)
@@ -273,6 +279,8 @@ def _exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _distinct_count(values: pd.Series) -> int:
+    if len(values) < _SMALL:
+        return int(values.nunique())
     con = _duckdb()
     con.register("ids", values.to_frame("value"))
     return int(con.execute("SELECT count(DISTINCT value) FROM ids").fetchall()[0][0])
@@ -406,6 +414,12 @@ def _clean_text_columns(selected: dict[str, pd.Series]) -> set[str]:
     text = {name: values for name, values in selected.items() if values.dtype == "str"}
     if not text:
         return set()
+    if len(next(iter(text.values()))) < _SMALL:
+        return {
+            name
+            for name, values in text.items()
+            if not ((values == "") | (values.str.strip() != values)).any()
+        }
     con = _duckdb()
     con.register("text", pd.DataFrame({f"c{i}": v for i, v in enumerate(text.values())}))
     edges = _WHITESPACE_CODES

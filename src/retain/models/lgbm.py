@@ -115,9 +115,9 @@ def check_features(X: object, *, min_rows: int = 1) -> pd.DataFrame:
             f'X has column names LightGBM cannot store (no " , : [ ] {{ }}): {", ".join(bad_names)}'
         )
     non_numeric = [
-        f"{c} ({X[c].dtype})"
-        for c in X.columns
-        if not (pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype))
+        f"{c} ({dtype})"
+        for c, dtype in X.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
     ]
     if non_numeric:
         raise RetainInputError(
@@ -126,8 +126,9 @@ def check_features(X: object, *, min_rows: int = 1) -> pd.DataFrame:
         )
     if len(X) < min_rows:
         raise RetainInputError(f"X has {len(X)} rows: at least {min_rows} examples are needed")
-    frame = X.astype("float64")
-    frame.columns = pd.Index(names)
+    # Scoring passes float64 tables already: casting them again costs a copy per column block.
+    already = all(dtype == np.float64 for dtype in X.dtypes)
+    frame = (X if already else X.astype("float64")).set_axis(pd.Index(names), axis=1)
     infinite = np.isinf(frame.to_numpy()).sum(axis=0)
     if infinite.any():
         listed = ", ".join(f"{n} ({k} rows)" for n, k in zip(names, infinite, strict=True) if k)
