@@ -8,6 +8,9 @@ Errors are the caller's to fix and say so: 422 for a request that breaks the sch
 the problem, from pydantic) or cannot be scored (the customers and why), 413 past the size limits,
 401 without the configured bearer token, 503 before the model is loaded. A 500 is a bug of ours.
 
+Overload: past ``max_in_flight`` prediction requests in progress (RETAIN_SERVE_MAX_IN_FLIGHT,
+default 16) a request gets an immediate 503 with ``Retry-After: 1`` (see :class:`LoadShedding`).
+
 Batching: a request carries up to ``max_customers`` customers and is scored as one table, which is
 where the throughput is (one feature query and one booster call per model for all of them).
 Server-side adaptive batching of single-customer requests is not used: it would add its wait to
@@ -16,11 +19,13 @@ every request's latency to save what one request costs on its own, about 20 ms o
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any, cast
 
 import bentoml
 from bentoml.exceptions import BentoMLException
@@ -30,15 +35,60 @@ from retain.serving.schemas import FeatureRequest, PredictRequest, PredictRespon
 from retain.serving.scoring import RequestTooLarge, Scorer
 from retain.serving.settings import ServingSettings
 
-__all__ = ["RetentionService"]
+__all__ = ["LoadShedding", "RetentionService"]
 
 log = logging.getLogger("retain.serving")
 
 
+class LoadShedding:
+    """ASGI middleware: at most ``limit`` prediction requests in flight; past it, an immediate 503
+    with ``Retry-After: 1``.
+
+    A request admitted past the point where the CPUs keep up only waits in a queue until its
+    caller has given up, and makes every request behind it late too; a quick 503 lets the caller
+    retry or go elsewhere. The health, readiness and metrics endpoints are never shed.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0  # the event loop is single-threaded: no lock needed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in _SHED_PATHS:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            body = json.dumps(
+                {"error": f"overloaded: {self.limit} requests in progress; retry shortly"}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": HTTPStatus.SERVICE_UNAVAILABLE,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", b"1"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return None
+        self.in_flight += 1
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+_SHED_PATHS = frozenset({"/predict", "/predict_features"})
+
+
+# BentoML's own concurrency cap answers 429 and is set above ours so that LoadShedding decides.
 @bentoml.service(
     name="retain",
     workers=1,
-    traffic={"timeout": 60, "max_concurrency": 32},
+    traffic={"timeout": 60, "max_concurrency": 1024},
 )
 class RetentionService:
     """Churn risk, next purchase and CLV for customers sent with their histories."""
@@ -108,3 +158,7 @@ class RetentionService:
             raise BentoMLException(
                 str(error), error_code=HTTPStatus.UNPROCESSABLE_ENTITY
             ) from error
+
+
+# The decorator made RetentionService a bentoml Service, which mypy sees as the plain class.
+cast(Any, RetentionService).add_asgi_middleware(LoadShedding, limit=ServingSettings().max_in_flight)

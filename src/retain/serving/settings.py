@@ -24,5 +24,7 @@ class ServingSettings(BaseSettings):
     """Most customers per request (HTTP 413 above)."""
     max_transactions: int = 10_000
     """Most transactions (and most events) per customer (HTTP 413 above)."""
+    max_in_flight: int = 16
+    """Most prediction requests in progress at once; past it, an immediate 503 (load shedding)."""
     api_token: str | None = None
     """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401)."""
