@@ -264,3 +264,57 @@ def test_infinite_features_and_bad_containers(small: pd.DataFrame) -> None:
         ChurnModel().fit(features(small).to_numpy(), small["churned"])
     with pytest.raises(NotFittedError):
         ChurnModel().predict_proba(features(small))
+
+
+# -- a baseline to boost from ---------------------------------------------------------------------
+
+
+def bgnbd_no_purchase(table: pd.DataFrame) -> np.ndarray:
+    """BG/NBD's P(no purchase in the horizon), fitted at each cutoff on its own customers."""
+    from retain.models.retention import BTYDFeatures
+
+    parts = [
+        BTYDFeatures(HORIZON).fit(group).transform(group)["btyd_p_no_purchase"]
+        for _, group in table.groupby("cutoff", sort=True)
+    ]
+    return pd.concat(parts).loc[table.index].to_numpy()
+
+
+def test_a_churn_model_that_learns_nothing_returns_the_baseline(
+    tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, _ = tables
+    base = bgnbd_no_purchase(train)
+    idle = ChurnModel(n_estimators=1, early_stopping_rounds=None, learning_rate=1e-9).fit(
+        features(train), train["churned"], base_probability=base
+    )
+    np.testing.assert_allclose(
+        idle.predict_proba(features(train), calibrated=False, base_probability=base),
+        np.clip(base, 1e-9, 1 - 1e-9),
+        rtol=1e-6,
+    )
+    # Contributions still add up to the full log-odds, the baseline counted as a feature.
+    found = idle.contributions(features(train).head(50), base[:50])
+    logit = np.log(base[:50] / (1 - base[:50]))
+    np.testing.assert_allclose(found.sum(axis=1), logit, atol=1e-6)
+
+
+def test_boosting_from_bgnbd_ranks_and_is_calibrated_out_of_time(
+    tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, test = tables
+    model = ChurnModel(random_state=3).fit(
+        features(train),
+        train["churned"],
+        cutoff=train["cutoff"],
+        base_probability=bgnbd_no_purchase(train),
+    )
+    base = bgnbd_no_purchase(test)
+    p = model.predict_proba(features(test), calibrated=False, base_probability=base)
+    churned = test["churned"].to_numpy(bool)
+    assert roc_auc_score(churned, p) > 0.8
+    assert abs(p.mean() - churned.mean()) < 0.03
+    with pytest.raises(RetainInputError, match="exactly when the model was fitted with one"):
+        model.predict_proba(features(test))
+    with pytest.raises(RetainInputError, match="outside"):
+        model.predict_proba(features(test), base_probability=base * 2 + 0.5)

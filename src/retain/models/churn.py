@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from sklearn.isotonic import IsotonicRegression
 
 from retain.errors import RetainInputError
 from retain.models.lgbm import MIN_EXAMPLES, _LGBMEstimator, predict_booster
 
-__all__ = ["ChurnModel"]
+__all__ = ["BASELINE_FEATURE", "ChurnModel"]
+
+BASELINE_FEATURE: Final = "btyd_p_no_purchase"
+_EPS: Final = 1e-9
 
 
 class ChurnModel(_LGBMEstimator):
@@ -87,13 +91,20 @@ class ChurnModel(_LGBMEstimator):
         *,
         cutoff: pd.Series | None = None,
         sample_weight: pd.Series | np.ndarray | None = None,
+        base_probability: pd.Series | np.ndarray | None = None,
     ) -> ChurnModel:
         """Fit on features ``X`` and the ``churned`` label ``y`` (bool or 0/1).
 
         ``cutoff`` (the cutoff of each row) lets the most recent cutoff be held out for early
-        stopping and calibration; without it a random 10% is held out.
+        stopping and calibration; without it a random 10% is held out. ``base_probability`` is a
+        baseline model's P(churn) per row (BG/NBD's P(no purchase in the horizon)): boosting
+        starts from its log-odds and learns a correction, so what the baseline knows about time
+        away and age carries into seasons and cutoffs the trees never saw. The same baseline must
+        then be given when predicting.
         """
-        result, _, label, weights = self._fit_lgbm(X, y, cutoff, sample_weight)
+        base = self._base_logit(base_probability, len(X))
+        self.offset_ = base is not None
+        result, _, label, weights = self._fit_lgbm(X, y, cutoff, sample_weight, init_score=base)
         self.churn_rate_ = float(np.average(label, weights=weights))
         self.calibrator_ = None
         if result.valid is None or result.valid_pred is None:
@@ -131,22 +142,61 @@ class ChurnModel(_LGBMEstimator):
             )
         return label
 
-    def predict_proba(self, X: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
+    def predict_proba(
+        self,
+        X: pd.DataFrame,
+        *,
+        calibrated: bool = True,
+        base_probability: pd.Series | np.ndarray | None = None,
+    ) -> np.ndarray:
         """P(churn) for each row of ``X``, shape ``(n,)``, in [0, 1].
 
         One column, the probability of churn, rather than scikit-learn's two: that is the number
         every caller wants. ``calibrated=False`` gives the booster's own probability.
         """
         data = self._matrix(X).to_numpy()
-        raw = predict_booster(self.booster_, data)
+        base = self._base_logit(base_probability, data.shape[0])
+        if (base is not None) != getattr(self, "offset_", False):
+            raise RetainInputError(
+                "base_probability must be given exactly when the model was fitted with one"
+            )
+        if base is None:
+            raw = predict_booster(self.booster_, data)
+        else:
+            raw = special.expit(predict_booster(self.booster_, data, raw_score=True) + base)
         if not calibrated or self.calibrator_ is None:
             return raw
         return np.clip(np.asarray(self.calibrator_.predict(raw), dtype=np.float64), 0.0, 1.0)
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+    def contributions(
+        self, X: pd.DataFrame, base_probability: pd.Series | np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Contributions of each feature to the log-odds of churn (uncalibrated booster), + bias.
 
         Positive means "raises the risk". Calibration is monotone, so the signs and the ranking of
-        the features carry over to the calibrated probability; the sizes are in log-odds.
+        the features carry over to the calibrated probability; the sizes are in log-odds. With a
+        baseline, its log-odds beyond the average churn rate's count as a contribution of the
+        column named ``BASELINE_FEATURE`` (BG/NBD's P(no purchase)), so a row still sums to the
+        full log-odds and the baseline's judgement can be a reason like any feature.
         """
-        return super().contributions(X)
+        found = super().contributions(X)
+        base = self._base_logit(base_probability, len(X))
+        if base is not None:
+            centre = float(special.logit(np.clip(self.churn_rate_, _EPS, 1 - _EPS)))
+            if BASELINE_FEATURE not in found:
+                found.insert(0, BASELINE_FEATURE, 0.0)
+            found[BASELINE_FEATURE] = found[BASELINE_FEATURE].to_numpy() + base - centre
+            found["bias"] = found["bias"].to_numpy() + centre
+        return found
+
+    @staticmethod
+    def _base_logit(base_probability: pd.Series | np.ndarray | None, n: int) -> np.ndarray | None:
+        if base_probability is None:
+            return None
+        base = np.asarray(base_probability, dtype=np.float64)
+        if base.shape != (n,):
+            raise RetainInputError(f"base_probability must have {n} values, not {base.shape}")
+        bad = int((~np.isfinite(base) | (base < 0) | (base > 1)).sum())
+        if bad:
+            raise RetainInputError(f"base_probability has {bad} values outside [0, 1]")
+        return np.asarray(special.logit(np.clip(base, _EPS, 1 - _EPS)))

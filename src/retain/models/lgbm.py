@@ -466,9 +466,14 @@ class _LGBMEstimator(BaseEstimator):
         return result
 
     def _fit_lgbm(
-        self, X: object, y: object, cutoff: object = None, sample_weight: object = None
+        self,
+        X: object,
+        y: object,
+        cutoff: object = None,
+        sample_weight: object = None,
+        init_score: np.ndarray | None = None,
     ) -> tuple[BoosterFit, pd.DataFrame, np.ndarray, np.ndarray | None]:
-        """Check the inputs and train with a temporal hold-out.
+        """Check the inputs and train with a temporal hold-out (from ``init_score``, if given).
 
         Returns the fit, the checked features, the booster's target and the sample weights.
         """
@@ -476,7 +481,9 @@ class _LGBMEstimator(BaseEstimator):
         self._set_features(frame)
         valid, split = holdout_mask(stamps, len(frame), random_state=self.random_state)
         target = self._transform_label(label)
-        result = self._train(frame, target, valid=valid, split=split, weights=weights)
+        result = self._train(
+            frame, target, valid=valid, split=split, weights=weights, init_score=init_score
+        )
         return result, frame, target, weights
 
     def _transform_label(self, label: np.ndarray) -> np.ndarray:

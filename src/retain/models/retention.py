@@ -233,7 +233,9 @@ class RetentionModel:
         X = table[self.feature_names_].astype("float64")
         common: dict[str, Any] = {"random_state": self.random_state, "n_jobs": self.n_jobs}
         cutoff = table["cutoff"]
-        self.churn_ = ChurnModel(**common).fit(X, table["churned"], cutoff=cutoff)
+        self.churn_ = ChurnModel(**common).fit(
+            X, table["churned"], cutoff=cutoff, base_probability=table["btyd_p_no_purchase"]
+        )
         # The timing model, too, learns a correction to BG/NBD: its hazards start from BG/NBD's.
         self.timing_ = timing.fit(
             X,
@@ -362,11 +364,18 @@ class RetentionModel:
             else None
         )
         hazards = self.timing_.predict_hazard(X, base_hazard)
+        churn_base = (
+            table["btyd_p_no_purchase"].to_numpy()
+            if getattr(self.churn_, "offset_", False)
+            else None
+        )
         days = self.timing_.days_from_hazards(hazards)
         scores = pd.DataFrame(
             {
                 "customer_id": table["customer_id"].to_numpy(),
-                "churn_probability": self.churn_.predict_proba(X, calibrated=self.calibrate_churn),
+                "churn_probability": self.churn_.predict_proba(
+                    X, calibrated=self.calibrate_churn, base_probability=churn_base
+                ),
                 "p_alive": table["btyd_p_alive"].to_numpy(),
                 "expected_purchases": self.purchases_.predict(X)
                 * _base(table["btyd_expected_purchases"])
@@ -377,7 +386,9 @@ class RetentionModel:
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),
                 "clv": self.spend_.predict(X) * _base(table["btyd_clv"]) * self.levels_["spend"],
                 "segment": table["segment"].to_numpy(),
-                "reasons": churn_reasons(self.churn_.contributions(X), table, n_reasons=n_reasons),
+                "reasons": churn_reasons(
+                    self.churn_.contributions(X, churn_base), table, n_reasons=n_reasons
+                ),
             }
         )
         scores["customer_id"] = scores["customer_id"].astype("str")
