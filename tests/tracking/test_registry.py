@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import mlflow
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from tests.tracking.conftest import sqlite_settings
@@ -24,10 +22,8 @@ GOOD = {"churn_roc_auc": 0.80, "repurchase_30d_auc": 0.78, "clv_normalized_gini"
 
 
 class Echo(mlflow.pyfunc.PythonModel):
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        return model_input
+    def predict(self, context, model_input, params=None):
+        return model_input  # (no type hints: MLflow would read them as the model's schema)
 
 
 @pytest.fixture(scope="module")
