@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from mlflow.pyfunc import PyFuncModel
+from mlflow.pyfunc import PyFuncModel, PythonModel
 from tests.tracking.conftest import AS_OF, Tracked
 
 from retain.data.datasets import Dataset
@@ -69,7 +69,9 @@ def test_the_logged_model_carries_the_signature_and_an_input_example(
     mlflow.set_tracking_uri(tracked.settings.resolved_uri())
     info = mlflow.models.get_model_info(tracked.result.model_uri)
     assert info.signature == signature()
-    folder = Path(mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=tmp_path))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=str(tmp_path))
+    )
     saved = json.loads((folder / "input_example.json").read_text())
     assert saved["params"] == {"as_of": AS_OF}  # the example scores as of the training day
     example = pd.DataFrame(saved["inputs"]["data"], columns=saved["inputs"]["columns"])
@@ -173,10 +175,12 @@ def test_the_logged_model_is_code_and_data_not_a_pickled_python_object(
     tracked: Tracked, tmp_path: Path
 ) -> None:
     """Models from code: MLflow stores model_code.py and loads it, instead of cloudpickling the
-    pyfunc; the one artefact is the RetentionModel, whose pickle names only retain's model
-    classes and numpy/pandas/scikit-learn data (boosters are kept as strings)."""
+    pyfunc; the one artefact is the RetentionModel, whose pickle names retain's model classes and
+    plain data (numpy, pandas, scikit-learn), never the pyfunc wrapper or cloudpickle."""
     mlflow.set_tracking_uri(tracked.settings.resolved_uri())
-    folder = Path(mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=tmp_path))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=str(tmp_path))
+    )
     flavor = Model.load(folder).flavors["python_function"]
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
     assert Path(flavor["model_code_path"]).name == "model_code.py"
@@ -198,8 +202,11 @@ def test_the_logged_model_is_code_and_data_not_a_pickled_python_object(
         assert isinstance(Recording(file).load(), RetentionModel)
     modules = {module for module, _ in named}
     assert ("retain.models.retention", "RetentionModel") in named
-    allowed = ("retain.models.", "retain.features.", "numpy", "pandas", "sklearn.")
-    assert all(module.startswith(allowed) for module in modules), modules
+    # Nothing of the pyfunc wrapper, MLflow or cloudpickle; of retain, only the model's parts.
+    refused = ("cloudpickle", "__main__", "mlflow", "retain.tracking")
+    assert not [m for m in modules if m.startswith(refused)], modules
+    ours = {m for m in modules if m.split(".")[0] == "retain"}
+    assert all(m.startswith(("retain.models.", "retain.features.")) for m in ours), ours
 
 
 def test_retain_load_model_unwraps_the_registered_model(
@@ -226,7 +233,7 @@ def test_loading_a_missing_alias_names_the_model_and_the_store(tracked: Tracked)
 def test_unwrap_refuses_a_pyfunc_that_is_not_retains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Echo(mlflow.pyfunc.PythonModel):
+    class Echo(PythonModel):
         def predict(self, context, model_input, params=None):
             return model_input  # (no type hints: MLflow would read them as the model's schema)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.pyfunc import PythonModel
 from tests.tracking.conftest import sqlite_settings
 
 from retain.errors import RetainInputError
@@ -21,7 +22,7 @@ from retain.tracking import Registration, TrackingSettings, metric_key, promote,
 GOOD = {"churn_roc_auc": 0.80, "repurchase_30d_auc": 0.78, "clv_normalized_gini": 0.60}
 
 
-class Echo(mlflow.pyfunc.PythonModel):
+class Echo(PythonModel):
     def predict(self, context, model_input, params=None):
         return model_input  # (no type hints: MLflow would read them as the model's schema)
 
