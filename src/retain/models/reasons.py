@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["churn_reasons", "describe"]
+__all__ = ["churn_reasons", "describe", "speakable"]
 
 
 class _Row:
@@ -55,7 +55,18 @@ def _window(kind: str, days: str) -> Callable[[_Row], str]:
     return text
 
 
-_TEMPLATES: dict[str, Callable[[Any], str]] = {
+def _alive(row: _Row) -> str | None:
+    # A high P(alive) is no reason to worry, whatever its contribution: say it only when low.
+    p = row["btyd_p_alive"]
+    return f"BG/NBD gives a {p:.0%} chance they are still active" if p < 0.5 else None
+
+
+def _hour(row: _Row) -> str:
+    hours = row["mean_purchase_hour"]
+    return f"usually orders around {int(hours):02d}:{int(hours % 1 * 60):02d} UTC"
+
+
+_TEMPLATES: dict[str, Callable[[Any], str | None]] = {
     "days_since_last_purchase": _recency,
     "overdue_ratio": _recency,
     "frequency": lambda r: (
@@ -65,6 +76,8 @@ _TEMPLATES: dict[str, Callable[[Any], str]] = {
     "T": lambda r: f"customer for {_num(r['T'])} days",
     "monetary_value": lambda r: f"spends {_num(r['monetary_value'], 2)} per repeat purchase day",
     "spend_total": lambda r: f"{_num(r['spend_total'], 2)} spent in all",
+    "gross_total": lambda r: f"{_num(r['gross_total'], 2)} bought in all",
+    "refund_total": lambda r: f"{_num(r['refund_total'], 2)} refunded in all",
     "orders_total": lambda r: f"{_num(r['orders_total'])} orders in all",
     "avg_order_value": lambda r: f"average order {_num(r['avg_order_value'], 2)}",
     "spend_trend": lambda r: (
@@ -74,39 +87,78 @@ _TEMPLATES: dict[str, Callable[[Any], str]] = {
     "refund_share": lambda r: f"{r['refund_share']:.0%} of spend refunded",
     "ipt_median": lambda r: f"usually orders every {_num(r['ipt_median'])} days",
     "ipt_mean": lambda r: f"orders every {_num(r['ipt_mean'])} days on average",
-    "btyd_p_alive": lambda r: f"probability still active {r['btyd_p_alive']:.0%} (BG/NBD)",
+    "ipt_std": lambda r: f"irregular: gaps between orders vary by about {_num(r['ipt_std'])} days",
+    "weekend_share": lambda r: f"{r['weekend_share']:.0%} of purchase days at weekends",
+    "mean_purchase_hour": _hour,
+    "btyd_p_alive": _alive,
     "btyd_p_no_purchase": lambda r: (
         f"BG/NBD gives {r['btyd_p_no_purchase']:.0%} chance of no order in the horizon"
+    ),
+    "btyd_p_no_purchase_30d": lambda r: (
+        f"BG/NBD gives {r['btyd_p_no_purchase_30d']:.0%} chance of no order in the next 30 days"
     ),
     "btyd_expected_purchases": lambda r: (
         f"BG/NBD expects {r['btyd_expected_purchases']:.1f} orders in the horizon"
     ),
+    "btyd_expected_spend": lambda r: (
+        f"expected to spend {_num(r['btyd_expected_spend'], 2)} per order (Gamma-Gamma)"
+    ),
+    "btyd_clv": lambda r: f"expected value {_num(r['btyd_clv'], 2)} in the horizon (BG/NBD)",
     "n_products": lambda r: f"bought {_num(r['n_products'])} different products",
+    "n_categories": lambda r: f"bought from {_num(r['n_categories'])} categories",
     "discount_share": lambda r: f"{r['discount_share']:.0%} of orders discounted",
     "days_since_last_session": lambda r: (
         f"last visit {_num(r['days_since_last_session'])} days ago"
     ),
+    "email_click_rate_90d": lambda r: (
+        f"clicked {r['email_click_rate_90d']:.0%} of emails opened in the last 90 days"
+    ),
+    "days_since_signup": lambda r: f"signed up {_num(r['days_since_signup'])} days ago",
 }
 for _days in ("30", "90", "180", "365"):
     _TEMPLATES[f"orders_{_days}d"] = _window("orders", _days)
     _TEMPLATES[f"spend_{_days}d"] = _window("spend", _days)
+_EVENT_WORDS = {
+    "session": "visits",
+    "add_to_cart": "add-to-carts",
+    "cart_abandon": "abandoned carts",
+    "wishlist_add": "wishlist adds",
+    "email_open": "emails opened",
+    "email_click": "email clicks",
+    "support_ticket": "support tickets",
+}
+
+
+def _event_count(feature: str) -> Callable[[_Row], str]:
+    kind, days = feature.rsplit("s_", 1)
+    return lambda r: f"{_num(r[feature])} {_EVENT_WORDS[kind]} in the last {days[:-1]} days"
+
+
+for _kind in _EVENT_WORDS:
+    for _days in ("30", "90", "180", "365"):
+        _TEMPLATES[f"{_kind}s_{_days}d"] = _event_count(f"{_kind}s_{_days}d")
+
+
+def speakable(feature: str, row: _Row | pd.Series) -> str | None:
+    """One feature of one customer in words a marketer reads, or None when there are none: the
+    value is unknown, the feature has no wording, or its wording does not apply to this value."""
+    template = _TEMPLATES.get(feature)
+    value = row.get(feature, np.nan)
+    if template is None or value is None or pd.isna(value):
+        return None
+    try:
+        return template(row)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def describe(feature: str, row: _Row | pd.Series) -> str:
-    """One feature of one customer in words (a plain ``name = value`` when there is no template)."""
-    template = _TEMPLATES.get(feature)
+    """One feature of one customer in words (a plain ``name = value`` when there is no wording)."""
     value = row.get(feature, np.nan)
-    if pd.isna(value):
+    if value is None or pd.isna(value):
         return f"{feature.replace('_', ' ')} unknown"
-    if template is not None:
-        try:
-            return template(row)
-        except (KeyError, TypeError, ValueError):
-            pass
-    if feature.endswith(("_30d", "_90d")):
-        kind, days = feature.rsplit("_", 1)
-        return f"{_num(value)} {kind.replace('_', ' ')} in the last {days[:-1]} days"
-    return f"{feature.replace('_', ' ')} = {value:,.3g}"
+    text = speakable(feature, row)
+    return text if text is not None else f"{feature.replace('_', ' ')} = {value:,.3g}"
 
 
 def churn_reasons(
@@ -114,13 +166,15 @@ def churn_reasons(
 ) -> list[list[str]]:
     """For each customer, the ``n_reasons`` features that raise their churn risk most, in words.
 
-    Features that describe the same thing (recency and the overdue ratio) are said once. A
-    customer whose risk no feature raises gets the features that lower it most, marked so.
+    Only features with words for this customer's value count (see :func:`speakable`): an unknown
+    value or an identifier-like feature is no reason a marketer can act on. Features that
+    describe the same thing (recency and the overdue ratio) are said once. A customer whose risk
+    no feature raises gets the features that lower it most, marked so.
     """
     values = contributions.drop(columns=["bias"], errors="ignore")
-    names = np.asarray(values.columns)
+    names = [str(c) for c in values.columns]
     matrix = values.to_numpy()
-    order = np.argsort(-matrix, axis=1)[:, : n_reasons + 2]
+    order = np.argsort(-matrix, axis=1)
     reasons: list[list[str]] = []
     columns = {c: table[c].to_numpy() for c in table.columns}
     for i in range(len(table)):
@@ -129,13 +183,15 @@ def churn_reasons(
         for j in order[i]:
             if matrix[i, j] <= 0 or len(said) == n_reasons:
                 break
-            text = describe(str(names[j]), row)
-            if text not in said:
+            text = speakable(names[j], row)
+            if text is not None and text not in said:
                 said.append(text)
         if not said:
-            for j in np.argsort(matrix[i])[: n_reasons + 2]:
-                text = f"{describe(str(names[j]), row)} (lowers risk)"
-                if text not in said and len(said) < n_reasons:
-                    said.append(text)
+            for j in order[i][::-1]:
+                if len(said) == n_reasons:
+                    break
+                text = speakable(names[j], row)
+                if text is not None and f"{text} (lowers risk)" not in said:
+                    said.append(f"{text} (lowers risk)")
         reasons.append(said)
     return reasons
