@@ -79,7 +79,9 @@ class FeatureBuilder:
         if unsettled[0][0]:
             _execute(con, self._orders_fix_sql(), params)
         _execute(con, self._per_customer_sql(), params)
-        features = _fetch(con, self._features_sql(transactions.columns), params)
+        features = _fetch(
+            con, self._features_sql(transactions.columns, events=events is not None), params
+        )
         if features.empty:
             raise RetainInputError(
                 f"features: no customer has a purchase on or before {day:%Y-%m-%d}"
@@ -90,8 +92,6 @@ class FeatureBuilder:
             features = features.merge(event_features, on="customer_id", how="left")
             counts = [c for c in event_features.columns if c.endswith("d") and c != "customer_id"]
             features[counts] = features[counts].fillna(0.0)
-        else:
-            features = features.assign(**dict.fromkeys(self._event_columns(), np.nan))
         if customers is not None:
             features = self._join_customers(features, customers, day)
         # Rows come ordered by customer_id from SQL; a stable order makes training reproducible.
@@ -266,8 +266,9 @@ class FeatureBuilder:
         ))
         """
 
-    def _features_sql(self, columns: pd.Index) -> str:
-        """The feature table: per-customer figures, gap statistics and catalogue breadth."""
+    def _features_sql(self, columns: pd.Index, *, events: bool) -> str:
+        """The feature table: per-customer figures, gap statistics and catalogue breadth (and,
+        without an events table, its columns as NULL: unknown, not zero)."""
 
         breadth = [c for c in ("product_id", "category") if c in columns]
         # Distinct 64-bit hashes count distinct values about three times faster than the strings
@@ -289,6 +290,10 @@ class FeatureBuilder:
         windows = ", ".join(
             f"CAST(coalesce(p.orders_{w}d, 0) AS DOUBLE) AS orders_{w}d, p.spend_{w}d"
             for w in self.windows
+        )
+        unknown_events = "".join(
+            f",\n            CAST(NULL AS DOUBLE) AS {name}"
+            for name in ([] if events else self._event_columns())
         )
         return f"""
         WITH catalogue AS ({catalogue})
@@ -318,7 +323,7 @@ class FeatureBuilder:
             CAST(c.n_product_id AS DOUBLE) AS n_products,
             CAST(c.n_category AS DOUBLE) AS n_categories,
             {discount_share} AS discount_share,
-            p.mean_purchase_hour
+            p.mean_purchase_hour{unknown_events}
         FROM per_customer p
         LEFT JOIN catalogue c USING (customer_id)
         ORDER BY p.customer_id
@@ -392,10 +397,17 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) 
     the last bits (about 1e-13) from run to run, and that alone would change LightGBM's bins.
     Amounts are in cents, so the rounding loses nothing.
     """
-    frame = con.sql(sql, params=_used(sql, params)).to_arrow_table().to_pandas()
-    floats = frame.select_dtypes("float64").columns
-    frame[floats] = frame[floats].round(9)
-    return frame
+    table = con.sql(sql, params=_used(sql, params)).to_arrow_table()
+    # numpy's rounding (scale, round half to even, unscale) lands on one double for all inputs a
+    # few ulps apart; Arrow's round kernel does not. Rounding the Arrow columns spares pandas'
+    # per-column assignment, which costs more than the query on one customer.
+    rounded = [
+        pa.array(np.round(column.to_numpy(zero_copy_only=False), 9))
+        if pa.types.is_float64(column.type)
+        else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(rounded, names=table.column_names).to_pandas()
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
