@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 RUN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-dev lint typecheck pytest bench clean
+.PHONY: demo test setup setup-dev lint typecheck pytest bench clean requirements
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,8 @@ bench: setup-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache retain-demo
+
+# The serving image's pinned requirements (bentofile.yaml), from uv.lock.
+requirements: $(UV)
+	$(UV) export --frozen --extra serving --no-hashes --no-emit-project --no-dev --quiet \
+		-o requirements/serving.txt
