@@ -17,7 +17,9 @@ import pandas as pd
 from retain.actions import recommend_actions
 from retain.data.validation import ValidationOptions, validate_events, validate_transactions
 from retain.errors import RetainInputError
-from retain.models.retention import RetentionModel
+from retain.features.builder import to_cutoff
+from retain.models.retention import _SEGMENT_COLUMNS, RetentionModel
+from retain.models.training import up_to
 from retain.serving.schemas import (
     FeatureRequest,
     Prediction,
@@ -30,6 +32,9 @@ __all__ = ["EXPORT_FILE", "RequestTooLarge", "Scorer", "export_model"]
 
 EXPORT_FILE = "retain.pkl"
 _EXPORT_META = "retain.json"
+# The expected next purchase date is at most ten years after as_of (RetentionModel.score_features),
+# and must still be a date: a later as_of cannot be answered.
+_LATEST_AS_OF = dt.date.max - dt.timedelta(days=3651)
 
 
 class RequestTooLarge(RetainInputError):
@@ -64,19 +69,20 @@ class Scorer:
 
     def predict(self, request: PredictRequest) -> PredictResponse:
         self._check_size(request)
-        as_of = request.as_of or dt.datetime.now(dt.UTC).date()
+        as_of = _check_as_of(request.as_of or dt.datetime.now(dt.UTC).date())
+        asked = [c.customer_id for c in request.customers]
+        _check_unique(asked)
         transactions, events = _frames(request)
         options = ValidationOptions(strict=True)
         tx = validate_transactions(transactions, options=options).frame
         ev = validate_events(events, options=options).frame if events is not None else None
-        asked = [c.customer_id for c in request.customers]
+        # A customer is scored from their purchases (amount >= 0) on or before as_of: name those
+        # without one rather than let the feature builder say that nobody has any.
+        kept = up_to(tx, to_cutoff(as_of))
+        bought = set(kept.loc[kept["amount"] >= 0, "customer_id"])
+        _check_scorable(asked, bought, as_of)
         scores = self.model.predict(tx, as_of, events=ev, n_reasons=request.n_reasons)
-        missing = sorted(set(asked) - set(scores["customer_id"]))
-        if missing:
-            raise RetainInputError(
-                f"customers: {len(missing)} have no purchase on or before {as_of} (as_of), so "
-                f"there is nothing to score: {', '.join(missing[:5])}"
-            )
+        _check_scorable(asked, set(scores["customer_id"]), as_of)
         return self._response(scores.set_index("customer_id").loc[asked].reset_index(), as_of)
 
     def predict_features(self, request: FeatureRequest) -> PredictResponse:
@@ -85,19 +91,27 @@ class Scorer:
                 f"rows: {len(request.rows):,} feature rows, more than the limit of "
                 f"{self.settings.max_customers:,} per request"
             )
+        as_of = _check_as_of(request.as_of)
+        without_id = [i for i, row in enumerate(request.rows) if row.get("customer_id") is None]
+        if without_id:
+            raise RetainInputError(
+                f"rows: every feature row needs a customer_id; {len(without_id):,} have none: "
+                + ", ".join(f"rows[{i}]" for i in without_id[:5])
+            )
         table = pd.DataFrame.from_records(request.rows)
-        if "customer_id" not in table:
-            raise RetainInputError("rows: every feature row needs a customer_id")
         table["customer_id"] = table["customer_id"].astype("str")
+        # The RFM scores and segment of `retain features` rows (the segment is text) were scored
+        # against that table's population; the model replaces them with its own.
+        table = table.drop(columns=[c for c in table.columns if c in _SEGMENT_COLUMNS])
         numeric = table.columns.drop("customer_id")
         try:
             table[numeric] = table[numeric].astype("float64")
         except (TypeError, ValueError) as error:
             raise RetainInputError(f"rows: feature values must be numbers ({error})") from error
         scores = self.model.score_features(
-            self.model.complete_features(table), request.as_of, n_reasons=request.n_reasons
+            self.model.complete_features(table), as_of, n_reasons=request.n_reasons
         )
-        return self._response(scores, request.as_of)
+        return self._response(scores, as_of)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -129,6 +143,37 @@ class Scorer:
         )
         predictions = [Prediction.model_validate(row) for row in scores.to_dict("records")]
         return PredictResponse(as_of=as_of, model_version=self.version, predictions=predictions)
+
+
+def _check_as_of(as_of: dt.date) -> dt.date:
+    if as_of > _LATEST_AS_OF:
+        raise RetainInputError(
+            f"as_of: {as_of} is too late; the latest day that can be scored is {_LATEST_AS_OF} "
+            "(the expected next purchase date must be a date)"
+        )
+    return as_of
+
+
+def _check_unique(asked: list[str]) -> None:
+    """Each customer once: two histories under one id would be scored as one, twice."""
+    seen: dict[str, int] = {}
+    for i, customer_id in enumerate(asked):
+        if customer_id in seen:
+            raise RetainInputError(
+                f"customers[{i}].customer_id: {customer_id!r} is also customers[{seen[customer_id]}]"
+                "; send each customer once, with their whole history"
+            )
+        seen[customer_id] = i
+
+
+def _check_scorable(asked: list[str], scorable: set[str], as_of: dt.date) -> None:
+    missing = [c for c in asked if c not in scorable]
+    if missing:
+        raise RetainInputError(
+            f"customers: {len(missing):,} have no purchase (a transaction with amount >= 0) on or "
+            f"before {as_of} (as_of), so there is nothing to score: "
+            + ", ".join(repr(c) for c in missing[:5])
+        )
 
 
 def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]:

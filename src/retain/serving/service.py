@@ -4,9 +4,11 @@ Endpoints: ``POST /predict`` (customers with their histories), ``POST /predict_f
 rows), and BentoML's own ``/livez``, ``/readyz`` (503 until the model is loaded), ``/metrics``
 (Prometheus) and ``/docs.json`` (OpenAPI).
 
-Errors are the caller's to fix and say so: 422 for a request that breaks the schema (the field and
-the problem, from pydantic) or cannot be scored (the customers and why), 413 past the size limits,
-401 without the configured bearer token, 503 before the model is loaded. A 500 is a bug of ours.
+Errors are the caller's to fix and say so: 400 for a request that is not JSON or breaks the schema
+(BentoML's answer: each field and its problem from pydantic, under ``detail``), 422 for one that
+cannot be scored (the customers or feature rows and why), 413 past the size limits, 401 without the
+configured bearer token, 503 until the model is loaded (with the load error, if loading failed);
+these four answer ``{"error": message}``. A 500 is a bug of ours.
 
 Overload: past ``max_in_flight`` prediction requests in progress (RETAIN_SERVE_MAX_IN_FLIGHT,
 default 16) a request gets an immediate 503 with ``Retry-After: 1`` (see :class:`LoadShedding`).
@@ -28,7 +30,7 @@ from http import HTTPStatus
 from typing import Any, cast
 
 import bentoml
-from bentoml.exceptions import BentoMLException
+from starlette.responses import JSONResponse
 
 from retain.errors import RetainInputError
 from retain.serving.schemas import FeatureRequest, PredictRequest, PredictResponse
@@ -117,47 +119,62 @@ class RetentionService:
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, *, ctx: bentoml.Context) -> PredictResponse:
         """Scores, reasons and the recommended action for each customer, as of a day."""
-        scorer = self._ready(ctx)
-        return self._answer(lambda: scorer.predict(request))
+        return self._answer(ctx, lambda scorer: scorer.predict(request))
 
     @bentoml.api(route="/predict_features")
     def predict_features(
         self, request: FeatureRequest, /, *, ctx: bentoml.Context
     ) -> PredictResponse:
         """The same from feature rows (``retain features`` output) instead of histories."""
-        scorer = self._ready(ctx)
-        return self._answer(lambda: scorer.predict_features(request))
+        return self._answer(ctx, lambda scorer: scorer.predict_features(request))
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _answer(
+        self, ctx: bentoml.Context, work: Callable[[Scorer], PredictResponse]
+    ) -> PredictResponse:
+        """The response, or the caller's error as ``{"error": message}`` with its status.
+
+        Errors are answered here rather than raised as BentoMLException: BentoML replaces the
+        message of a 401 with "Authorization error" and that of any 5xx with "An unexpected error
+        has occurred", which would hide why the model is not loaded."""
+        headers: dict[str, str] = {}
+        try:
+            return work(self._ready(ctx))
+        except _Unauthorized as error:
+            status, message = HTTPStatus.UNAUTHORIZED, str(error)
+            headers["WWW-Authenticate"] = "Bearer"
+        except _NotLoaded as error:
+            status, message = HTTPStatus.SERVICE_UNAVAILABLE, str(error)
+        except RequestTooLarge as error:
+            status, message = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error)
+        except RetainInputError as error:
+            status, message = HTTPStatus.UNPROCESSABLE_ENTITY, str(error)
+        # BentoML sends a Response returned by an API as it is, with the context's status.
+        ctx.response.status_code = status
+        refusal = JSONResponse({"error": message}, status_code=status, headers=headers)
+        return cast(PredictResponse, refusal)
 
     def _ready(self, ctx: bentoml.Context) -> Scorer:
         token = self.settings.api_token
         if token:
             given = ctx.request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                raise BentoMLException(
-                    "authorization: a valid 'Authorization: Bearer <token>' header is required",
-                    error_code=HTTPStatus.UNAUTHORIZED,
+                raise _Unauthorized(
+                    "authorization: a valid 'Authorization: Bearer <token>' header is required"
                 )
         if self.scorer is None:
             detail = f" ({self.load_error})" if self.load_error else ""
-            raise BentoMLException(
-                f"the model is not loaded yet{detail}", error_code=HTTPStatus.SERVICE_UNAVAILABLE
-            )
+            raise _NotLoaded(f"the model is not loaded yet{detail}")
         return self.scorer
 
-    @staticmethod
-    def _answer(work: Callable[[], PredictResponse]) -> PredictResponse:
-        try:
-            return work()
-        except RequestTooLarge as error:
-            raise BentoMLException(
-                str(error), error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-            ) from error
-        except RetainInputError as error:
-            raise BentoMLException(
-                str(error), error_code=HTTPStatus.UNPROCESSABLE_ENTITY
-            ) from error
+
+class _Unauthorized(Exception):
+    """No valid bearer token (HTTP 401)."""
+
+
+class _NotLoaded(Exception):
+    """No model to answer with, yet or at all (HTTP 503)."""
 
 
 # The decorator made RetentionService a bentoml Service, which mypy sees as the plain class.
