@@ -1,0 +1,196 @@
+"""The service's work without HTTP: the Scorer's limits, conversions and checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pandas as pd
+import pytest
+from tests.serving.conftest import AS_OF, VERSION, Trained, histories, json_rows
+
+from retain.actions import ACTIONS
+from retain.errors import RetainInputError
+from retain.features import build_features
+from retain.serving.schemas import FeatureRequest, PredictRequest, PredictResponse
+from retain.serving.scoring import _LATEST_AS_OF, EXPORT_FILE, RequestTooLarge, Scorer, _utc
+from retain.serving.settings import ServingSettings
+
+
+@pytest.fixture(scope="module")
+def scorer(trained: Trained) -> Scorer:
+    settings = ServingSettings(model_dir=trained.model_dir, max_customers=3, max_transactions=4)
+    return Scorer.load(settings)
+
+
+def request(*customers: dict[str, Any], **fields: Any) -> PredictRequest:
+    """A request as the service parses it: from JSON text."""
+    body = {"customers": list(customers), "as_of": AS_OF} | fields
+    return PredictRequest.model_validate_json(json.dumps(body))
+
+
+def buyer(customer_id: str = "c1", *stamps: str, amount: Any = 20.0) -> dict[str, Any]:
+    lines = [{"timestamp": s, "amount": amount} for s in stamps or ("1998-01-10T12:00:00",)]
+    return {"customer_id": customer_id, "transactions": lines}
+
+
+def scores(response: PredictResponse) -> list[dict[str, Any]]:
+    return [p.model_dump() for p in response.predictions]
+
+
+# -- loading -----------------------------------------------------------------------------------------
+
+
+def test_an_export_is_loaded_with_its_version(scorer: Scorer, trained: Trained) -> None:
+    assert scorer.version == VERSION
+    assert scorer.source == str(trained.model_dir / EXPORT_FILE)
+    assert scorer.model.feature_names_ == trained.model.feature_names_
+
+
+def test_a_model_uri_wins_over_the_export(trained: Trained) -> None:
+    path = str(trained.model_dir / EXPORT_FILE)
+    loaded = Scorer.load(ServingSettings(model_uri=path, model_dir=trained.model_dir))
+    assert loaded.source == path
+    assert loaded.version == path  # a path has no registry version: the path is the version
+
+
+def test_the_settings_come_from_retain_serve_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETAIN_SERVE_MAX_CUSTOMERS", "7")
+    monkeypatch.setenv("RETAIN_SERVE_API_TOKEN", "t")
+    settings = ServingSettings()
+    assert (settings.max_customers, settings.api_token, settings.model_uri) == (7, "t", None)
+
+
+# -- limits ------------------------------------------------------------------------------------------
+
+
+def test_customers_up_to_the_limit(scorer: Scorer) -> None:
+    answer = scorer.predict(request(*(buyer(f"c{i}") for i in range(3))))
+    assert [p.customer_id for p in answer.predictions] == ["c0", "c1", "c2"]
+    with pytest.raises(RequestTooLarge, match=r"customers: 4 customers, more than the limit of 3"):
+        scorer.predict(request(*(buyer(f"c{i}") for i in range(4))))
+
+
+def test_transactions_and_events_up_to_the_limit(scorer: Scorer) -> None:
+    stamps = [f"1998-01-{d:02d}" for d in range(1, 6)]
+    scorer.predict(request(buyer("c1", *stamps[:4])))
+    with pytest.raises(RequestTooLarge, match=r"customers\[1\]\.transactions: 5 rows .* 'c2'"):
+        scorer.predict(request(buyer("c1"), buyer("c2", *stamps)))
+    events = [{"timestamp": s, "event_type": "session"} for s in stamps]
+    with pytest.raises(RequestTooLarge, match=r"customers\[0\]\.events: 5 rows"):
+        scorer.predict(request(buyer("c1") | {"events": events}))
+    assert scorer.predict(request(buyer("c1") | {"events": events[:4]})).predictions
+
+
+def test_feature_rows_up_to_the_limit(scorer: Scorer) -> None:
+    rows = [{"customer_id": f"c{i}"} for i in range(4)]
+    with pytest.raises(RequestTooLarge, match="rows: 4 feature rows, more than the limit of 3"):
+        scorer.predict_features(FeatureRequest(rows=rows, as_of=dt.date(1998, 3, 31)))
+
+
+def test_a_too_large_request_is_an_input_error() -> None:
+    assert issubclass(RequestTooLarge, RetainInputError)
+
+
+# -- conversions -------------------------------------------------------------------------------------
+
+
+def test_utc() -> None:
+    naive = dt.datetime(1998, 3, 31, 23, 30)
+    assert _utc(naive) == naive.replace(tzinfo=dt.UTC)
+    assert _utc(naive).tzinfo is dt.UTC
+    zoned = dt.datetime(1998, 3, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert _utc(zoned) == dt.datetime(1998, 4, 1, 4, 30, tzinfo=dt.UTC)
+    assert _utc(zoned).tzinfo is dt.UTC
+
+
+def test_naive_timestamps_are_utc(scorer: Scorer) -> None:
+    stamps = ("1997-06-01T10:00:00", "1997-11-20T08:00:00", "1998-03-31T23:59:59")
+    naive = scorer.predict(request(buyer("c1", *stamps)))
+    utc = scorer.predict(request(buyer("c1", *(s + "Z" for s in stamps))))
+    assert scores(naive) == scores(utc)
+
+
+def test_zoned_timestamps_are_converted_to_utc(scorer: Scorer) -> None:
+    # 1998-04-01 01:00 in Paris is 1998-03-31 23:00 UTC: on the as_of day...
+    paris = scorer.predict(request(buyer("c1", "1997-06-01T10:00:00", "1998-04-01T01:00:00+02:00")))
+    utc = scorer.predict(request(buyer("c1", "1997-06-01T10:00:00", "1998-03-31T23:00:00")))
+    assert scores(paris) == scores(utc)
+    # ... and 1998-03-31 23:30 in New York is 1998-04-01 04:30 UTC: after it.
+    new_york = scorer.predict(
+        request(buyer("c1", "1997-06-01T10:00:00", "1998-03-31T23:30:00-05:00"))
+    )
+    before = scorer.predict(request(buyer("c1", "1997-06-01T10:00:00")))
+    assert scores(new_york) == scores(before)
+    with pytest.raises(RetainInputError, match=r"no purchase .* 'c1'"):
+        scorer.predict(request(buyer("c1", "1998-03-31T23:30:00-05:00")))
+
+
+def test_integer_amounts_are_amounts(scorer: Scorer) -> None:
+    as_ints = request(buyer("c1", "1998-01-10", "1998-02-10", amount=20))
+    assert isinstance(as_ints.customers[0].transactions[0].amount, float)
+    as_floats = request(buyer("c1", "1998-01-10", "1998-02-10", amount=20.0))
+    assert scores(scorer.predict(as_ints)) == scores(scorer.predict(as_floats))
+
+
+def test_the_scores_are_the_batch_scores_in_request_order(scorer: Scorer, trained: Trained) -> None:
+    batch = trained.model.predict(trained.transactions, AS_OF).set_index("customer_id")
+    ids = [str(batch.index[i]) for i in (1500, 10, 700)]  # not in the table's order
+    answer = scorer.predict(request(*histories(trained.transactions, ids)))
+    assert answer.model_version == VERSION
+    assert answer.as_of == dt.date(1998, 3, 31)
+    got = pd.DataFrame(scores(answer)).set_index("customer_id")
+    assert got.index.tolist() == ids
+    for column in ("churn_probability", "p_alive", "expected_purchases", "clv"):
+        assert got[column].tolist() == pytest.approx(batch.loc[ids, column].tolist(), rel=1e-12)
+    assert set(got["action"]) <= set(ACTIONS)
+    assert set(got["model_version"]) == {VERSION}
+
+
+def test_feature_rows_keep_no_segment_of_their_own(scorer: Scorer, trained: Trained) -> None:
+    """``retain features`` segments its own population; the model's segments are used instead."""
+    table = build_features(trained.transactions, AS_OF)
+    rows = json_rows(table.head(3))
+    as_of = dt.date(1998, 3, 31)
+    plain = scorer.predict_features(FeatureRequest(rows=rows, as_of=as_of))
+    relabelled = [row | {"segment": "Lost", "r_score": 1, "rfm_score": 111} for row in rows]
+    assert scores(scorer.predict_features(FeatureRequest(rows=relabelled, as_of=as_of))) == scores(
+        plain
+    )
+    stripped = [
+        {k: v for k, v in row.items() if k not in ("segment", "r_score", "rfm_score")}
+        for row in rows
+    ]
+    assert scores(scorer.predict_features(FeatureRequest(rows=stripped, as_of=as_of))) == scores(
+        plain
+    )
+
+
+# -- unscorable requests -----------------------------------------------------------------------------
+
+
+def test_customers_without_a_purchase_by_as_of_are_named(scorer: Scorer) -> None:
+    with pytest.raises(RetainInputError, match=r"customers: 2 have no purchase .* 'late', 'gone'"):
+        scorer.predict(
+            request(buyer("ok"), buyer("late", "1998-04-01"), buyer("gone", amount=-5.0))
+        )
+
+
+def test_a_customer_sent_twice_is_refused(scorer: Scorer) -> None:
+    with pytest.raises(RetainInputError, match=r"customers\[1\]\.customer_id: 'c1' is also"):
+        scorer.predict(request(buyer("c1"), buyer("c1", "1998-02-01")))
+
+
+def test_the_latest_as_of(scorer: Scorer) -> None:
+    latest = scorer.predict(request(buyer("c1"), as_of=_LATEST_AS_OF.isoformat()))
+    assert latest.predictions[0].expected_next_purchase_date <= dt.date.max
+    later = (_LATEST_AS_OF + dt.timedelta(days=1)).isoformat()
+    with pytest.raises(RetainInputError, match=f"as_of: {later} is too late"):
+        scorer.predict(request(buyer("c1"), as_of=later))
+
+
+def test_feature_rows_without_a_customer_id_are_named(scorer: Scorer) -> None:
+    rows: list[dict[str, Any]] = [{"customer_id": "a"}, {}, {"customer_id": None}]
+    with pytest.raises(RetainInputError, match=r"2 have none: rows\[1\], rows\[2\]"):
+        scorer.predict_features(FeatureRequest(rows=rows, as_of=dt.date(1998, 3, 31)))
