@@ -129,7 +129,7 @@ class FeatureBuilder:
             )
         con = _connect()
         con.register("tx", _as_naive_utc(transactions[["customer_id", "timestamp", "amount"]]))
-        labels = con.execute(
+        labels = con.sql(
             """
             WITH days AS (
                 SELECT customer_id, CAST(timestamp AS DATE) AS day,
@@ -154,9 +154,14 @@ class FeatureBuilder:
             FROM known k LEFT JOIN future f USING (customer_id)
             ORDER BY k.customer_id
             """,
-            {"cutoff": day.date(), "end_excl": end + pd.Timedelta(days=1), "horizon": horizon_days},
-        ).df()
-        return labels
+            params={
+                "cutoff": day.date(),
+                "end_excl": end + pd.Timedelta(days=1),
+                "horizon": horizon_days,
+            },
+        )
+        # Rounded as the features are: parallel sums of spend differ in their last bits.
+        return _rounded(labels.to_arrow_table())
 
     # -- SQL ------------------------------------------------------------------------------------
 
@@ -397,7 +402,11 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) 
     the last bits (about 1e-13) from run to run, and that alone would change LightGBM's bins.
     Amounts are in cents, so the rounding loses nothing.
     """
-    table = con.sql(sql, params=_used(sql, params)).to_arrow_table()
+    return _rounded(con.sql(sql, params=_used(sql, params)).to_arrow_table())
+
+
+def _rounded(table: pa.Table) -> pd.DataFrame:
+    """The Arrow table in pandas with float columns rounded to 9 decimals (see :func:`_fetch`)."""
     # numpy's rounding (scale, round half to even, unscale) lands on one double for all inputs a
     # few ulps apart; Arrow's round kernel does not. Rounding the Arrow columns spares pandas'
     # per-column assignment, which costs more than the query on one customer.

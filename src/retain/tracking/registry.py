@@ -134,8 +134,8 @@ def _beats(
         key = metric_key(metric, "retain")
         if key not in new:
             raise RetainInputError(f"promotion metric {metric!r} was not logged by the new run")
-        if key not in old:
-            return True, f"the champion (version {old_version}) has no {metric} to compare"
+        if key not in old:  # nothing to compare on this one: the others decide
+            continue
         direction = metric_direction(metric)
         if direction is None:
             raise RetainInputError(
@@ -148,6 +148,8 @@ def _beats(
         }[direction]
         better = gain > settings.min_improvement
         verdicts.append((metric, better, new[key], old[key]))
+    if not verdicts:
+        return True, f"the champion (version {old_version}) logged none of the promotion metrics"
     detail = ", ".join(f"{m} {n:.4f} vs {o:.4f}" for m, _, n, o in verdicts)
     if all(better for _, better, _, _ in verdicts):
         return True, f"beats version {old_version} on every promotion metric ({detail})"
