@@ -49,19 +49,27 @@ meanwhile. See ``--help`` and ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
-import math
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+# harness.py sits beside this file, and Python puts a script's own folder first on sys.path: run as
+# `python benchmarks/btyd.py` (the children too), this script finds it with a plain import.
+from harness import (
+    GB,
+    NOISY_SHARE,
+    Outcome,
+    Runner,
+    machine,
+    max_rss_bytes,
+    median_of,
+    run_script,
+    verdict,
+)
 
 # Only the standard library at module level: the parent process stays small (a child's ru_maxrss
 # can inherit its parent's peak on Linux) and each child imports what it needs, before its clock.
@@ -77,16 +85,9 @@ NAMES: Final = ("r", "alpha", "s", "beta")
 MIN_SPEEDUP: Final = 20.0
 SAME_FORMULA_RTOL: Final = 1e-9
 SAME_OPTIMUM_RTOL: Final = 1e-6
-NOISY_SHARE: Final = 0.1
-GB: Final = 1e9
 
 
 # -- children: each runs in its own process and writes a JSON result --------------------------------
-
-
-def _peak_memory_bytes() -> int:
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
 
 
 def _load(path: str) -> tuple[Any, Any, Any]:
@@ -139,7 +140,7 @@ def _child_retain(spec: dict[str, Any]) -> dict[str, Any]:
         "log_likelihood": model.log_likelihood_,
         "converged": model.converged_,
         "warnings": [str(w.message) for w in caught],
-        "peak_bytes": _peak_memory_bytes(),
+        "peak_bytes": max_rss_bytes(),
     }
 
 
@@ -178,7 +179,7 @@ def _child_lifetimes(spec: dict[str, Any]) -> dict[str, Any]:
         "params": {name: float(fitter.params_[name]) for name in NAMES},
         "evaluations": evaluations,
         "rows": int(rows.shape[0]) if spec["compressed"] else int(x.size),
-        "peak_bytes": _peak_memory_bytes(),
+        "peak_bytes": max_rss_bytes(),
     }
 
 
@@ -231,124 +232,13 @@ CHILDREN: Final = {
 }
 
 
-def _run_child(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result = CHILDREN[spec["role"]](spec)
-    Path(spec["result"]).write_text(json.dumps(result))
-
-
 # -- the parent: data, one child after another, the report -------------------------------------------
 
 
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux), else None."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return None
-    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Outcome:
-    """One child's result, or its failure, and how busy other processes kept the machine."""
-
-    name: str
-    result: dict[str, Any]
-    total_seconds: float
-    error: str | None = None
-    others_share: float | None = None
-    runs: list[Outcome] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return float(self.result.get("seconds", math.nan))
-
-    def shares(self) -> list[float]:
-        """The others' CPU share of each run."""
-        return [o.others_share for o in (self.runs or [self]) if o.others_share is not None]
-
-
 def _worst_others(outcomes: list[Outcome | None]) -> str:
-    shares = [share for o in outcomes if o is not None for share in o.shares()]
+    """The highest share of other processes' CPU (a median's is already its worst run's)."""
+    shares = [o.others_share for o in outcomes if o is not None and o.others_share is not None]
     return f"{max(shares):.0%}" if shares else "?"
-
-
-class Runner:
-    """Starts children one at a time, each in a fresh interpreter, and collects their results."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.count = 0
-
-    def run(self, name: str, *, role: str, **spec: Any) -> Outcome:
-        self.count += 1
-        stem = self.workdir / f"{self.count:02d}-{role}"
-        result_path = stem.with_suffix(".result.json")
-        spec_path = stem.with_suffix(".spec.json")
-        spec_path.write_text(json.dumps({"role": role, "result": str(result_path), **spec}))
-        busy, own = _busy_cpu_seconds(), _own_children_cpu_seconds()
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
-            check=False,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        total = time.perf_counter() - started
-        others = None
-        busy_after = _busy_cpu_seconds()
-        if busy is not None and busy_after is not None:
-            others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
-            others = max(0.0, others_cpu) / (total * (os.cpu_count() or 1))
-        if completed.returncode != 0 or not result_path.exists():
-            tail = "\n".join(completed.stdout.strip().splitlines()[-15:])
-            return Outcome(name, {}, total, f"exit status {completed.returncode}\n{tail}", others)
-        return Outcome(name, json.loads(result_path.read_text()), total, None, others)
-
-
-def _median_of(outcomes: list[Outcome]) -> Outcome:
-    failed = [o for o in outcomes if o.error]
-    if failed:
-        return failed[0]
-    median = sorted(outcomes, key=lambda o: o.seconds)[(len(outcomes) - 1) // 2]
-    result = dict(median.result)
-    result["peak_bytes"] = max(o.result["peak_bytes"] for o in outcomes)
-    return Outcome(
-        median.name, result, median.total_seconds, None, median.others_share, list(outcomes)
-    )
-
-
-def _retain_source() -> str:
-    """Where retain is imported from, and its commit when that is a git checkout (read-only git)."""
-    spec = importlib.util.find_spec("retain")
-    if spec is None or spec.origin is None:
-        return "retain: not importable"
-    package = Path(spec.origin).parent
-    where = f"retain from {package}"
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        changed = subprocess.run(
-            ["git", "-C", str(package), "diff", "--quiet", "HEAD", "--", "."],
-            capture_output=True, check=False, timeout=10,
-        ).returncode  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return where
-    return f"{where} at commit {commit}" + (" + uncommitted changes" if changed else "")
-
-
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
 def _relative(a: float, b: float) -> float:
@@ -404,7 +294,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"runs of retain per size, each in a fresh process; the median is reported "
         f"(default {REPEAT}; lifetimes runs once)",
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.customers is not None and min(args.customers) < 1:
         parser.error("--customers must be positive")
@@ -417,18 +306,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    if args.child:
-        _run_child(args.child)
-        return 0
     sizes = sorted(set(args.customers or DEFAULT_SIZES))
     print(
         "Pareto/NBD fit: retain ParetoNBDModel vs lifetimes ParetoNBDFitter, same data, time in days"
     )
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {_retain_source()}")
+    print(machine())
     truth = ", ".join(f"{k}={v:g}" for k, v in TRUTH.items())
     print(f"data: simulate_pareto_nbd(N, {truth}, max_age_days={MAX_AGE_DAYS}, seed={args.seed})")
     with tempfile.TemporaryDirectory(prefix="retain-btyd-bench-") as workdir:
-        runner = Runner(Path(workdir))
+        runner = Runner(__file__, Path(workdir))
         measured = {n: _measure(n, args, runner) for n in sizes}
         reference = _reference(sizes, args, runner, measured)
         agree = _report(measured, reference, args)
@@ -478,7 +364,7 @@ def _measure(customers: int, args: argparse.Namespace, runner: Runner) -> Size:
         outcome = runner.run("retain", role="retain", data=size.data)
         runs.append(outcome)
         _print_run(customers, f"retain, run {round_no}", outcome)
-    size.retain = _median_of(runs)
+    size.retain = median_of(runs, peak_keys=("peak_bytes",))
     if args.full_lifetimes or customers <= args.lifetimes_max:
         _lifetimes_runs(size, args, runner)
     else:
@@ -574,7 +460,7 @@ def _report(measured: dict[int, Size], reference: Size | None, args: argparse.Na
         checks.append(ok)
         print(
             f"{customers:>10,} {retain.seconds:>9.2f} {life:>12.1f} {speedup:>8.1f}x "
-            f"{'>= ' + f'{MIN_SPEEDUP:g}x':>8} {_verdict(ok):>6} {others:>7}  {how}"
+            f"{'>= ' + f'{MIN_SPEEDUP:g}x':>8} {verdict(ok):>6} {others:>7}  {how}"
         )
     print(
         "retain s: median of "
@@ -623,9 +509,9 @@ def _report(measured: dict[int, Size], reference: Size | None, args: argparse.Na
                 extra += f"  peak memory {peak:.2f} GB"
             print(f"{customers:>10,} {label:<9} {values}{extra}")
 
-    verdict = "PASS" if checks and all(checks) and same_function and all(optima) else "FAIL"
+    overall = "PASS" if checks and all(checks) and same_function and all(optima) else "FAIL"
     print(
-        f"\nVERDICT: {verdict}: speed-up target (>= {MIN_SPEEDUP:g}x) met at {sum(checks)} of "
+        f"\nVERDICT: {overall}: speed-up target (>= {MIN_SPEEDUP:g}x) met at {sum(checks)} of "
         f"{len(checks)} sizes; the two likelihood formulas "
         f"{'agree' if same_function else 'DISAGREE'} at retain's parameters; the optima agree at "
         f"{sum(optima)} of {len(optima)} sizes where lifetimes ran"
@@ -661,7 +547,7 @@ def _report_likelihoods(
         print(
             f"{customers:>10,} at retain's parameters: retain {fitted:,.4f}, lifetimes' formula "
             f"{at_ours['lifetimes_formula']:,.4f}{where}: relative difference {same:.1e} "
-            f"({_verdict(ok_formula)}: the same function, <= {SAME_FORMULA_RTOL:g})"
+            f"({verdict(ok_formula)}: the same function, <= {SAME_FORMULA_RTOL:g})"
         )
         theirs = evaluation.result.get("lifetimes")
         if theirs is None:
@@ -685,7 +571,7 @@ def _report_likelihoods(
         print(
             f"{'':>10} at lifetimes' optimum: {at_theirs:,.4f} ({their_own}): the optima "
             f"differ by {gap:.1e} relative, retain's {'higher or equal' if higher else 'LOWER'} "
-            f"({_verdict(ok_optimum)}: <= {SAME_OPTIMUM_RTOL:g})"
+            f"({verdict(ok_optimum)}: <= {SAME_OPTIMUM_RTOL:g})"
         )
         if their_nan:
             print(
@@ -698,4 +584,4 @@ def _report_likelihoods(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, CHILDREN))

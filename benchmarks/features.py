@@ -47,18 +47,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import math
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
+
+# harness.py sits beside this file, and Python puts a script's own folder first on sys.path: run as
+# `python benchmarks/features.py` (the children too), this script finds it with a plain import.
+from harness import (
+    GB,
+    NOISY_SHARE,
+    Outcome,
+    Runner,
+    machine,
+    max_rss_bytes,
+    median_of,
+    run_script,
+    verdict,
+)
 
 # Only the standard library at module level: the parent process stays small (a child's ru_maxrss
 # can inherit its parent's peak on Linux) and each child imports what it needs, before its clock.
@@ -81,7 +90,6 @@ MIN_VS_LIFETIMES: Final = 5.0
 MAX_PEAK_GB: Final = 8.0
 
 RFM: Final = ["frequency", "recency", "T"]
-GB: Final = 1e9
 
 
 # -- children: each runs in its own process and writes a JSON result --------------------------------
@@ -89,15 +97,13 @@ GB: Final = 1e9
 
 def _peak_memory() -> dict[str, int | None]:
     """This process's peak resident memory: ru_maxrss and, on Linux, VmHWM (both in bytes)."""
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    maxrss *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     hwm = None
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1]) * 1024
-    return {"ru_maxrss": maxrss, "vmhwm": hwm}
+    return {"ru_maxrss": max_rss_bytes(), "vmhwm": hwm}
 
 
 def _child_generate(spec: dict[str, Any]) -> dict[str, Any]:
@@ -297,105 +303,18 @@ CHILDREN: Final = {
 }
 
 
-def _run_child(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result = CHILDREN[spec["role"]](spec)
-    Path(spec["result"]).write_text(json.dumps(result))
-
-
 # -- the parent: data, one child after another, the report -------------------------------------------
 
 
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux), else None."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return None
-    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is in user
+def _out(runner: Runner, name: str) -> str:
+    """Where the child called ``name`` writes its RFM table."""
+    return str(runner.workdir / f"{name}.parquet")
 
 
-def _own_children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Outcome:
-    """One child's result, or its failure, and how busy other processes kept the machine meanwhile."""
-
-    name: str
-    result: dict[str, Any]
-    total_seconds: float
-    error: str | None = None
-    others_share: float | None = None  # CPU used by other processes, as a share of all cores
-    runs: list[Outcome] = field(default_factory=list)  # every repetition, in order
-
-    @property
-    def seconds(self) -> float:
-        return float(self.result.get("seconds", math.nan))
-
-    @property
-    def peak_gb(self) -> float:
-        values = [v for v in (self.result.get("ru_maxrss"), self.result.get("vmhwm")) if v]
-        return max(values) / GB if values else math.nan
-
-
-class Runner:
-    """Starts children one at a time, each in a fresh interpreter, and collects their results."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.count = 0
-
-    def run(self, name: str, *, role: str, **spec: Any) -> Outcome:
-        self.count += 1
-        stem = self.workdir / f"{self.count:02d}-{role}"
-        result_path = stem.with_suffix(".result.json")
-        spec_path = stem.with_suffix(".spec.json")
-        spec_path.write_text(json.dumps({"role": role, "result": str(result_path), **spec}))
-        busy, own = _busy_cpu_seconds(), _own_children_cpu_seconds()
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
-            check=False,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        total = time.perf_counter() - started
-        others = None
-        busy_after = _busy_cpu_seconds()
-        if busy is not None and busy_after is not None:
-            others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
-            others = max(0.0, others_cpu) / (total * (os.cpu_count() or 1))
-        if completed.returncode != 0 or not result_path.exists():
-            tail = "\n".join(completed.stdout.strip().splitlines()[-15:])
-            return Outcome(name, {}, total, f"exit status {completed.returncode}\n{tail}", others)
-        return Outcome(name, json.loads(result_path.read_text()), total, None, others)
-
-    def out(self, name: str) -> str:
-        return str(self.workdir / f"{name}.parquet")
-
-
-def _median_of(outcomes: list[Outcome]) -> Outcome:
-    """The repetition with the median wall time, with every run beside it and the highest peaks.
-
-    ``others`` is the highest share of any run, so that a busy machine during any of them shows.
-    """
-    failed = [o for o in outcomes if o.error]
-    if failed:
-        return failed[0]
-    median = sorted(outcomes, key=lambda o: o.seconds)[(len(outcomes) - 1) // 2]
-    result = dict(median.result)
-    for key in ("ru_maxrss", "vmhwm"):
-        values = [o.result[key] for o in outcomes if o.result.get(key)]
-        result[key] = max(values) if values else None
-    shares = [o.others_share for o in outcomes if o.others_share is not None]
-    return replace(
-        median, result=result, others_share=max(shares) if shares else None, runs=list(outcomes)
-    )
+def _peak_gb(outcome: Outcome) -> float:
+    """The larger of the child's ru_maxrss and VmHWM, in GB (NaN if neither is known)."""
+    values = [v for v in (outcome.result.get("ru_maxrss"), outcome.result.get("vmhwm")) if v]
+    return max(values) / GB if values else math.nan
 
 
 def _data_file(customers: int, regenerate: bool, runner: Runner) -> tuple[Path, dict[str, Any]]:
@@ -415,27 +334,6 @@ def _data_file(customers: int, regenerate: bool, runner: Runner) -> tuple[Path, 
     return path, json.loads(meta_path.read_text())
 
 
-def _retain_source() -> str:
-    """Where retain is imported from, and its commit when that is a git checkout (read-only git)."""
-    spec = importlib.util.find_spec("retain")  # locates the package without importing it
-    if spec is None or spec.origin is None:
-        return "retain: not importable"
-    package = Path(spec.origin).parent
-    where = f"retain from {package}"
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        changed = subprocess.run(
-            ["git", "-C", str(package), "diff", "--quiet", "HEAD", "--", "."],
-            capture_output=True, check=False, timeout=10,
-        ).returncode  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return where
-    return f"{where} at commit {commit}" + (" + uncommitted changes" if changed else "")
-
-
 def _warm_page_cache(path: Path) -> float:
     """Read the file once so every contender finds it in the OS page cache; return seconds."""
     started = time.perf_counter()
@@ -451,7 +349,7 @@ def _lifetimes(
 ) -> Outcome:
     """lifetimes in full, or extrapolated from a sample (asked for, or because full is too slow)."""
     rows, customers = meta["rows"], meta["customers"]
-    out = runner.out("lifetimes")
+    out = _out(runner, "lifetimes")
     if args.lifetimes_sample is not None:
         print(f"  lifetimes on the first {args.lifetimes_sample:,} customers (--lifetimes-sample)")
         return runner.run(
@@ -476,10 +374,6 @@ def _lifetimes(
         return probe
     print("  within budget: running lifetimes on all rows")
     return runner.run("lifetimes", role="lifetimes", sample=None, out=out, **spec)
-
-
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
 def _report(
@@ -512,7 +406,7 @@ def _report(
         others = "?" if outcome.others_share is None else f"{outcome.others_share:.0%}"
         line = (
             f"{label:<34} {outcome.seconds:>8.2f} {outcome.total_seconds:>8.2f} "
-            f"{outcome.peak_gb:>8.2f} {others:>7}  ({r['ru_maxrss'] / GB:.2f} / {hwm:.2f})"
+            f"{_peak_gb(outcome):>8.2f} {others:>7}  ({r['ru_maxrss'] / GB:.2f} / {hwm:.2f})"
         )
         if outcome is life and r.get("sample_customers") is not None:
             line += "  measured on the sample"
@@ -539,7 +433,9 @@ def _report(
         " meanwhile, as a share of all cores"
     )
     noisy = [
-        o.name for o in (retain, duck_df, duck_arrow, life) if o and (o.others_share or 0) > 0.1
+        o.name
+        for o in (retain, duck_df, duck_arrow, life)
+        if o and (o.others_share or 0) > NOISY_SHARE
     ]
     if noisy:
         print(
@@ -581,7 +477,7 @@ def _report(
         note = "<- judged (the faster DuckDB fetch)" if judged else "(for reference)"
         print(
             f"{'retain / ' + tag:<34} {ratio:>8.2f}  {'<= ' + f'{MAX_VS_DUCKDB:g}':<12} "
-            f"{_verdict(ok)} {note}"
+            f"{verdict(ok)} {note}"
         )
     if life is None or life.error:
         print(f"{'lifetimes / retain':<34} {'-':>8}  {'>= ' + f'{MIN_VS_LIFETIMES:g}':<12} n/a")
@@ -595,19 +491,19 @@ def _report(
         note = "(lifetimes extrapolated)" if extrapolated else "(lifetimes in full)"
         print(
             f"{'lifetimes / retain':<34} {ratio:>8.2f}  {'>= ' + f'{MIN_VS_LIFETIMES:g}':<12} "
-            f"{_verdict(ok)} {note}"
+            f"{verdict(ok)} {note}"
         )
-    peak_ok = retain.peak_gb < MAX_PEAK_GB
+    peak_ok = _peak_gb(retain) < MAX_PEAK_GB
     checks.append(peak_ok)
     print(
-        f"{'retain peak memory, GB':<34} {retain.peak_gb:>8.2f}  {'< ' + f'{MAX_PEAK_GB:g}':<12} "
-        f"{_verdict(peak_ok)}"
+        f"{'retain peak memory, GB':<34} {_peak_gb(retain):>8.2f}  {'< ' + f'{MAX_PEAK_GB:g}':<12} "
+        f"{verdict(peak_ok)}"
     )
     decided = [c for c in checks if c is not None]
-    verdict = "PASS" if all(decided) else "FAIL"
+    overall = "PASS" if all(decided) else "FAIL"
     partial = " (lifetimes not run)" if None in checks else ""
     print(
-        f"\nVERDICT: {verdict}{partial}: {sum(decided)} of {len(decided)} targets met on "
+        f"\nVERDICT: {overall}{partial}: {sum(decided)} of {len(decided)} targets met on "
         f"{meta['rows']:,} transactions, {meta['customers']:,} customers, as of {as_of}"
     )
 
@@ -659,7 +555,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--regenerate", action="store_true", help="simulate the data again even if cached"
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.customers is not None and args.customers < 1:
         parser.error("--customers must be positive")
@@ -674,12 +569,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    if args.child:
-        _run_child(args.child)
-        return 0
     customers = args.customers or max(1, round(FULL_CUSTOMERS * (args.scale or 1.0)))
     with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
-        runner = Runner(Path(workdir))
+        runner = Runner(__file__, Path(workdir))
         path, meta = _data_file(customers, args.regenerate, runner)
         last_day = dt.date.fromisoformat(meta["last_day"])
         as_of = args.as_of or last_day - dt.timedelta(days=CUTOFF_DAYS_BEFORE_END)
@@ -689,9 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             f" ({size_gb:.2f} GB): {meta['rows']:,} transactions, {meta['customers']:,} "
             f"customers, {meta['first_day']} to {meta['last_day']}; as of {as_of}"
         )
-        print(
-            f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {_retain_source()}"
-        )
+        print(machine())
         print(
             f"page cache warmed in {_warm_page_cache(path):.1f} s; each contender in its own process:"
         )
@@ -705,26 +595,28 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[Outcome]] = {name: [] for name in contenders}
         for round_no in range(1, args.repeat + 1):  # rounds, so that drift hits all alike
             for name, extra in contenders.items():
-                outcome = runner.run(name, out=runner.out(name), **extra, **spec)
+                outcome = runner.run(name, out=_out(runner, name), **extra, **spec)
                 runs[name].append(outcome)
                 status = (
                     outcome.error.splitlines()[0] if outcome.error else f"{outcome.seconds:.2f} s"
                 )
                 print(f"  round {round_no}: {name}: {status}")
-        duck_df, duck_arrow, retain = (_median_of(runs[name]) for name in contenders)
+        duck_df, duck_arrow, retain = (
+            median_of(runs[name], peak_keys=("ru_maxrss", "vmhwm")) for name in contenders
+        )
         life = None if args.skip_lifetimes else _lifetimes(args, meta, runner, **spec)
         if life is not None:
             sampled = not life.error and life.result.get("sample_customers") is not None
             print(f"  lifetimes: {life.seconds:.2f} s" + (" on the sample" if sampled else ""))
 
-        references = {o.name: runner.out(o.name) for o in (duck_df, duck_arrow, life) if o}
+        references = {o.name: _out(runner, o.name) for o in (duck_df, duck_arrow, life) if o}
         references = {n: p for n, p in references.items() if Path(p).exists()}
         agrees = False
         if retain.error:
             print("\nRFM CHECK DID NOT RUN: retain failed")
         else:
             check = runner.run(
-                "check", role="check", retain=runner.out("retain"), references=references, **spec
+                "check", role="check", retain=_out(runner, "retain"), references=references, **spec
             )
             agrees = _print_check(check)
         _report(meta, as_of, retain, duck_df, duck_arrow, life)
@@ -751,4 +643,4 @@ def _print_check(check: Outcome) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, CHILDREN))

@@ -44,19 +44,28 @@ script itself. Run nothing else meanwhile. See ``--help`` and
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import math
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final
+
+# harness.py sits beside this file, and Python puts a script's own folder first on sys.path: run as
+# `python benchmarks/tracking.py` (the children too), this script finds it with a plain import.
+from harness import (
+    GB,
+    NOISY_SHARE,
+    Outcome,
+    Runner,
+    machine,
+    max_rss_bytes,
+    median_of,
+    run_script,
+    verdict,
+)
 
 # Only the standard library at module level: the parent process stays small and each child
 # imports what it needs, before its clock.
@@ -66,17 +75,9 @@ HORIZON_DAYS: Final = 181
 REPEAT: Final = 3
 MAX_RATIO: Final = 1.2
 METRICS_RTOL: Final = 1e-4
-NOISY_SHARE: Final = 0.1
-GB: Final = 1e9
 
 
 # -- children: each runs in its own process and writes a JSON result --------------------------------
-
-
-def _peak_memory() -> int:
-    """This process's peak resident memory in bytes (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(maxrss * (1 if sys.platform == "darwin" else 1024))
 
 
 def _load(spec: dict[str, Any]) -> tuple[Any, float]:
@@ -129,7 +130,7 @@ def _child_plain(spec: dict[str, Any]) -> dict[str, Any]:
         "load_seconds": load_seconds,
         "metrics": _metrics(evaluation),
         "rows": len(history),
-        "peak": _peak_memory(),
+        "peak": max_rss_bytes(),
     }
 
 
@@ -186,125 +187,22 @@ def _child_tracked(spec: dict[str, Any]) -> dict[str, Any]:
         "registered": None if registration is None else f"version {registration.version}",
         "champion": None if registration is None else registration.champion,
         "store_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
-        "peak": _peak_memory(),
+        "peak": max_rss_bytes(),
     }
 
 
 CHILDREN: Final = {"plain": _child_plain, "tracked": _child_tracked}
 
 
-def _run_child(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result = CHILDREN[spec["role"]](spec)
-    Path(spec["result"]).write_text(json.dumps(result))
-
-
 # -- the parent: one child after another, the report -------------------------------------------------
 
 
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux), else None."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return None
-    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Outcome:
-    """One child's result, or its failure, and how busy other processes kept the machine."""
-
-    name: str
-    result: dict[str, Any]
-    total_seconds: float
-    error: str | None = None
-    others_share: float | None = None
-    runs: list[Outcome] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return float(self.result.get("seconds", math.nan))
-
-
-class Runner:
-    """Starts children one at a time, each in a fresh interpreter and its own temporary folder."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.count = 0
-
-    def run(self, name: str, **spec: Any) -> Outcome:
-        self.count += 1
-        stem = self.workdir / f"{self.count:02d}-{name}"
-        child_dir = stem.with_suffix(".work")
-        child_dir.mkdir()
-        result_path = stem.with_suffix(".result.json")
-        spec_path = stem.with_suffix(".spec.json")
-        spec_path.write_text(
-            json.dumps(
-                {"role": name, "result": str(result_path), "workdir": str(child_dir), **spec}
-            )
-        )
-        busy, own = _busy_cpu_seconds(), _own_children_cpu_seconds()
-        started = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RETAIN_"))}
-        completed = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
-            check=False,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=child_dir,
-            env=env,
-        )
-        total = time.perf_counter() - started
-        others = None
-        busy_after = _busy_cpu_seconds()
-        if busy is not None and busy_after is not None:
-            others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
-            others = max(0.0, others_cpu) / (total * (os.cpu_count() or 1))
-        if completed.returncode != 0 or not result_path.exists():
-            tail = "\n".join(completed.stdout.strip().splitlines()[-15:])
-            return Outcome(name, {}, total, f"exit status {completed.returncode}\n{tail}", others)
-        return Outcome(name, json.loads(result_path.read_text()), total, None, others)
-
-
-def _median_of(outcomes: list[Outcome]) -> Outcome:
-    """The run with the median time, every run beside it; ``others`` is the worst run's."""
-    failed = [o for o in outcomes if o.error]
-    if failed:
-        return failed[0]
-    median = sorted(outcomes, key=lambda o: o.seconds)[(len(outcomes) - 1) // 2]
-    shares = [o.others_share for o in outcomes if o.others_share is not None]
-    return replace(median, others_share=max(shares) if shares else None, runs=list(outcomes))
-
-
-def _retain_source() -> str:
-    """Where retain is imported from, and its commit when that is a git checkout (read-only git)."""
-    spec = importlib.util.find_spec("retain")
-    if spec is None or spec.origin is None:
-        return "retain: not importable"
-    package = Path(spec.origin).parent
-    where = f"retain from {package}"
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        changed = subprocess.run(
-            ["git", "-C", str(package), "diff", "--quiet", "HEAD", "--", "."],
-            capture_output=True, check=False, timeout=10,
-        ).returncode  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return where
-    return f"{where} at commit {commit}" + (" + uncommitted changes" if changed else "")
+def _run(runner: Runner, name: str, **spec: Any) -> Outcome:
+    """One contender in its own temporary folder, its working directory (a sqlite store puts run
+    artefacts in ./mlruns), and without this shell's MLFLOW_* and RETAIN_* settings."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runner.workdir))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RETAIN_"))}
+    return runner.run(name, role=name, cwd=folder, env=env, workdir=str(folder), **spec)
 
 
 def _status(outcome: Outcome) -> str:
@@ -401,12 +299,12 @@ def _report(plain: Outcome, tracked: Outcome, dataset: str) -> bool:
 
     ratio = tracked.seconds / plain.seconds
     cold = (tracked.seconds + t["store_seconds"]) / plain.seconds
-    verdict = "PASS" if ratio <= MAX_RATIO else "FAIL"
+    overall = verdict(ratio <= MAX_RATIO)
     print(f"\n{'ratio':<40} {'value':>6}  {'target':<8} result")
-    print(f"{'tracked / plain':<40} {ratio:>6.3f}  {'<= ' + f'{MAX_RATIO:g}':<8} {verdict}")
+    print(f"{'tracked / plain':<40} {ratio:>6.3f}  {'<= ' + f'{MAX_RATIO:g}':<8} {overall}")
     print(f"{'(tracked + store creation) / plain':<40} {cold:>6.3f}  {'-':<8} for reference")
     print(
-        f"\nVERDICT: {verdict}: tracking adds {tracked.seconds - plain.seconds:+.1f} s "
+        f"\nVERDICT: {overall}: tracking adds {tracked.seconds - plain.seconds:+.1f} s "
         f"({ratio - 1:+.1%}) to {plain.seconds:.1f} s of training and evaluation on CDNOW {dataset}, "
         f"as of {AS_OF}, {HORIZON_DAYS}-day horizon"
     )
@@ -434,7 +332,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="master",
         help="CDNOW master (23,570 customers; default) or its 1/10 sample for a quick run",
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -443,24 +340,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    if args.child:
-        _run_child(args.child)
-        return 0
     print(
         f"tracking overhead: train_tracked vs the same work without MLflow; CDNOW {args.dataset} "
         f"as of {AS_OF}, {HORIZON_DAYS}-day horizon"
     )
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {_retain_source()}")
+    print(machine())
     spec = {"as_of": AS_OF, "horizon_days": HORIZON_DAYS, "dataset": args.dataset}
     with tempfile.TemporaryDirectory(prefix="retain-tracking-bench-") as workdir:
-        runner = Runner(Path(workdir))
+        runner = Runner(__file__, Path(workdir))
         runs: dict[str, list[Outcome]] = {"plain": [], "tracked": []}
         for round_no in range(1, args.repeat + 1):  # rounds, so that drift hits both alike
             for name, outcomes in runs.items():
-                outcome = runner.run(name, **spec)
+                outcome = _run(runner, name, **spec)
                 outcomes.append(outcome)
                 print(f"  round {round_no}: {name}: {_status(outcome)}", flush=True)
-        plain, tracked = _median_of(runs["plain"]), _median_of(runs["tracked"])
+        plain, tracked = median_of(runs["plain"]), median_of(runs["tracked"])
         agree = _report(plain, tracked, args.dataset)
         for each in (plain, tracked):
             if each.error:
@@ -469,4 +363,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, CHILDREN))
