@@ -271,3 +271,24 @@ def test_features_are_identical_run_to_run(cdnow_master: Dataset) -> None:
         pd.testing.assert_frame_equal(
             FeatureBuilder().build(tx, "1998-03-31"), first, check_exact=True
         )
+
+
+def test_last_years_orders_in_the_coming_window() -> None:
+    """Orders a year before the next 30 / 90 days (an annual habit), for customers of a year or
+    more; unknown (NaN) for younger ones, whose last year is not in the data."""
+    cutoff = "2022-06-30"  # a year before: the next 30 days are 2021-07-01..2021-07-30
+    rows = [
+        ("old", "2021-01-10", 10.0),
+        ("old", "2021-07-02", 10.0),  # in both windows
+        ("old", "2021-07-30", 10.0),  # last day of the 30-day window
+        ("old", "2021-07-31", 10.0),  # 90-day window only
+        ("old", "2021-09-28", 10.0),  # last day of the 90-day window
+        ("old", "2021-09-29", 10.0),  # outside both
+        ("old", "2022-06-01", 10.0),
+        ("young", "2022-01-05", 10.0),
+    ]
+    features = FeatureBuilder().build(transactions(rows), cutoff).set_index("customer_id")
+    assert features.loc["old", "orders_ly_next_30d"] == 2
+    assert features.loc["old", "orders_ly_next_90d"] == 4
+    assert np.isnan(features.loc["young", "orders_ly_next_30d"])
+    assert np.isnan(features.loc["young", "orders_ly_next_90d"])

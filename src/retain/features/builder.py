@@ -15,6 +15,8 @@ Conventions
   purchase days, ``recency`` = days from the first to the last purchase day, ``T`` = days from the
   first purchase day to the cutoff, ``monetary_value`` = mean value of the repeat purchase days
   (0 without repeats). Only customers with a purchase on or before the cutoff get a row.
+- ``orders_ly_next_30d`` / ``_90d``: orders a year before the next 30 / 90 days (an annual habit:
+  gifts, seasons, B2B restocking), for customers with a year of history; NaN for younger ones.
 - An *order* is a distinct ``order_id`` among purchases when the column exists, else a purchase row.
 - Missing means unknown: a feature that cannot be computed (a gap with a single purchase, product
   counts without a ``product_id`` column, event counts without an events table) is NaN, never 0.
@@ -265,6 +267,10 @@ class FeatureBuilder:
             coalesce(sum(gross) FILTER (WHERE day > $cutoff - {2 * n}
                                       AND day <= $cutoff - {n}), 0) AS gross_prior,
             list(day ORDER BY day) FILTER (WHERE purchase) AS purchase_day_list,
+            sum(orders) FILTER (WHERE day > $cutoff - 365 AND day <= $cutoff - 335)
+                AS orders_ly_next_30d,
+            sum(orders) FILTER (WHERE day > $cutoff - 365 AND day <= $cutoff - 275)
+                AS orders_ly_next_90d,
             {windows}
         FROM days GROUP BY customer_id
         HAVING count(*) FILTER (WHERE purchase) > 0
@@ -325,6 +331,10 @@ class FeatureBuilder:
             coalesce(p.refund_total / nullif(p.gross_total, 0), 0.0) AS refund_share,
             p.weekend_share,
             {windows},
+            CASE WHEN $cutoff - p.first_day >= 365
+                 THEN CAST(coalesce(p.orders_ly_next_30d, 0) AS DOUBLE) END AS orders_ly_next_30d,
+            CASE WHEN $cutoff - p.first_day >= 365
+                 THEN CAST(coalesce(p.orders_ly_next_90d, 0) AS DOUBLE) END AS orders_ly_next_90d,
             CAST(c.n_product_id AS DOUBLE) AS n_products,
             CAST(c.n_category AS DOUBLE) AS n_categories,
             {discount_share} AS discount_share,

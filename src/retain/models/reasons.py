@@ -114,6 +114,12 @@ _TEMPLATES: dict[str, Callable[[Any], str | None]] = {
         f"clicked {r['email_click_rate_90d']:.0%} of emails opened in the last 90 days"
     ),
     "days_since_signup": lambda r: f"signed up {_num(r['days_since_signup'])} days ago",
+    "orders_ly_next_30d": lambda r: (
+        f"{_num(r['orders_ly_next_30d'])} orders in these coming 30 days' dates last year"
+    ),
+    "orders_ly_next_90d": lambda r: (
+        f"{_num(r['orders_ly_next_90d'])} orders in these coming 90 days' dates last year"
+    ),
 }
 for _days in ("30", "90", "180", "365"):
     _TEMPLATES[f"orders_{_days}d"] = _window("orders", _days)
