@@ -22,7 +22,7 @@ import pandas as pd
 
 from retain.data.dates import DateLike, utc_day
 from retain.errors import RetainInputError
-from retain.evaluation.comparison import BEST_COLUMN, compare
+from retain.evaluation.comparison import BEST_COLUMN, compare, text_table
 from retain.evaluation.holdout import HoldoutResult, temporal_holdout
 from retain.features import to_cutoff
 from retain.models.btyd.tracking import cumulative_repeat_transactions, purchase_days
@@ -287,14 +287,7 @@ def format_summary(summary: pd.DataFrame, n_cutoffs: int) -> str:
         wins = int(retain["wins"].get(metric, 0))
         row.append(f"{wins} of {n_cutoffs}")
         rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+    lines = text_table(rows)
     return "\n".join(
         [
             f"summary over {n_cutoffs} cutoffs: mean [min, max]; retain wins = cutoffs where "

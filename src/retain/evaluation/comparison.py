@@ -27,6 +27,7 @@ __all__ = [
     "compare",
     "format_comparison",
     "metric_direction",
+    "text_table",
 ]
 
 Direction = Literal["higher", "lower", "closest_to_zero"]
@@ -122,14 +123,7 @@ def format_comparison(df: pd.DataFrame) -> str:
             text = "-" if math.isnan(value) else f"{value:,.3f}"
             cells.append(text + ("*" if contender in winners else " "))
         rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+    lines = text_table(rows)
     lines.append("* best of the contenders on that metric")
     return "\n".join(lines)
 
@@ -153,6 +147,18 @@ def _directions(
         if known is not None:
             directions[metric] = known
     return directions
+
+
+def text_table(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text lines: the first column left-aligned, the others right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def metric_direction(metric: str) -> Direction | None:
