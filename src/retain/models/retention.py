@@ -31,6 +31,7 @@ from retain.models.value import PurchasesModel, SpendModel
 __all__ = [
     "LABEL_COLUMNS",
     "SCORE_COLUMNS",
+    "SEGMENT_COLUMNS",
     "BTYDFeatures",
     "RetentionModel",
     "reference_cutoff",
@@ -43,20 +44,11 @@ LABEL_COLUMNS = [
     "purchases_in_horizon",
     "spend_in_horizon",
 ]
-# Columns of the feature table that are not model inputs: keys, labels, text, and the RFM scores
-# (quintiles of one population, so not comparable across cutoffs).
-_NOT_FEATURES = {
-    "customer_id",
-    "cutoff",
-    "segment",
-    "r_score",
-    "f_score",
-    "m_score",
-    "rfm_score",
-    *LABEL_COLUMNS,
-}
-
-_SEGMENT_COLUMNS = {"r_score", "f_score", "m_score", "rfm_score", "segment"}
+# The RFM scores and segment: text, and quintiles of one population (so not comparable across
+# cutoffs); never model inputs, and replaced at scoring by the model's own.
+SEGMENT_COLUMNS = {"r_score", "f_score", "m_score", "rfm_score", "segment"}
+# Columns of the feature table that are not model inputs: keys, labels and the segments.
+_NOT_FEATURES = {"customer_id", "cutoff", *SEGMENT_COLUMNS, *LABEL_COLUMNS}
 
 SCORE_COLUMNS = [
     "customer_id",
@@ -326,7 +318,7 @@ class RetentionModel:
         if missing:
             raise RetainInputError(f"features: missing column(s) {', '.join(missing)}")
         own = table.drop(
-            columns=[c for c in table.columns if c.startswith("btyd_") or c in _SEGMENT_COLUMNS]
+            columns=[c for c in table.columns if c.startswith("btyd_") or c in SEGMENT_COLUMNS]
         )
         return self.segmenter_.transform(self._with_btyd(own, self.btyd_))
 

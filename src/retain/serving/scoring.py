@@ -18,7 +18,7 @@ from retain.actions import recommend_actions
 from retain.data.validation import ValidationOptions, validate_events, validate_transactions
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
-from retain.models.retention import _SEGMENT_COLUMNS, RetentionModel
+from retain.models.retention import SEGMENT_COLUMNS, RetentionModel
 from retain.models.training import up_to
 from retain.serving.schemas import (
     FeatureRequest,
@@ -102,7 +102,7 @@ class Scorer:
         table["customer_id"] = table["customer_id"].astype("str")
         # The RFM scores and segment of `retain features` rows (the segment is text) were scored
         # against that table's population; the model replaces them with its own.
-        table = table.drop(columns=[c for c in table.columns if c in _SEGMENT_COLUMNS])
+        table = table.drop(columns=[c for c in table.columns if c in SEGMENT_COLUMNS])
         numeric = table.columns.drop("customer_id")
         try:
             table[numeric] = table[numeric].astype("float64")
