@@ -1,8 +1,15 @@
-"""Small builders of test tables."""
+"""Small builders of test tables, and the fixture every plot test uses."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import pandas as pd
+import pytest
 
 
 def transactions(rows: list[tuple[str, str, float]], **extra: list[object]) -> pd.DataFrame:
@@ -18,3 +25,15 @@ def transactions(rows: list[tuple[str, str, float]], **extra: list[object]) -> p
             values, dtype="float64" if name in ("quantity", "discount") else "str"
         )
     return frame
+
+
+@pytest.fixture
+def no_shown_figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fails a test whose plot function calls ``plt.show()``, and closes its figures after it."""
+
+    def refuse_show(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a plot function called plt.show()")
+
+    monkeypatch.setattr(plt, "show", refuse_show)
+    yield
+    plt.close("all")

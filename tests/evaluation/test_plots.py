@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.dates import date2num
+from tests.helpers import no_shown_figures  # noqa: F401  (the fixture, used by pytestmark)
 
 from retain.errors import RetainInputError
 from retain.evaluation import (
@@ -33,14 +34,7 @@ from retain.evaluation import (
 N = 600
 
 
-@pytest.fixture(autouse=True)
-def _close_figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse_show(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a plot function called plt.show()")
-
-    monkeypatch.setattr(plt, "show", refuse_show)
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("no_shown_figures")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import integrate, special
 
 from retain.models.btyd import (
@@ -198,3 +199,38 @@ def pareto_posterior_mean(
     mu = y_mu[None, :] / (beta + T)
     total = w_lam @ f(lam, mu) @ w_mu
     return float(total * np.exp(-special.gammaln(r + x) - special.gammaln(s)))
+
+
+HORIZONS = [0.5, 1.0, 10.0, 39.0, 104.0]
+
+
+def assert_predictions_equal_lifetimes(
+    model: Any,
+    fitter: Any,
+    data: RFM,
+    *,
+    alive_rtol: float,
+    require_finite: bool = False,
+) -> None:
+    """Same parameters, same numbers: P(alive), and the conditional and unconditional expected
+    purchases at every horizon of ``HORIZONS`` (``require_finite``: lifetimes must give numbers)."""
+    x, t_x, T = data.x, data.t_x, data.T
+    np.testing.assert_allclose(
+        model.conditional_probability_alive(x, t_x, T),
+        fitter.conditional_probability_alive(x, t_x, T),
+        rtol=alive_rtol,
+    )
+    for t in HORIZONS:
+        theirs = np.asarray(
+            fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
+        )
+        if require_finite:
+            assert np.isfinite(theirs).all()
+        np.testing.assert_allclose(
+            model.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
+            theirs,
+            rtol=1e-9,
+        )
+        assert model.expected_number_of_purchases_up_to_time(t) == pytest.approx(
+            fitter.expected_number_of_purchases_up_to_time(t), rel=1e-9
+        )

@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pytest
 from tests.models.btyd.helpers import (
+    HORIZONS,
     RFM,
+    assert_predictions_equal_lifetimes,
     bgnbd_probability_alive,
     expected_purchases_while_alive_by_quadrature,
     lifetimes_fitter,
@@ -23,7 +25,6 @@ from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
 # FHL (2005), table 1 / section 5: CDNOW sample, calibration to 1997-09-30, weeks.
 GOLD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 GOLD_LOG_LIKELIHOOD = -9582.4
-HORIZONS = [0.5, 1.0, 10.0, 39.0, 104.0]
 
 
 def test_cdnow_estimates_match_the_paper(cdnow_fitted: dict[str, TransactionModel]) -> None:
@@ -79,26 +80,13 @@ def test_predictions_equal_lifetimes(
 ) -> None:
     """Same parameters, same numbers: P(alive), conditional and unconditional expectations."""
     model = cdnow_fitted["bgnbd"]
-    fitter = lifetimes_fitter("bgnbd", model.params_)
-    x, t_x, T = cdnow_weeks.x, cdnow_weeks.t_x, cdnow_weeks.T
-    np.testing.assert_allclose(
-        model.conditional_probability_alive(x, t_x, T),
-        fitter.conditional_probability_alive(x, t_x, T),
-        rtol=1e-10,
+    assert_predictions_equal_lifetimes(
+        model,
+        lifetimes_fitter("bgnbd", model.params_),
+        cdnow_weeks,
+        alive_rtol=1e-10,
+        require_finite=True,
     )
-    for t in HORIZONS:
-        theirs = np.asarray(
-            fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
-        )
-        assert np.isfinite(theirs).all()
-        np.testing.assert_allclose(
-            model.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
-            theirs,
-            rtol=1e-9,
-        )
-        assert model.expected_number_of_purchases_up_to_time(t) == pytest.approx(
-            fitter.expected_number_of_purchases_up_to_time(t), rel=1e-9
-        )
 
 
 def test_penalized_fit_equals_lifetimes(

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 from tests.models.btyd.helpers import (
+    HORIZONS,
     RFM,
+    assert_predictions_equal_lifetimes,
     expected_purchases_while_alive_by_quadrature,
     lifetimes_fitter,
     lifetimes_log_likelihood,
@@ -21,7 +23,6 @@ from retain.models.btyd import ModifiedBetaGeoModel, TransactionModel
 # The MBG/NBD on the CDNOW sample, calibration to 1997-09-30, weeks (lifetimes' documented fit).
 GOLD = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 NAMES = list(GOLD)
-HORIZONS = [0.5, 1.0, 10.0, 39.0, 104.0]
 
 
 def probability_alive(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
@@ -73,23 +74,14 @@ def test_log_likelihood_equals_lifetimes_formula_at_any_parameters(cdnow_weeks: 
 def test_predictions_equal_lifetimes(
     cdnow_fitted: dict[str, TransactionModel], cdnow_weeks: RFM
 ) -> None:
+    """Same parameters, same numbers: P(alive), conditional and unconditional expectations."""
     model = cdnow_fitted["mbgnbd"]
-    fitter = lifetimes_fitter("mbgnbd", model.params_)
-    x, t_x, T = cdnow_weeks.x, cdnow_weeks.t_x, cdnow_weeks.T
-    np.testing.assert_allclose(
-        model.conditional_probability_alive(x, t_x, T),
-        fitter.conditional_probability_alive(x, t_x, T),
-        rtol=1e-10,
+    assert_predictions_equal_lifetimes(
+        model,
+        lifetimes_fitter("mbgnbd", model.params_),
+        cdnow_weeks,
+        alive_rtol=1e-10,
     )
-    for t in HORIZONS:
-        np.testing.assert_allclose(
-            model.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
-            fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
-            rtol=1e-9,
-        )
-        assert model.expected_number_of_purchases_up_to_time(t) == pytest.approx(
-            fitter.expected_number_of_purchases_up_to_time(t), rel=1e-9
-        )
 
 
 def test_one_time_buyers_can_be_dead(cdnow_fitted: dict[str, TransactionModel]) -> None:

@@ -11,6 +11,7 @@ from scipy import integrate
 from scipy.special import gammaln
 from tests.models.btyd.helpers import (
     RFM,
+    assert_predictions_equal_lifetimes,
     lifetimes_fitter,
     lifetimes_log_likelihood,
     pareto_posterior_mean,
@@ -23,7 +24,6 @@ from retain.models.btyd.simulation import simulate_pareto_nbd
 GOLD = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 GOLD_LOG_LIKELIHOOD = -9595.0
 NAMES = list(GOLD)
-HORIZONS = [0.5, 1.0, 10.0, 39.0, 104.0]
 # Parameter points on both sides of alpha = beta (the likelihood's two branches) and far apart.
 POINTS = [
     (0.553, 10.578, 0.606, 11.669),
@@ -105,23 +105,14 @@ def test_vectorised_likelihood_equals_lifetimes(point: tuple[float, ...], cdnow_
 def test_predictions_equal_lifetimes(
     cdnow_fitted: dict[str, TransactionModel], cdnow_weeks: RFM
 ) -> None:
+    """Same parameters, same numbers: P(alive), conditional and unconditional expectations."""
     model = cdnow_fitted["pareto"]
-    fitter = lifetimes_fitter("pareto", model.params_)
-    x, t_x, T = cdnow_weeks.x, cdnow_weeks.t_x, cdnow_weeks.T
-    np.testing.assert_allclose(
-        model.conditional_probability_alive(x, t_x, T),
-        fitter.conditional_probability_alive(x, t_x, T),
-        rtol=1e-9,
+    assert_predictions_equal_lifetimes(
+        model,
+        lifetimes_fitter("pareto", model.params_),
+        cdnow_weeks,
+        alive_rtol=1e-9,
     )
-    for t in HORIZONS:
-        np.testing.assert_allclose(
-            model.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
-            fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
-            rtol=1e-9,
-        )
-        assert model.expected_number_of_purchases_up_to_time(t) == pytest.approx(
-            fitter.expected_number_of_purchases_up_to_time(t), rel=1e-9
-        )
 
 
 def test_heavy_buyers_where_lifetimes_gives_nan() -> None:

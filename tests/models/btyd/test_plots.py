@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import matplotlib
 
 matplotlib.use("Agg")  # headless: set by the tests, never by the library
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from tests.helpers import no_shown_figures  # noqa: F401  (the fixture, used by pytestmark)
 from tests.models.btyd.helpers import CALIBRATION_END, HOLDOUT_END
 
 from retain.errors import RetainInputError
@@ -24,15 +23,7 @@ from retain.models.btyd.plots import (
 )
 from retain.models.btyd.tracking import cumulative_repeat_transactions
 
-
-@pytest.fixture(autouse=True)
-def _close_figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse_show(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a plot function called plt.show()")
-
-    monkeypatch.setattr(plt, "show", refuse_show)
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("no_shown_figures")
 
 
 def test_cumulative_transactions_plot(
