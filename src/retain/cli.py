@@ -334,6 +334,13 @@ def _trained(model: object, started: float) -> str:
 def score(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Score as of this day (UTC).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output folder: scores.parquet and manifest.json, replaced as a whole and only "
+            "when the run succeeds."
+        ),
+    ],
     model: Annotated[
         str,
         typer.Option(
@@ -341,23 +348,85 @@ def score(
             "saved by `retain train --out`."
         ),
     ] = "models:/retain@champion",
-    out: Annotated[Path, typer.Option(help="Folder for scores.parquet.")] = Path(),
+    engine: Annotated[
+        str, typer.Option(help="local (this machine) or spark (pyspark; see --master).")
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
+    ] = None,
+    partitions: Annotated[
+        int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
+    ] = None,
+    events: Annotated[Path | None, typer.Option(help="Events file (CSV or parquet).")] = None,
+    customers: Annotated[
+        Path | None, typer.Option(help="Customer records file (CSV or parquet).")
+    ] = None,
     columns: ColumnsOption = None,
+    event_columns: Annotated[
+        str | None, typer.Option(help="Column mapping of the events file, like --columns.")
+    ] = None,
+    customer_columns: Annotated[
+        str | None, typer.Option(help="Column mapping of the customers file, like --columns.")
+    ] = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",
+    strict: StrictOption = False,
+    reasons: Annotated[int, typer.Option(help="Reasons per customer (0: none, faster).")] = 3,
+    chunk_customers: Annotated[
+        int, typer.Option(help="Local engine: customers scored at once (bounds memory).")
+    ] = 200_000,
+    drift_threshold: Annotated[
+        float, typer.Option(help="Warn when a feature's or prediction's PSI exceeds this.")
+    ] = 0.25,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress", help="Progress bar (default: when on a terminal)."
+        ),
+    ] = None,
 ) -> None:
-    """Score every customer as of a day with a saved model; write OUT/scores.parquet."""
-    from retain.tracking import load_model
+    """Score every customer as of a day: OUT/scores.parquet (scores and recommended action) and
+    OUT/manifest.json (model version, inputs and their hashes, rejected rows, drift, timings)."""
+    from pydantic import ValidationError
 
-    fitted = load_model(model)
-    options = _options(timezone, timestamp_format, duplicates, False)
-    tx = _load_transactions(transactions, columns, options, None).frame
-    scores = fitted.predict(tx, as_of)
-    out.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out / "scores.parquet", index=False)
-    typer.echo(f"scored {len(scores):,} customers as of {as_of} -> {out / 'scores.parquet'}")
-    typer.echo(scores.drop(columns="reasons").describe().round(3).to_string())
+    from retain.batch import BatchSettings, ScoringJob
+
+    if engine not in ("local", "spark"):
+        raise RetainError(f"--engine takes local or spark, not {engine!r}")
+    try:
+        settings = BatchSettings(
+            transactions=transactions,
+            as_of=as_of,
+            out=out,
+            model=model,
+            events=events,
+            customers=customers,
+            columns=dict(ColumnMapping.parse(columns)),
+            event_columns=dict(ColumnMapping.parse(event_columns)),
+            customer_columns=dict(ColumnMapping.parse(customer_columns)),
+            validation=_options(timezone, timestamp_format, duplicates, strict),
+            engine=engine,
+            spark_master=master,
+            partitions=partitions,
+            chunk_customers=chunk_customers,
+            n_reasons=reasons,
+            drift_threshold=drift_threshold,
+            progress=progress,
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"--{str(p['loc'][0]).replace('_', '-')}: {p['msg']}" for p in error.errors()
+        )
+        raise RetainError(f"score: {problems}") from error
+    manifest = ScoringJob(
+        settings, log=typer.echo, warn=lambda line: typer.echo(f"warning: {line}", err=True)
+    ).run()
+    actions = pd.read_parquet(out / "scores.parquet", columns=["action"])["action"]
+    for action, n in actions.value_counts().items():
+        typer.echo(f"  {action}: {n:,} customers")
+    typer.echo(f"manifest: {out / 'manifest.json'} (model version {manifest.model.version})")
 
 
 @app.command()

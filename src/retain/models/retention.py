@@ -27,6 +27,7 @@ from retain.models.reasons import churn_reasons
 from retain.models.timing import TimingModel, bin_edges
 from retain.models.training import rolling_cutoffs, training_table, up_to
 from retain.models.value import PurchasesModel, SpendModel
+from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS, DriftProfile
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -263,7 +264,22 @@ class RetentionModel:
         self.segmenter_ = RFMSegmenter().fit(now)
         self.as_of_ = day
         self._fit_levels(table, self._with_btyd(now, self.btyd_))
+        self._fit_drift_profile(now)
         return self
+
+    def _fit_drift_profile(self, now: pd.DataFrame) -> None:
+        """Bins and counts of key features and of the predictions on the population at ``as_of``
+        (``drift_profile_``): the reference a scoring run's population is compared with."""
+        table = self.complete_features(now)
+        scores = self.score_features(table, self.as_of_, n_reasons=0)
+        reference = pd.concat(
+            [
+                table[[c for c in DRIFT_FEATURES if c in table]].reset_index(drop=True),
+                scores[list(DRIFT_PREDICTIONS)],
+            ],
+            axis=1,
+        )
+        self.drift_profile_ = DriftProfile.fit(reference, reference.columns)
 
     def _fit_levels(self, table: pd.DataFrame, now: pd.DataFrame) -> None:
         """Set the level of the value models' predictions at ``as_of`` (``*_level_``).
@@ -380,7 +396,9 @@ class RetentionModel:
                 "segment": table["segment"].to_numpy(),
                 "reasons": churn_reasons(
                     self.churn_.contributions(X, churn_base), table, n_reasons=n_reasons
-                ),
+                )
+                if n_reasons > 0
+                else [[] for _ in range(len(table))],
             }
         )
         scores["customer_id"] = scores["customer_id"].astype("str")

@@ -54,7 +54,7 @@ class Scorer:
     def load(cls, settings: ServingSettings | None = None) -> Scorer:
         """The model named by the settings: ``model_uri``, else an export in ``model_dir``, else
         the champion of the tracking server."""
-        from retain.tracking import TrackingSettings, load_model
+        from retain.tracking import TrackingSettings, load_model, model_version
 
         settings = settings or ServingSettings()
         exported = settings.model_dir / EXPORT_FILE
@@ -63,7 +63,7 @@ class Scorer:
             return cls(RetentionModel.load(exported), str(meta["version"]), str(exported), settings)
         tracking = TrackingSettings()
         uri = settings.model_uri or tracking.champion_uri()
-        return cls(load_model(uri, tracking), _version_of(uri, tracking), uri, settings)
+        return cls(load_model(uri, tracking), model_version(uri, tracking), uri, settings)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -209,32 +209,15 @@ def _utc(stamp: dt.datetime) -> dt.datetime:
     return stamp.astimezone(dt.UTC)
 
 
-def _version_of(uri: str, tracking: object) -> str:
-    """The registry version behind a ``models:/name@alias`` or ``models:/name/version`` URI."""
-    from mlflow import MlflowClient
-
-    from retain.tracking import TrackingSettings
-
-    assert isinstance(tracking, TrackingSettings)
-    if not uri.startswith("models:/"):
-        return uri
-    name_and_rest = uri.removeprefix("models:/")
-    client = MlflowClient(tracking.resolved_uri())
-    if "@" in name_and_rest:
-        name, alias = name_and_rest.split("@", 1)
-        return str(client.get_model_version_by_alias(name, alias).version)
-    return name_and_rest.rsplit("/", 1)[-1]
-
-
 def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:
     """Write the model at ``uri`` (default: the champion) to ``out`` for a registry-less service."""
-    from retain.tracking import TrackingSettings, load_model
+    from retain.tracking import TrackingSettings, load_model, model_version
 
     tracking = TrackingSettings()
     source = uri or tracking.champion_uri()
     model = load_model(source, tracking)
     out.mkdir(parents=True, exist_ok=True)
     path = model.save(out / EXPORT_FILE)
-    meta = {"version": _version_of(source, tracking), "source": source}
+    meta = {"version": model_version(source, tracking), "source": source}
     (out / _EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path

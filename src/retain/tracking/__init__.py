@@ -16,7 +16,13 @@ from mlflow.pyfunc import load_model as load_pyfunc
 from retain.errors import RetainInputError
 from retain.models.retention import RetentionModel
 from retain.tracking.pyfunc import RetentionPyfunc, signature, to_model_input, unwrap
-from retain.tracking.registry import Registration, metric_key, promote, register_version
+from retain.tracking.registry import (
+    Registration,
+    metric_key,
+    model_version,
+    promote,
+    register_version,
+)
 from retain.tracking.settings import DEFAULT_TRACKING_URI, TrackingSettings
 from retain.tracking.training import (
     TrackedTraining,
@@ -35,6 +41,7 @@ __all__ = [
     "content_hash",
     "load_model",
     "metric_key",
+    "model_version",
     "promote",
     "register_version",
     "signature",

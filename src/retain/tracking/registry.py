@@ -22,6 +22,7 @@ __all__ = [
     "Registration",
     "check_promotion_metrics",
     "metric_key",
+    "model_version",
     "promote",
     "register_version",
 ]
@@ -154,3 +155,16 @@ def _beats(
     if all(better for _, better, _, _ in verdicts):
         return True, f"beats version {old_version} on every promotion metric ({detail})"
     return False, f"does not beat version {old_version} on every promotion metric ({detail})"
+
+
+def model_version(uri: str, settings: TrackingSettings) -> str:
+    """The registry version behind a ``models:/name@alias`` or ``models:/name/version`` URI (any
+    other URI or a path is its own version)."""
+    if not uri.startswith("models:/"):
+        return uri
+    name_and_rest = uri.removeprefix("models:/")
+    if "@" not in name_and_rest:
+        return name_and_rest.rsplit("/", 1)[-1]
+    name, alias = name_and_rest.split("@", 1)
+    client = MlflowClient(settings.resolved_uri())
+    return str(client.get_model_version_by_alias(name, alias).version)

@@ -1,0 +1,213 @@
+"""The nightly scoring job: every customer's scores and action, a manifest, published atomically.
+
+>>> manifest = ScoringJob(BatchSettings(transactions=..., as_of="2024-12-31", out=...)).run()
+
+Stages: check the arguments and inputs, load the model, then the engine reads, validates and
+scores (local: customer chunks on this machine; spark: customer hash partitions on a cluster),
+then the drift of the scored population against the training one, then ``manifest.json``. Nothing
+is visible in ``out`` until all of it has succeeded (:func:`atomic_directory`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from retain.batch.chunks import ChunkResult
+from retain.batch.local import EngineRun, LocalEngine
+from retain.batch.manifest import (
+    DriftReport,
+    InputSummary,
+    Manifest,
+    ModelInfo,
+    file_digest,
+    package_versions,
+)
+from retain.batch.progress import StageTimer
+from retain.batch.publish import atomic_directory
+from retain.batch.settings import BatchSettings
+from retain.errors import RetainInputError
+from retain.features.builder import to_cutoff
+from retain.models.retention import RetentionModel
+from retain.monitoring import DRIFT_PREDICTIONS, DriftProfile
+
+__all__ = ["SCORES_FILE", "ScoringJob"]
+
+SCORES_FILE = "scores.parquet"
+MANIFEST_FILE = "manifest.json"
+logger = logging.getLogger("retain.batch")
+
+
+class Engine(Protocol):
+    name: str
+
+    def score(
+        self,
+        settings: BatchSettings,
+        model: RetentionModel,
+        as_of: pd.Timestamp,
+        destination: Path,
+        timer: StageTimer,
+        inputs: dict[str, InputSummary],
+        log: Callable[[str], None],
+    ) -> EngineRun: ...
+
+
+class ScoringJob:
+    """One run of ``retain score``."""
+
+    def __init__(
+        self,
+        settings: BatchSettings,
+        log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = log or logger.info
+        self.warn = warn or logger.warning
+
+    def run(self) -> Manifest:
+        settings = self.settings
+        timer = StageTimer()
+        as_of = to_cutoff(settings.as_of)
+        _check_out(settings.out)
+        inputs = self._check_inputs(timer)
+        with timer.stage("load_model"):
+            model, info = self._load_model()
+        self.log(
+            f"model {info.name} version {info.version} ({info.uri}), trained as of {info.trained_as_of}"
+        )
+        engine = self._engine()
+        with atomic_directory(settings.out) as staging:
+            run = engine.score(
+                settings, model, as_of, staging / SCORES_FILE, timer, inputs, self.log
+            )
+            if run.customers_scored == 0:
+                raise RetainInputError(
+                    f"score: no customer has a purchase on or before {as_of:%Y-%m-%d} "
+                    f"({run.totals.customers_without_purchase:,} customers in the input)"
+                )
+            drift = self._drift(model, run.totals)
+            scores_hash, scores_bytes = file_digest(staging / SCORES_FILE)
+            manifest = Manifest(
+                retain_version=package_versions().get("retain", "unknown"),
+                created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                engine=engine.name,
+                as_of=f"{as_of:%Y-%m-%d}",
+                horizon_days=model.horizon_days,
+                model=info,
+                inputs=run.inputs,
+                customers_scored=run.customers_scored,
+                customers_without_purchase=run.totals.customers_without_purchase,
+                output={
+                    "scores": SCORES_FILE,
+                    "rows": run.customers_scored,
+                    "sha256": scores_hash,
+                    "bytes": scores_bytes,
+                    "transactions_after_as_of": run.totals.rows_after_as_of,
+                    **run.details,
+                },
+                durations_s=timer.summary(),
+                drift=drift,
+                packages=package_versions(),
+            )
+            manifest.write(staging / MANIFEST_FILE)
+        self.log(
+            f"scored {run.customers_scored:,} customers as of {as_of:%Y-%m-%d} "
+            f"in {manifest.durations_s['total']:.1f}s -> {settings.out}"
+        )
+        return manifest
+
+    # -- stages -----------------------------------------------------------------------------------
+
+    def _check_inputs(self, timer: StageTimer) -> dict[str, InputSummary]:
+        """Every input exists; its content hash (before the model is loaded: a typo fails fast)."""
+        paths = {
+            "transactions": self.settings.transactions,
+            "events": self.settings.events,
+            "customers": self.settings.customers,
+        }
+        inputs: dict[str, InputSummary] = {}
+        with timer.stage("hash_inputs"):
+            for name, path in paths.items():
+                if path is None:
+                    continue
+                if not path.exists():
+                    raise RetainInputError(f"{name}: no file at {path}")
+                digest, size = file_digest(path)
+                inputs[name] = InputSummary(path=str(path), sha256=digest, bytes=size)
+        return inputs
+
+    def _load_model(self) -> tuple[RetentionModel, ModelInfo]:
+        from retain.tracking import TrackingSettings, load_model, model_version
+
+        uri = self.settings.model
+        tracking = TrackingSettings()
+        model = load_model(uri, tracking)
+        registered = uri.startswith("models:/")
+        name = (
+            uri.removeprefix("models:/").split("@")[0].split("/")[0]
+            if registered
+            else Path(uri).name
+        )
+        info = ModelInfo(
+            name=name,
+            # A saved file has no registry version: its content hash identifies it.
+            version=model_version(uri, tracking)
+            if registered
+            else f"sha256:{file_digest(Path(uri))[0][:16]}",
+            uri=uri,
+            trained_as_of=f"{model.as_of_:%Y-%m-%d}",
+            horizon_days=model.horizon_days,
+        )
+        return model, info
+
+    def _engine(self) -> Engine:
+        if self.settings.engine == "spark":
+            from retain.batch.spark import SparkEngine
+
+            return SparkEngine()
+        return LocalEngine()
+
+    def _drift(self, model: RetentionModel, totals: ChunkResult) -> DriftReport | None:
+        profile: DriftProfile | None = getattr(model, "drift_profile_", None)
+        if profile is None:
+            self.warn(
+                "drift: the model carries no training profile (trained before retain recorded "
+                "one); retrain it to have drift measured"
+            )
+            return None
+        threshold = self.settings.drift_threshold
+        stability = profile.stability(totals.drift_counts)
+        predictions = {k: v for k, v in stability.items() if k in DRIFT_PREDICTIONS}
+        features = {k: v for k, v in stability.items() if k not in DRIFT_PREDICTIONS}
+        drifted = [k for k, v in stability.items() if v > threshold]
+        for column in drifted:
+            message = (
+                f"drift: {column} has moved from the training population "
+                f"(PSI {stability[column]:.3f} > {threshold:g})"
+            )
+            self.warn(message)
+        return DriftReport(
+            reference=f"customers at the model's as_of, {model.as_of_:%Y-%m-%d}",
+            threshold=threshold,
+            features=features,
+            predictions=predictions,
+            drifted=drifted,
+        )
+
+
+def _check_out(out: Path) -> None:
+    """Replacing ``out`` is only safe when it is empty or a previous output of this job."""
+    if out.is_file():
+        raise RetainInputError(f"output: {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).exists():
+        raise RetainInputError(
+            f"output: {out} holds other files and no {MANIFEST_FILE}; it is not an earlier "
+            "scoring output, and the job replaces its whole folder: give a new or empty folder"
+        )

@@ -1,0 +1,140 @@
+"""The local engine: read and validate with pandas, then score customer chunks one after another.
+
+Validation needs the whole table (duplicates are exact repeats anywhere in it), so the validated
+frames are held in memory; everything after that (features, the models' matrices, the TreeSHAP
+contributions behind the reasons) is bounded by the chunk size, and each chunk's scores go to disk
+as soon as they are made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
+from retain.batch.manifest import InputSummary
+from retain.batch.progress import Progress, StageTimer
+from retain.batch.schema import SCORES_SCHEMA, to_arrow
+from retain.batch.settings import BatchSettings
+from retain.data.columns import ColumnMapping
+from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS, TableContract
+from retain.data.io import read_table
+from retain.data.validation import validate_table
+from retain.models.retention import RetentionModel
+
+__all__ = ["EngineRun", "LocalEngine"]
+
+
+@dataclass
+class EngineRun:
+    """What an engine reports back to the job for the manifest."""
+
+    inputs: dict[str, InputSummary]
+    totals: ChunkResult
+    customers_scored: int = 0
+    details: dict[str, str | int] = field(default_factory=dict)
+
+
+class LocalEngine:
+    """Scores on this machine, ``settings.chunk_customers`` customers at a time."""
+
+    name = "local"
+
+    def score(
+        self,
+        settings: BatchSettings,
+        model: RetentionModel,
+        as_of: pd.Timestamp,
+        destination: Path,
+        timer: StageTimer,
+        inputs: dict[str, InputSummary],
+        log: Callable[[str], None],
+    ) -> EngineRun:
+        tables = {
+            "transactions": (settings.transactions, TRANSACTIONS, settings.columns),
+            "events": (settings.events, EVENTS, settings.event_columns),
+            "customers": (settings.customers, CUSTOMERS, settings.customer_columns),
+        }
+        frames: dict[str, pd.DataFrame] = {}
+        for name, (path, contract, columns) in tables.items():
+            if path is None:
+                continue
+            frames[name], inputs[name] = self._load(
+                path, contract, ColumnMapping(columns), settings, timer, inputs[name], log
+            )
+        n_customers = frames["transactions"]["customer_id"].nunique()
+        n_chunks = max(1, math.ceil(n_customers / settings.chunk_customers))
+        log(f"scoring {n_customers:,} customers in {n_chunks} chunk(s)")
+        # _chunks takes the frames out of `frames` as it reorders them: one copy in memory.
+        totals = ChunkResult(scores=pd.DataFrame())
+        scored = 0
+        with (
+            timer.stage("score"),
+            pq.ParquetWriter(destination, SCORES_SCHEMA, compression="zstd") as writer,
+            Progress(n_chunks, "scoring", enabled=settings.progress, log=log) as progress,
+        ):
+            for part in _chunks(frames, n_chunks):
+                result = score_chunk(
+                    model,
+                    part["transactions"],
+                    as_of,
+                    events=part.get("events"),
+                    customers=part.get("customers"),
+                    n_reasons=settings.n_reasons,
+                )
+                with timer.stage("write"):
+                    writer.write_table(to_arrow(result.scores))
+                totals.merge_counts(result)
+                scored += len(result.scores)
+                progress.advance(f"{scored:,} customers scored")
+        timer.exclude("score", "write")
+        return EngineRun(
+            inputs=inputs,
+            totals=totals,
+            customers_scored=scored,
+            details={"chunks": n_chunks, "chunk_customers": settings.chunk_customers},
+        )
+
+    @staticmethod
+    def _load(
+        path: Path,
+        contract: TableContract,
+        columns: ColumnMapping,
+        settings: BatchSettings,
+        timer: StageTimer,
+        summary: InputSummary,
+        log: Callable[[str], None],
+    ) -> tuple[pd.DataFrame, InputSummary]:
+        columns.check_names(contract.columns, contract.name)
+        with timer.stage("read"):
+            raw = read_table(path, contract, columns)
+        with timer.stage("validate"):
+            validated = validate_table(raw, contract, columns, settings.validation)
+        del raw
+        for line in validated.report.lines():
+            log(line)
+        return validated.frame, summary.add(validated.report)
+
+
+def _chunks(frames: dict[str, pd.DataFrame], n_chunks: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """The frames cut into ``n_chunks`` disjoint sets of customers (every row of a customer in the
+    same chunk), in chunk order."""
+    if n_chunks == 1:
+        yield frames
+        return
+    ordered: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
+    for name in list(frames):
+        chunk = chunk_of(frames[name]["customer_id"], n_chunks)
+        order = np.argsort(chunk, kind="stable")
+        bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
+        ordered[name] = (frames.pop(name).take(order).reset_index(drop=True), bounds)
+    for i in range(n_chunks):
+        yield {
+            name: frame.iloc[bounds[i] : bounds[i + 1]] for name, (frame, bounds) in ordered.items()
+        }

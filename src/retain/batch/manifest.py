@@ -1,0 +1,135 @@
+"""``manifest.json``: what a scoring run read, which model it used, what it wrote, and how long it
+took, so that any score can be traced back to its inputs and its model version."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field
+
+from retain.data.validation import ValidationReport
+
+__all__ = [
+    "DriftReport",
+    "InputSummary",
+    "Manifest",
+    "ModelInfo",
+    "file_digest",
+    "package_versions",
+]
+
+_PACKAGES = (
+    "retain",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "duckdb",
+    "lightgbm",
+    "scikit-learn",
+    "lifetimes",
+    "mlflow",
+    "pyspark",
+)
+
+
+class InputSummary(BaseModel):
+    """One input table: where it came from, its content hash and what validation made of it."""
+
+    path: str
+    sha256: str
+    bytes: int
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_rejected: dict[str, int] = Field(default_factory=dict)
+    """Rows set aside, by reason (a parse failure, a missing id, a duplicate dropped...)."""
+    duplicate_rows: int = 0
+    refund_rows: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+    def add(self, report: ValidationReport) -> Self:
+        """Count one validation report in (a chunk or partition of the table)."""
+        rejected = dict(self.rows_rejected)
+        for reason, n in report.quarantined.items():
+            rejected[reason] = rejected.get(reason, 0) + n
+        return self.model_copy(
+            update={
+                "rows_read": self.rows_read + report.rows_read,
+                "rows_valid": self.rows_valid + report.rows_valid,
+                "rows_rejected": rejected,
+                "duplicate_rows": self.duplicate_rows + report.duplicate_rows,
+                "refund_rows": self.refund_rows + report.refund_rows,
+                "warnings": [
+                    *self.warnings,
+                    *(w for w in report.warnings if w not in self.warnings),
+                ],
+            }
+        )
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    uri: str
+    trained_as_of: str
+    horizon_days: int
+
+
+class DriftReport(BaseModel):
+    """Population stability of key features and of the predictions against the training data."""
+
+    reference: str
+    threshold: float
+    features: dict[str, float] = Field(default_factory=dict)
+    predictions: dict[str, float] = Field(default_factory=dict)
+    drifted: list[str] = Field(default_factory=list)
+    """Columns whose PSI is above the threshold (the job warns about each)."""
+
+
+class Manifest(BaseModel):
+    retain_version: str
+    created_at: str
+    engine: str
+    as_of: str
+    horizon_days: int
+    model: ModelInfo
+    inputs: dict[str, InputSummary]
+    customers_scored: int
+    customers_without_purchase: int
+    """Customers in the input with no purchase on or before as_of: no features yet, not scored."""
+    output: dict[str, str | int]
+    durations_s: dict[str, float]
+    drift: DriftReport | None
+    packages: dict[str, str]
+
+    def write(self, path: Path) -> Path:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, or of every file under a folder (a partitioned parquet
+    dataset) in name order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    size = 0
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+    return digest.hexdigest(), size
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
