@@ -25,7 +25,7 @@ from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
 from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS, TableContract
 from retain.data.io import read_table
-from retain.data.validation import validate_table
+from retain.data.validation import report_counts, validate_table
 from retain.models.retention import RetentionModel
 
 __all__ = ["EngineRun", "LocalEngine"]
@@ -119,7 +119,7 @@ class LocalEngine:
         del raw
         for line in validated.report.lines():
             log(line)
-        return validated.frame, summary.add(validated.report)
+        return validated.frame, summary.add(report_counts(validated.report))
 
 
 def _chunks(frames: dict[str, pd.DataFrame], n_chunks: int) -> Iterator[dict[str, pd.DataFrame]]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
-
-from retain.data.validation import ValidationReport
 
 __all__ = [
     "DriftReport",
@@ -49,22 +48,21 @@ class InputSummary(BaseModel):
     refund_rows: int = 0
     warnings: list[str] = Field(default_factory=list)
 
-    def add(self, report: ValidationReport) -> Self:
-        """Count one validation report in (a chunk or partition of the table)."""
+    def add(self, counts: Mapping[str, Any]) -> Self:
+        """Count in one part of the table (``report_counts`` of a chunk's or a partition's
+        validation report)."""
         rejected = dict(self.rows_rejected)
-        for reason, n in report.quarantined.items():
-            rejected[reason] = rejected.get(reason, 0) + n
+        for reason, n in counts["quarantined"].items():
+            rejected[reason] = rejected.get(reason, 0) + int(n)
+        warnings = [*self.warnings, *(w for w in counts["warnings"] if w not in self.warnings)]
         return self.model_copy(
             update={
-                "rows_read": self.rows_read + report.rows_read,
-                "rows_valid": self.rows_valid + report.rows_valid,
+                "rows_read": self.rows_read + int(counts["rows_read"]),
+                "rows_valid": self.rows_valid + int(counts["rows_valid"]),
                 "rows_rejected": rejected,
-                "duplicate_rows": self.duplicate_rows + report.duplicate_rows,
-                "refund_rows": self.refund_rows + report.refund_rows,
-                "warnings": [
-                    *self.warnings,
-                    *(w for w in report.warnings if w not in self.warnings),
-                ],
+                "duplicate_rows": self.duplicate_rows + int(counts["duplicate_rows"]),
+                "refund_rows": self.refund_rows + int(counts["refund_rows"]),
+                "warnings": warnings,
             }
         )
 

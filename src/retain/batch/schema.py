@@ -7,7 +7,7 @@ from typing import Final
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["SCORES_SCHEMA", "to_arrow"]
+__all__ = ["SCORES_SCHEMA", "to_arrow", "to_output_frame"]
 
 SCORES_SCHEMA: Final = pa.schema(
     [
@@ -26,9 +26,16 @@ SCORES_SCHEMA: Final = pa.schema(
 )
 
 
-def to_arrow(scores: pd.DataFrame) -> pa.Table:
-    """A scores frame (``score_chunk``) as an Arrow table of exactly ``SCORES_SCHEMA``."""
+def to_output_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    """A scores frame (``score_chunk``) with the output's columns, in order; the expected next
+    purchase date as a date (it is a day, not an instant)."""
     frame = scores[SCORES_SCHEMA.names].copy()
-    dates = pd.to_datetime(frame["expected_next_purchase_date"])
-    frame["expected_next_purchase_date"] = dates.dt.date
-    return pa.Table.from_pandas(frame, schema=SCORES_SCHEMA, preserve_index=False)
+    frame["expected_next_purchase_date"] = pd.to_datetime(
+        frame["expected_next_purchase_date"]
+    ).dt.date
+    return frame
+
+
+def to_arrow(scores: pd.DataFrame) -> pa.Table:
+    """A scores frame as an Arrow table of exactly ``SCORES_SCHEMA``."""
+    return pa.Table.from_pandas(to_output_frame(scores), schema=SCORES_SCHEMA, preserve_index=False)

@@ -41,6 +41,9 @@ __all__ = [
     "ValidatedTable",
     "ValidationOptions",
     "ValidationReport",
+    "check_columns",
+    "parse_customer_ids",
+    "report_counts",
     "validate_customers",
     "validate_events",
     "validate_table",
@@ -112,6 +115,19 @@ class ValidationReport(BaseModel):
             lines.append(f"  refunds/returns (negative amounts): {_rows(self.refund_rows)}")
         lines += [f"  warning: {w}" for w in self.warnings]
         return lines
+
+
+def report_counts(report: ValidationReport) -> dict[str, object]:
+    """The additive part of a report as plain JSON values: the reports of disjoint parts of a
+    table (chunks, Spark partitions) add up to the whole table's."""
+    return {
+        "rows_read": report.rows_read,
+        "rows_valid": report.rows_valid,
+        "quarantined": dict(report.quarantined),
+        "duplicate_rows": report.duplicate_rows,
+        "refund_rows": report.refund_rows,
+        "warnings": list(report.warnings),
+    }
 
 
 @dataclass(frozen=True)
@@ -303,7 +319,7 @@ def write_quarantine(validated: ValidatedTable, path: str | Path) -> Path:
 
 
 def _select_columns(
-    raw: pd.DataFrame, contract: TableContract, mapping: ColumnMapping
+    raw: pd.DataFrame, contract: TableContract, mapping: ColumnMapping, rows: str | None = None
 ) -> dict[str, pd.Series]:
     """Pick the contract's columns out of the raw table, by mapping or by their own name."""
     table = contract.name
@@ -318,7 +334,7 @@ def _select_columns(
     for name in contract.required:
         if mapping.source_of(name) not in raw.columns:
             raise RetainInputError(
-                f"{table}: required column '{name}' is missing ({_rows(len(raw))}); its columns "
+                f"{table}: required column '{name}' is missing ({rows or _rows(len(raw))}); its columns "
                 f"are: {found}. Map yours with --columns {name}=<your column>"
             )
     return {
@@ -365,6 +381,17 @@ def _parse_column(
         problems[f"non-finite {name}"] = pd.Series(np.isinf(parsed.to_numpy()), index=values.index)
         return parsed, problems
     raise AssertionError(f"unknown column kind {kind!r}")
+
+
+def check_columns(names: list[str], contract: TableContract, columns: ColumnMapping) -> None:
+    """The errors validation would give for a table with these column names (before reading it:
+    an engine that splits the table by customer needs the customer id column first)."""
+    _select_columns(pd.DataFrame(columns=names), contract, columns, rows="all rows")
+
+
+def parse_customer_ids(values: pd.Series) -> pd.Series:
+    """Customer ids as validation makes them (text, trimmed; blank ones missing)."""
+    return _parse_ids(values)
 
 
 def _parse_ids(values: pd.Series) -> pd.Series:
