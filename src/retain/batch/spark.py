@@ -17,12 +17,13 @@ publishes it atomically like the local engine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +38,7 @@ from retain.batch.progress import StageTimer
 from retain.batch.schema import SCORES_SCHEMA, to_output_frame
 from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
-from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS, TableContract
+from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS
 from retain.data.validation import (
     ValidationOptions,
     check_columns,
@@ -61,6 +62,7 @@ class _Plan:
     """What every partition needs, sent to the workers with the function."""
 
     model: Any  # a Broadcast of the pickled RetentionModel
+    model_key: str  # its hash: workers (reused between tasks) unpickle each model once
     as_of: pd.Timestamp
     columns: dict[str, dict[str, str]]
     instants: dict[str, list[str]]
@@ -111,8 +113,10 @@ class SparkEngine:
             check_columns(frame.columns, _CONTRACTS[name], mapping)
             key = _partition_udf(n_partitions)(F.col(f"`{mapping.source_of('customer_id')}`"))
             frames[name] = frame.withColumn(_PARTITION, key)
+        pickled = pickle.dumps(model, pickle.HIGHEST_PROTOCOL)
         plan = _Plan(
-            model=spark.sparkContext.broadcast(pickle.dumps(model, pickle.HIGHEST_PROTOCOL)),
+            model=spark.sparkContext.broadcast(pickled),
+            model_key=hashlib.sha256(pickled).hexdigest(),
             as_of=as_of,
             columns=mappings,
             instants={name: _instant_columns(frame) for name, frame in frames.items()},
@@ -158,7 +162,7 @@ class SparkEngine:
                 )
         finally:
             result.unpersist()
-        _remove_checksums(destination)
+        _tidy_output(destination)
         return _engine_run(summaries, inputs, n_partitions, str(spark.sparkContext.master))
 
 
@@ -195,11 +199,17 @@ def _session(settings: BatchSettings) -> Any:
 def _read(spark: Any, path: Path, table: str) -> Any:
     """A parquet file or folder, or a CSV file with a header (every column as text: validation
     parses them, exactly as it parses a CSV read by pandas)."""
+    from pyspark.errors import PySparkException
+
     name = path.name.lower()
-    if name.endswith(".parquet") or path.is_dir():
-        return spark.read.parquet(str(path))
-    if name.endswith((".csv", ".txt", ".csv.gz")):
-        return spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+    try:
+        if name.endswith(".parquet") or path.is_dir():
+            return spark.read.parquet(str(path))
+        if name.endswith((".csv", ".txt", ".csv.gz")):
+            return spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+    except PySparkException as error:
+        reason = str(error).splitlines()[0]
+        raise RetainInputError(f"{table}: Spark cannot read {path}: {reason}") from error
     raise RetainInputError(
         f"{table}: {path} is neither parquet nor CSV (the spark engine reads .parquet and .csv)"
     )
@@ -268,31 +278,33 @@ def _engine_run(
     )
 
 
-def _remove_checksums(folder: Path) -> None:
-    """Hadoop's local filesystem writes a ``.crc`` beside every file: not part of the output."""
+def _tidy_output(folder: Path) -> None:
+    """Name the part files by their order alone (Spark adds a random job id, so a re-run would
+    give other names), and drop the ``.crc`` files Hadoop's local filesystem writes beside them."""
     for checksum in folder.glob(".*.crc"):
         checksum.unlink()
+    for i, part in enumerate(sorted(folder.glob("part-*.parquet"))):
+        part.rename(folder / f"part-{i:05d}.parquet")
 
 
 # -- on the workers ---------------------------------------------------------------------------------
 
-_MODELS: dict[int, RetentionModel] = {}
+_MODELS: dict[str, RetentionModel] = {}
 
 
 def _model(plan: _Plan) -> RetentionModel:
     """The broadcast model, unpickled once per worker process."""
-    if plan.model.id not in _MODELS:
-        _MODELS[plan.model.id] = pickle.loads(plan.model.value)
-    return _MODELS[plan.model.id]
+    if plan.model_key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[plan.model_key] = pickle.loads(plan.model.value)
+    return _MODELS[plan.model_key]
 
 
-def _score_alone(plan: _Plan, raw: pd.DataFrame) -> Iterator[pd.DataFrame]:
+def _score_alone(plan: _Plan, raw: pd.DataFrame) -> pd.DataFrame:
     return _score_partition(plan, {"transactions": raw})
 
 
-def _score_with_side(
-    plan: _Plan, raw: pd.DataFrame, side: pd.DataFrame
-) -> Iterator[pd.DataFrame]:
+def _score_with_side(plan: _Plan, raw: pd.DataFrame, side: pd.DataFrame) -> pd.DataFrame:
     tables = {"transactions": raw}
     if len(side):
         for name in ("events", "customers"):
@@ -302,7 +314,7 @@ def _score_with_side(
     return _score_partition(plan, tables)
 
 
-def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One partition's scores, then its summary row (or only a summary row naming the error)."""
     summary: dict[str, Any] = {"reports": {}}
     try:
@@ -326,18 +338,17 @@ def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> Iterator[pd.D
             n_reasons=plan.n_reasons,
         )
     except RetainInputError as error:
-        summary = {"error": str(error)}
-        yield _summary_row(summary)
-        return
+        return _summary_row({"error": str(error)})
     summary |= {
         "customers_scored": len(result.scores),
         "customers_without_purchase": result.customers_without_purchase,
         "rows_after_as_of": result.rows_after_as_of,
         "drift_counts": result.drift_counts,
     }
-    if len(result.scores):
-        yield to_output_frame(result.scores).assign(**{_SUMMARY: None})
-    yield _summary_row(summary)
+    if not len(result.scores):
+        return _summary_row(summary)
+    scores = to_output_frame(result.scores).assign(**{_SUMMARY: None})
+    return pd.concat([scores, _summary_row(summary)], ignore_index=True)
 
 
 def _summary_row(summary: dict[str, Any]) -> pd.DataFrame:
