@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import sys
 import tempfile
@@ -58,24 +57,26 @@ from typing import Any, Final
 # harness.py sits beside this file, and Python puts a script's own folder first on sys.path: run as
 # `python benchmarks/features.py` (the children too), this script finds it with a plain import.
 from harness import (
+    FULL_CUSTOMERS,
     GB,
     NOISY_SHARE,
     Outcome,
     Runner,
+    generate_transactions,
     machine,
-    max_rss_bytes,
     median_of,
+    peak_gb,
+    peak_memory,
     run_script,
+    shown,
+    transactions_file,
     verdict,
+    warm_page_cache,
 )
 
 # Only the standard library at module level: the parent process stays small (a child's ru_maxrss
 # can inherit its parent's peak on Linux) and each child imports what it needs, before its clock.
 
-DATA_DIR: Final = Path(__file__).resolve().parent / ".data"
-FULL_CUSTOMERS: Final = 1_600_000
-ALPHA: Final = 40.0  # simulate's default is 60 (8.5 M rows for 1.6 M customers); 40 gives ~10 M
-SEED: Final = 0
 CUTOFF_DAYS_BEFORE_END: Final = 180
 CALIBRATION_ROWS: Final = 1_000_000
 LIFETIMES_BUDGET_S: Final = 600.0
@@ -93,43 +94,6 @@ RFM: Final = ["frequency", "recency", "T"]
 
 
 # -- children: each runs in its own process and writes a JSON result --------------------------------
-
-
-def _peak_memory() -> dict[str, int | None]:
-    """This process's peak resident memory: ru_maxrss and, on Linux, VmHWM (both in bytes)."""
-    hwm = None
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
-    return {"ru_maxrss": max_rss_bytes(), "vmhwm": hwm}
-
-
-def _child_generate(spec: dict[str, Any]) -> dict[str, Any]:
-    """Simulate the shop and write its transactions as parquet, with a JSON of counts beside."""
-    from retain.data.synthetic import simulate
-
-    started = time.perf_counter()
-    data = simulate(spec["customers"], alpha=spec["alpha"], seed=spec["seed"])
-    tx = data.transactions
-    simulated = time.perf_counter() - started
-    path = Path(spec["path"])
-    partial = path.with_name(path.name + ".partial")
-    tx.to_parquet(partial, index=False)
-    partial.replace(path)
-    meta = {
-        "rows": len(tx),
-        "customers": int(tx["customer_id"].nunique()),
-        "first_day": tx["timestamp"].min().strftime("%Y-%m-%d"),
-        "last_day": tx["timestamp"].max().strftime("%Y-%m-%d"),
-        "refund_rows": int((tx["amount"] < 0).sum()),
-        "params": dict(data.params),
-        "simulate_seconds": simulated,
-        "total_seconds": time.perf_counter() - started,
-    }
-    Path(spec["meta"]).write_text(json.dumps(meta, indent=2))
-    return meta
 
 
 def _child_retain(spec: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +115,7 @@ def _child_retain(spec: dict[str, Any]) -> dict[str, Any]:
     loaded = time.perf_counter()
     features = build_features(validated.frame, spec["as_of"])
     done = time.perf_counter()
-    memory = _peak_memory()
+    memory = peak_memory()
     features[["customer_id", *RFM]].to_parquet(spec["out"], index=False)
     return {
         "seconds": done - started,
@@ -202,7 +166,7 @@ def _child_duckdb(spec: dict[str, Any]) -> dict[str, Any]:
     plain = spec["fetch"] == "df"
     result = relation.df() if plain else relation.to_arrow_table().to_pandas()
     done = time.perf_counter()
-    memory = _peak_memory()
+    memory = peak_memory()
     result.to_parquet(spec["out"], index=False)
     return {"seconds": done - started, "customers": len(result), **memory}
 
@@ -234,7 +198,7 @@ def _child_lifetimes(spec: dict[str, Any]) -> dict[str, Any]:
         frame, "customer_id", "timestamp", observation_period_end=spec["as_of"], freq="D"
     )
     summarised = time.perf_counter() - summary_started
-    memory = _peak_memory()
+    memory = peak_memory()
     summary.rename_axis("customer_id").reset_index().to_parquet(spec["out"], index=False)
     measured_rows = len(frame)
     return {
@@ -295,7 +259,7 @@ def _child_check(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 CHILDREN: Final = {
-    "generate": _child_generate,
+    "generate": generate_transactions,
     "retain": _child_retain,
     "duckdb": _child_duckdb,
     "lifetimes": _child_lifetimes,
@@ -309,39 +273,6 @@ CHILDREN: Final = {
 def _out(runner: Runner, name: str) -> str:
     """Where the child called ``name`` writes its RFM table."""
     return str(runner.workdir / f"{name}.parquet")
-
-
-def _peak_gb(outcome: Outcome) -> float:
-    """The larger of the child's ru_maxrss and VmHWM, in GB (NaN if neither is known)."""
-    values = [v for v in (outcome.result.get("ru_maxrss"), outcome.result.get("vmhwm")) if v]
-    return max(values) / GB if values else math.nan
-
-
-def _data_file(customers: int, regenerate: bool, runner: Runner) -> tuple[Path, dict[str, Any]]:
-    """The cached parquet file for these parameters (generated in a child if missing) and its counts."""
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    stem = f"transactions-c{customers}-alpha{ALPHA:g}-seed{SEED}"
-    path, meta_path = DATA_DIR / f"{stem}.parquet", DATA_DIR / f"{stem}.json"
-    if regenerate or not (path.exists() and meta_path.exists()):
-        print(f"generating {path.name} (simulate({customers:,}, alpha={ALPHA:g}, seed={SEED})) ...")
-        outcome = runner.run(
-            "generate", role="generate", customers=customers, alpha=ALPHA, seed=SEED,
-            path=str(path), meta=str(meta_path),
-        )  # fmt: skip
-        if outcome.error:
-            sys.exit(f"data generation failed: {outcome.error}")
-        print(f"  done in {outcome.total_seconds:.0f} s")
-    return path, json.loads(meta_path.read_text())
-
-
-def _warm_page_cache(path: Path) -> float:
-    """Read the file once so every contender finds it in the OS page cache; return seconds."""
-    started = time.perf_counter()
-    buffer = bytearray(16 * 2**20)
-    with path.open("rb", buffering=0) as file:
-        while file.readinto(buffer):
-            pass
-    return time.perf_counter() - started
 
 
 def _lifetimes(
@@ -406,7 +337,7 @@ def _report(
         others = "?" if outcome.others_share is None else f"{outcome.others_share:.0%}"
         line = (
             f"{label:<34} {outcome.seconds:>8.2f} {outcome.total_seconds:>8.2f} "
-            f"{_peak_gb(outcome):>8.2f} {others:>7}  ({r['ru_maxrss'] / GB:.2f} / {hwm:.2f})"
+            f"{peak_gb(outcome):>8.2f} {others:>7}  ({r['ru_maxrss'] / GB:.2f} / {hwm:.2f})"
         )
         if outcome is life and r.get("sample_customers") is not None:
             line += "  measured on the sample"
@@ -493,10 +424,10 @@ def _report(
             f"{'lifetimes / retain':<34} {ratio:>8.2f}  {'>= ' + f'{MIN_VS_LIFETIMES:g}':<12} "
             f"{verdict(ok)} {note}"
         )
-    peak_ok = _peak_gb(retain) < MAX_PEAK_GB
+    peak_ok = peak_gb(retain) < MAX_PEAK_GB
     checks.append(peak_ok)
     print(
-        f"{'retain peak memory, GB':<34} {_peak_gb(retain):>8.2f}  {'< ' + f'{MAX_PEAK_GB:g}':<12} "
+        f"{'retain peak memory, GB':<34} {peak_gb(retain):>8.2f}  {'< ' + f'{MAX_PEAK_GB:g}':<12} "
         f"{verdict(peak_ok)}"
     )
     decided = [c for c in checks if c is not None]
@@ -572,18 +503,18 @@ def main(argv: list[str] | None = None) -> int:
     customers = args.customers or max(1, round(FULL_CUSTOMERS * (args.scale or 1.0)))
     with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
         runner = Runner(__file__, Path(workdir))
-        path, meta = _data_file(customers, args.regenerate, runner)
+        path, meta = transactions_file(customers, args.regenerate, runner)
         last_day = dt.date.fromisoformat(meta["last_day"])
         as_of = args.as_of or last_day - dt.timedelta(days=CUTOFF_DAYS_BEFORE_END)
         size_gb = path.stat().st_size / GB
         print(
-            f"data: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+            f"data: {shown(path)}"
             f" ({size_gb:.2f} GB): {meta['rows']:,} transactions, {meta['customers']:,} "
             f"customers, {meta['first_day']} to {meta['last_day']}; as of {as_of}"
         )
         print(machine())
         print(
-            f"page cache warmed in {_warm_page_cache(path):.1f} s; each contender in its own process:"
+            f"page cache warmed in {warm_page_cache(path):.1f} s; each contender in its own process:"
         )
 
         spec: dict[str, Any] = {"path": str(path), "as_of": as_of.isoformat()}

@@ -10,6 +10,10 @@ measures the CPU that other processes used meanwhile (``others``, a share of all
 Only the standard library here, as at the top of every script: the parent process stays small (a
 child's ru_maxrss can inherit its parent's peak on Linux) and each child imports what it needs,
 before its clock.
+
+The synthetic transactions that ``features.py`` and ``batch.py`` measure on are made and cached
+here too (``transactions_file``); a script that uses them lists ``generate_transactions`` in its
+``CHILDREN`` table under the role ``generate``, since generating them imports retain.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ from typing import Any, Final
 GB: Final = 1e9
 NOISY_SHARE: Final = 0.1  # others' CPU share above which the times are reported as inflated
 
+# The synthetic transactions (cached as parquet, git-ignored): simulate(customers, alpha, seed).
+DATA_DIR: Final = Path(__file__).resolve().parent / ".data"
+FULL_CUSTOMERS: Final = 1_600_000
+ALPHA: Final = 40.0  # simulate's default is 60 (8.5 M rows for 1.6 M customers); 40 gives ~10 M
+SEED: Final = 0
+
 
 # -- the entry point and the child ------------------------------------------------------------------
 
@@ -38,6 +48,44 @@ def max_rss_bytes() -> int:
     """This process's peak resident memory in bytes (ru_maxrss: KiB on Linux, bytes on macOS)."""
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(maxrss * (1 if sys.platform == "darwin" else 1024))
+
+
+def peak_memory() -> dict[str, int | None]:
+    """This process's peak resident memory: ru_maxrss and, on Linux, VmHWM (both in bytes)."""
+    hwm = None
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+    return {"ru_maxrss": max_rss_bytes(), "vmhwm": hwm}
+
+
+def generate_transactions(spec: dict[str, Any]) -> dict[str, Any]:
+    """A child: simulate the shop and write its transactions as parquet, with a JSON of counts
+    beside (the spec's ``customers``, ``alpha``, ``seed``, ``path`` and ``meta``)."""
+    from retain.data.synthetic import simulate
+
+    started = time.perf_counter()
+    data = simulate(spec["customers"], alpha=spec["alpha"], seed=spec["seed"])
+    tx = data.transactions
+    simulated = time.perf_counter() - started
+    path = Path(spec["path"])
+    partial = path.with_name(path.name + ".partial")
+    tx.to_parquet(partial, index=False)
+    partial.replace(path)
+    meta = {
+        "rows": len(tx),
+        "customers": int(tx["customer_id"].nunique()),
+        "first_day": tx["timestamp"].min().strftime("%Y-%m-%d"),
+        "last_day": tx["timestamp"].max().strftime("%Y-%m-%d"),
+        "refund_rows": int((tx["amount"] < 0).sum()),
+        "params": dict(data.params),
+        "simulate_seconds": simulated,
+        "total_seconds": time.perf_counter() - started,
+    }
+    Path(spec["meta"]).write_text(json.dumps(meta, indent=2))
+    return meta
 
 
 def run_script(
@@ -153,6 +201,47 @@ def median_of(outcomes: list[Outcome], peak_keys: tuple[str, ...] = ()) -> Outco
     return replace(
         median, result=result, others_share=max(shares) if shares else None, runs=list(outcomes)
     )
+
+
+def peak_gb(outcome: Outcome) -> float:
+    """The larger of a child's ru_maxrss and VmHWM, in GB (NaN if neither is known)."""
+    values = [v for v in (outcome.result.get("ru_maxrss"), outcome.result.get("vmhwm")) if v]
+    return max(values) / GB if values else math.nan
+
+
+def transactions_file(
+    customers: int, regenerate: bool, runner: Runner
+) -> tuple[Path, dict[str, Any]]:
+    """The cached transactions of ``customers`` simulated customers (``ALPHA``, ``SEED``) and their
+    counts; generated first, in a child of the role ``generate``, when missing or asked to."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    stem = f"transactions-c{customers}-alpha{ALPHA:g}-seed{SEED}"
+    path, meta_path = DATA_DIR / f"{stem}.parquet", DATA_DIR / f"{stem}.json"
+    if regenerate or not (path.exists() and meta_path.exists()):
+        print(f"generating {path.name} (simulate({customers:,}, alpha={ALPHA:g}, seed={SEED})) ...")
+        outcome = runner.run(
+            "generate", role="generate", customers=customers, alpha=ALPHA, seed=SEED,
+            path=str(path), meta=str(meta_path),
+        )  # fmt: skip
+        if outcome.error:
+            sys.exit(f"data generation failed: {outcome.error}")
+        print(f"  done in {outcome.total_seconds:.0f} s")
+    return path, json.loads(meta_path.read_text())
+
+
+def warm_page_cache(path: Path) -> float:
+    """Read the file once so every contender finds it in the OS page cache; return seconds."""
+    started = time.perf_counter()
+    buffer = bytearray(16 * 2**20)
+    with path.open("rb", buffering=0) as file:
+        while file.readinto(buffer):
+            pass
+    return time.perf_counter() - started
+
+
+def shown(path: Path) -> str:
+    """A path as the report prints it: relative to the working folder when under it."""
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
 
 
 def retain_source() -> str:
