@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from retain.errors import RetainInputError
+from retain.models.trees import FAST_ROWS, checked_trees, tree_contributions
 
 __all__ = [
     "MIN_EXAMPLES",
@@ -362,7 +363,12 @@ def contributions(
     """
     data = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     names = list(feature_names) if feature_names is not None else booster.feature_name()
-    values = predict_booster(booster, data, pred_contrib=True)
+    # On many rows, the same numbers once per decision pattern of each tree (see trees.py).
+    trees = checked_trees(booster, data) if data.shape[0] >= FAST_ROWS else None
+    if trees is not None:
+        values = tree_contributions(booster, trees, data)
+    else:
+        values = predict_booster(booster, data, pred_contrib=True)
     index = X.index if isinstance(X, pd.DataFrame) else None
     return pd.DataFrame(values, columns=[*names, "bias"], index=index)
 

@@ -37,6 +37,7 @@ from retain.models.lgbm import (
     holdout_mask,
     predict_booster,
 )
+from retain.models.trees import FAST_ROWS, checked_trees, predict_over_bins
 
 __all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
 
@@ -282,9 +283,16 @@ class TimingModel(_LGBMEstimator):
                 "base_hazard must be given exactly when the model was fitted with one "
                 f"(fitted {'with' if getattr(self, 'offset_', False) else 'without'})"
             )
+        starts = self.bin_edges_[:-1]
+        # On many rows: one walk per tree and customer for all bins at once (see trees.py).
+        trees = checked_trees(self.booster_, values, starts) if n >= FAST_ROWS else None
+        if trees is not None:
+            raw = predict_over_bins(trees, values, starts)
+            if base is None:
+                return np.clip(special.expit(raw), 0.0, _MAX_HAZARD)
+            return np.clip(special.expit(raw + special.logit(base)), 0.0, _MAX_HAZARD)
         hazards = np.empty((n, self.n_bins_), dtype=np.float64)
         chunk = max(1, _PREDICT_ROWS // self.n_bins_)
-        starts = self.bin_edges_[:-1]
         for first in range(0, n, chunk):
             rows = values[first : first + chunk]
             data = np.empty((rows.shape[0] * self.n_bins_, rows.shape[1] + 1), dtype=np.float64)
