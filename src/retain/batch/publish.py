@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import glob
 import os
 import shutil
 import sys
@@ -81,11 +82,13 @@ def _exchange(a: Path, b: Path) -> bool:
 def _recover(destination: Path) -> None:
     """Clean up after a run that was killed: remove temporary folders of processes that are gone,
     and put back an old output that was renamed aside but never replaced."""
-    for leftover in destination.parent.glob(f".{destination.name}.*-*"):
+    partial, aside = (f".{destination.name}{suffix[:-1]}" for suffix in (_PARTIAL, _ASIDE))
+    for leftover in destination.parent.glob(f".{glob.escape(destination.name)}.*-*"):
         kind, _, pid = leftover.name.rpartition("-")
-        if not pid.isdigit() or _alive(int(pid)):
+        # Exactly ours: `.out.v2.replaced-<pid>` is another destination's old output.
+        if kind not in (partial, aside) or not pid.isdigit() or _alive(int(pid)):
             continue
-        if kind.endswith(_ASIDE.rstrip("-")) and not destination.exists():
+        if kind == aside and not destination.exists():
             leftover.rename(destination)
         else:
             shutil.rmtree(leftover, ignore_errors=True)
