@@ -363,10 +363,10 @@ def score(
         Path | None, typer.Option(help="Customer records file (CSV or parquet).")
     ] = None,
     columns: ColumnsOption = None,
-    event_columns: Annotated[
+    events_columns: Annotated[
         str | None, typer.Option(help="Column mapping of the events file, like --columns.")
     ] = None,
-    customer_columns: Annotated[
+    customers_columns: Annotated[
         str | None, typer.Option(help="Column mapping of the customers file, like --columns.")
     ] = None,
     timezone: TimezoneOption = "UTC",
@@ -404,8 +404,8 @@ def score(
             events=events,
             customers=customers,
             columns=dict(ColumnMapping.parse(columns)),
-            event_columns=dict(ColumnMapping.parse(event_columns)),
-            customer_columns=dict(ColumnMapping.parse(customer_columns)),
+            event_columns=dict(ColumnMapping.parse(events_columns)),
+            customer_columns=dict(ColumnMapping.parse(customers_columns)),
             validation=_options(timezone, timestamp_format, duplicates, strict),
             engine=engine,
             spark_master=master,

@@ -23,37 +23,60 @@ def _left_of(value, threshold, missing, default_left):
 
 
 @_parallel
-def patterns(data, split_start, feature, threshold, missing, default_left, left, right):
-    n, n_trees = data.shape[0], split_start.shape[0] - 1
+def patterns(columns, split_start, threshold, feature, nan_left, zero_missing, default_left):
+    """Each row's decision pattern in each tree, ``(trees, rows)``: bit ``k`` set when the row
+    goes left at the tree's split ``k``. ``columns`` is the data transposed (features, rows), so
+    that one split is decided for a tile of rows at once, without branches (vectorised)."""
+    n, n_trees = columns.shape[1], split_start.shape[0] - 1
     out = np.zeros((n_trees, n), dtype=np.int32)
     for tile in numba.prange((n + TILE - 1) // TILE):
+        first, last = tile * TILE, min(n, (tile + 1) * TILE)
         for t in range(n_trees):
-            for i in range(tile * TILE, min(n, (tile + 1) * TILE)):
-                code = 0
-                for k in range(split_start[t + 1] - split_start[t]):
-                    s = split_start[t] + k
-                    if _left_of(data[i, feature[s]], threshold[s], missing[s], default_left[s]):
-                        code |= 1 << k
-                out[t, i] = code
+            for k in range(split_start[t + 1] - split_start[t]):
+                s = split_start[t] + k
+                values = columns[feature[s]]
+                cut, if_nan, zero_default = threshold[s], nan_left[s], zero_missing[s]
+                if_zero = default_left[s]
+                bit = np.int32(1) << k
+                for i in range(first, last):
+                    v = values[i]
+                    left = (
+                        if_nan
+                        if v != v
+                        else (if_zero if zero_default and abs(v) <= 1e-35 else v <= cut)
+                    )
+                    out[t, i] |= bit * left
     return out
 
 
 @_jit
-def first_rows(codes, first_row):
+def number_patterns(codes, table, representatives):
+    """Replace each code by its pattern's number (0, 1, ... in order of first appearance); write
+    each pattern's first row to ``representatives``; return the number of patterns."""
+    count = 0
     for i in range(codes.shape[0]):
-        if first_row[codes[i]] < 0:
-            first_row[codes[i]] = i
+        code = codes[i]
+        if table[code] < 0:
+            table[code] = count
+            representatives[count] = i
+            count += 1
+        codes[i] = table[code]
+    return count
 
 
 @_parallel
 def add_patterns(result, which, offsets, stacked, columns, counts):
-    n = result.shape[0]
+    """``result`` (columns, rows) += each row's pattern's contributions, tree by tree."""
+    n = result.shape[1]
     for tile in numba.prange((n + TILE - 1) // TILE):
+        first, last = tile * TILE, min(n, (tile + 1) * TILE)
         for t in range(which.shape[0]):
-            for i in range(tile * TILE, min(n, (tile + 1) * TILE)):
-                row = offsets[t] + which[t, i]
-                for j in range(counts[t]):
-                    result[i, columns[t, j]] += stacked[row, j]
+            patterns_of_tree = which[t]
+            for j in range(counts[t]):
+                target = result[columns[t, j]]
+                values = stacked[j, offsets[t] : offsets[t + 1]]
+                for i in range(first, last):
+                    target[i] += values[patterns_of_tree[i]]
 
 
 @_parallel

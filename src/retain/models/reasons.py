@@ -181,23 +181,44 @@ def churn_reasons(
     names = [str(c) for c in values.columns]
     matrix = values.to_numpy()
     order = np.argsort(-matrix, axis=1)
-    reasons: list[list[str]] = []
     columns = {c: table[c].to_numpy() for c in table.columns}
+    # Per contribution column: its wording and its values (None where either is missing), so the
+    # loop over customers does list lookups only (it runs millions of times in a batch).
+    templates = [_TEMPLATES.get(name) for name in names]
+    own_values = [columns.get(name) for name in names]
+
+    def say(j: int, row: _Row, i: int) -> str | None:
+        template, column = templates[j], own_values[j]
+        if template is None or column is None or _missing(column[i]):
+            return None
+        try:
+            return template(row)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    reasons: list[list[str]] = []
     for i in range(len(table)):
         row = _Row(columns, i)
         said: list[str] = []
         for j in order[i]:
             if matrix[i, j] <= 0 or len(said) == n_reasons:
                 break
-            text = speakable(names[j], row)
+            text = say(j, row, i)
             if text is not None and text not in said:
                 said.append(text)
         if not said:
             for j in order[i][::-1]:
                 if len(said) == n_reasons:
                     break
-                text = speakable(names[j], row)
+                text = say(j, row, i)
                 if text is not None and f"{text} (lowers risk)" not in said:
                     said.append(f"{text} (lowers risk)")
         reasons.append(said)
     return reasons
+
+
+def _missing(value: Any) -> bool:
+    """``pd.isna`` for one value, without its overhead on plain floats."""
+    if isinstance(value, float):
+        return value != value
+    return value is None or bool(pd.isna(value))

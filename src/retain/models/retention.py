@@ -108,14 +108,8 @@ class BTYDFeatures:
         S(e_k)``, computed on the log scale so that tiny survival ratios stay exact.
         """
         x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-        model = self.transactions_
-        log_survival = np.column_stack(
-            [
-                np.log(np.clip(model.probability_of_no_purchase(t, x, t_x, T), 1e-300, 1.0))
-                if t > 0
-                else np.zeros(len(x))
-                for t in edges
-            ]
+        log_survival = np.maximum(
+            self.transactions_.log_probability_of_no_purchase(edges, x, t_x, T), np.log(1e-300)
         )
         return -np.expm1(np.minimum(np.diff(log_survival, axis=1), 0.0))
 
@@ -378,12 +372,21 @@ class RetentionModel:
             else None
         )
         days = self.timing_.days_from_hazards(hazards)
+        # The reasons need every feature's contribution; their sums are the churn log-odds.
+        contributions = self.churn_.contributions(X, churn_base) if n_reasons > 0 else None
+        churn = (
+            self.churn_.probability_from_contributions(
+                contributions, calibrated=self.calibrate_churn
+            )
+            if contributions is not None
+            else self.churn_.predict_proba(
+                X, calibrated=self.calibrate_churn, base_probability=churn_base
+            )
+        )
         scores = pd.DataFrame(
             {
                 "customer_id": table["customer_id"].to_numpy(),
-                "churn_probability": self.churn_.predict_proba(
-                    X, calibrated=self.calibrate_churn, base_probability=churn_base
-                ),
+                "churn_probability": churn,
                 "p_alive": table["btyd_p_alive"].to_numpy(),
                 "expected_purchases": self.purchases_.predict(X)
                 * _base(table["btyd_expected_purchases"])
@@ -394,10 +397,8 @@ class RetentionModel:
                 + pd.to_timedelta(np.round(np.minimum(days, 3650)), unit="D"),
                 "clv": self.spend_.predict(X) * _base(table["btyd_clv"]) * self.levels_["spend"],
                 "segment": table["segment"].to_numpy(),
-                "reasons": churn_reasons(
-                    self.churn_.contributions(X, churn_base), table, n_reasons=n_reasons
-                )
-                if n_reasons > 0
+                "reasons": churn_reasons(contributions, table, n_reasons=n_reasons)
+                if contributions is not None
                 else [[] for _ in range(len(table))],
             }
         )

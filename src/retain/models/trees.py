@@ -192,23 +192,27 @@ def tree_contributions(booster: lgb.Booster, trees: TreeArrays, data: np.ndarray
 def _block_contributions(booster: lgb.Booster, trees: TreeArrays, data: np.ndarray) -> np.ndarray:
     kernels = _kernels()
     n_trees = trees.n_trees
-    codes = kernels.patterns(data, trees.split_start, *_arrays(trees))  # (trees, rows)
-    which = np.empty_like(codes)  # each row's pattern number within its tree
+    # Each row's pattern in each tree, (trees, rows); then numbered within the tree, in place.
+    which = kernels.patterns(
+        np.ascontiguousarray(data.T),
+        trees.split_start,
+        trees.threshold,
+        trees.feature,
+        *_missing_directions(trees),
+    )
     tables: list[np.ndarray] = []  # per tree: each pattern's contributions to the used columns
     used: list[np.ndarray] = []
     for t in range(n_trees):
         n_splits = int(trees.split_start[t + 1] - trees.split_start[t])
         if n_splits <= _MAX_TABLE_BITS:
-            first_row = np.full(1 << n_splits, -1, dtype=np.int64)
-            kernels.first_rows(codes[t], first_row)
-            seen = np.flatnonzero(first_row >= 0)
-            representatives = first_row[seen]
-            pattern_of = np.zeros(1 << n_splits, dtype=np.int32)
-            pattern_of[seen] = np.arange(seen.size, dtype=np.int32)
-            which[t] = pattern_of[codes[t]]
+            first = np.empty(min(data.shape[0], 1 << n_splits), dtype=np.int64)
+            count = kernels.number_patterns(
+                which[t], np.full(1 << n_splits, -1, dtype=np.int32), first
+            )
+            representatives = first[:count]
         else:
             _, representatives, inverse = np.unique(
-                codes[t], return_index=True, return_inverse=True
+                which[t], return_index=True, return_inverse=True
             )
             which[t] = inverse
         values = np.asarray(
@@ -223,15 +227,15 @@ def _block_contributions(booster: lgb.Booster, trees: TreeArrays, data: np.ndarr
     width = max(1, max(len(c) for c in used))
     offsets = np.zeros(n_trees + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(v) for v in tables])
-    stacked = np.zeros((int(offsets[-1]), width), dtype=np.float64)
+    stacked = np.zeros((width, int(offsets[-1])), dtype=np.float64)  # (column slot, pattern)
     columns = np.full((n_trees, width), -1, dtype=np.int64)
     for t in range(n_trees):
-        stacked[offsets[t] : offsets[t + 1], : tables[t].shape[1]] = tables[t]
+        stacked[: tables[t].shape[1], offsets[t] : offsets[t + 1]] = tables[t].T
         columns[t, : len(used[t])] = used[t]
     counts = np.array([len(c) for c in used], dtype=np.int64)
-    result = np.zeros((data.shape[0], trees.n_features + 1), dtype=np.float64)
+    result = np.zeros((trees.n_features + 1, data.shape[0]), dtype=np.float64)
     kernels.add_patterns(result, which, offsets, stacked, columns, counts)
-    return result
+    return result.T
 
 
 # -- hazards over time bins -------------------------------------------------------------------------
@@ -261,6 +265,17 @@ def predict_over_bins(trees: TreeArrays, data: np.ndarray, bin_starts: np.ndarra
         data, bin_feature, goes_left, trees.root, trees.leaf_value, out, *_arrays(trees)
     )
     return out
+
+
+def _missing_directions(trees: TreeArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per split: where a missing value goes, whether zeros count as missing, and the default
+    direction (LightGBM: a missing value is a zero unless the split has a place for missing
+    values; on "Zero" splits zeros, and so missing values, go the default way)."""
+    nan_left = np.where(
+        trees.missing == _MISSING["None"], trees.threshold >= 0.0, trees.default_left
+    )
+    zero_missing = trees.missing == _MISSING["Zero"]
+    return nan_left.astype(np.bool_), zero_missing, trees.default_left
 
 
 def _goes_left(value: float, threshold: float, missing: int, default_left: bool) -> bool:

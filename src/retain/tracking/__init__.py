@@ -55,9 +55,9 @@ def load_model(uri: str | None = None, settings: TrackingSettings | None = None)
     """The RetentionModel at a model URI (default: ``models:/<name>@champion``) or a saved path."""
     settings = settings or TrackingSettings()
     target = uri or settings.champion_uri()
-    if not target.startswith(("models:/", "runs:/")):
-        if Path(target).exists() or target.endswith(".pkl"):
-            return RetentionModel.load(target)  # a missing file: "no saved model at ..."
+    is_uri = target.startswith(("models:/", "runs:/"))
+    if not is_uri and (Path(target).exists() or target.endswith(".pkl")):
+        return RetentionModel.load(target)  # a missing .pkl: "no saved model at ..."
     mlflow.set_tracking_uri(settings.resolved_uri())
     try:
         return unwrap(load_pyfunc(target))

@@ -522,6 +522,23 @@ class TransactionModel(ParametricModel, ABC):
         values = np.clip(np.exp(later - now), 0.0, 1.0)
         return like_input(values, "p_no_purchase", frequency, recency, T, t)
 
+    def log_probability_of_no_purchase(
+        self, times: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """``log P(no purchase in (T, T + t])`` for every customer (rows) and each of ``times``
+        (columns): :meth:`probability_of_no_purchase` on the log scale, with the likelihood at
+        ``T`` computed once for all the times."""
+        params = np.array(self._require_fitted())
+        horizons = np.atleast_1d(check_times("t", times)).astype(np.float64)
+        x, t_x, age = (np.asarray(v, dtype=np.float64) for v in check_rfm(frequency, recency, T))
+        now = self._log_likelihood_rows(params, x, t_x, age)
+        out = np.zeros((x.shape[0], horizons.shape[0]), dtype=np.float64)
+        for j, t in enumerate(horizons):
+            if t > 0:
+                later = self._log_likelihood_rows(params, x, t_x, age + t)
+                out[:, j] = np.minimum(later - now, 0.0)
+        return out
+
     @abstractmethod
     def conditional_probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
