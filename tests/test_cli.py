@@ -243,12 +243,14 @@ def test_train_reports_an_unreachable_tracking_server_before_reading(tmp_path: P
 
 
 def test_score_without_a_champion_is_one_clear_line(tmp_path: Path) -> None:
-    result = run(
-        "score", "--transactions", tmp_path / "x.csv", "--as-of", "1997-12-31", cwd=tmp_path
-    )
+    tx = tmp_path / "x.csv"
+    tx.write_text("customer_id,timestamp,amount\n1,1997-01-01,10\n")
+    out = tmp_path / "out"
+    result = run("score", "--transactions", tx, "--as-of", "1997-12-31", "--out", out, cwd=tmp_path)
     assert result.returncode == 2
     assert "cannot load model models:/retain@champion from sqlite:///mlflow.db" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_evaluate_backtests_a_real_sample_and_writes_the_report(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def commands(files: Files, fitted: Fitted, folder: Path) -> dict[str, Command]:
         ),
         "a model that does not exist": Command(
             ["-t", fitted.path, *common, "--model", missing_model],
-            ["cannot load model", str(missing_model)],
+            ["no saved model at", str(missing_model)],
             "previous",
         ),
         "a missing column": Command(

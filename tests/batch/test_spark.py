@@ -1,0 +1,174 @@
+"""The Spark engine against the local one: same scores, same counts, same refusals.
+
+A real Spark session in local mode (two cores) on 127.0.0.1; the model reads events and customer
+records too, so the partitions carry all three tables (transactions cogrouped with the others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.batch import BatchSettings, Manifest, ScoringJob
+from retain.data.synthetic import simulate
+from retain.data.validation import validate_customers, validate_events
+from retain.errors import RetainInputError
+from retain.models.retention import RetentionModel
+
+pytest.importorskip("pyspark")
+
+AS_OF = "2024-06-30"
+FLOATS = [
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "p_purchase_30d",
+    "days_to_next_purchase",
+    "clv",
+]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    model: Path
+    transactions: Path
+    events: Path
+    customers: Path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    folder = tmp_path_factory.mktemp("spark")
+    data = simulate(2_500, seed=7, events=True)
+    assert data.events is not None
+    rng = np.random.default_rng(7)
+    truth = data.truth
+    customers = pd.DataFrame(
+        {
+            "customer_id": truth["customer_id"],
+            "signup_date": (
+                truth["acquired_at"]
+                - pd.Series(
+                    pd.to_timedelta(rng.integers(0, 60, len(truth)), unit="D"), index=truth.index
+                )
+            ).dt.strftime("%Y-%m-%d"),
+            "country": rng.choice(["GB", "FR", "DE"], len(truth)),
+            "acquisition_channel": rng.choice(["search", "social", "email"], len(truth)),
+        }
+    )
+    model = RetentionModel(90, n_cutoffs=2, n_jobs=1).fit(
+        data.transactions,
+        AS_OF,
+        events=validate_events(data.events).frame,
+        customers=validate_customers(customers).frame,
+    )
+    # A few unusable rows, which both engines must count the same way.
+    transactions = data.transactions.astype({"amount": "object"})
+    transactions.loc[transactions.index[:7], "amount"] = "n/a"
+    paths = Inputs(
+        model=model.save(folder / "model.pkl"),
+        transactions=folder / "transactions.parquet",
+        events=folder / "events.parquet",
+        customers=folder / "customers.csv",
+    )
+    transactions.astype({"amount": "str"}).to_parquet(paths.transactions, index=False)
+    data.events.to_parquet(paths.events, index=False)
+    customers.to_csv(paths.customers, index=False)
+    return paths
+
+
+def _run(inputs: Inputs, out: Path, engine: str, **extra: object) -> Manifest:
+    settings = BatchSettings(
+        transactions=inputs.transactions,
+        events=inputs.events,
+        customers=inputs.customers,
+        as_of=AS_OF,
+        out=out,
+        model=str(inputs.model),
+        engine=engine,
+        spark_master="local[2]",
+        partitions=3,
+        chunk_customers=1_000,
+        progress=False,
+        **extra,
+    )
+    return ScoringJob(settings, log=lambda _: None, warn=lambda _: None).run()
+
+
+@pytest.fixture(scope="module")
+def both(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Manifest]:
+    """Both engines' manifests; their outputs are in ``OUTPUTS / engine``."""
+    folder = tmp_path_factory.mktemp("engines")
+    manifests = {engine: _run(inputs, folder / engine, engine) for engine in ("local", "spark")}
+    for engine, manifest in manifests.items():
+        manifest.output["folder"] = str(folder / engine)
+    return manifests
+
+
+def _scores(out: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(out / "scores.parquet")
+    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def test_spark_gives_the_local_scores(both: dict[str, Manifest]) -> None:
+    local, spark = (_scores(Path(str(both[e].output["folder"]))) for e in ("local", "spark"))
+    assert len(local) == len(spark) == both["local"].customers_scored > 2_000
+    assert local["customer_id"].tolist() == spark["customer_id"].tolist()
+    for column in FLOATS:
+        np.testing.assert_allclose(spark[column], local[column], rtol=0, atol=1e-9, err_msg=column)
+    for column in ("expected_next_purchase_date", "segment", "action"):
+        assert local[column].tolist() == spark[column].tolist(), column
+    assert [list(r) for r in local["reasons"]] == [list(r) for r in spark["reasons"]]
+
+
+def test_spark_counts_what_the_local_engine_counts(both: dict[str, Manifest]) -> None:
+    local, spark = both["local"], both["spark"]
+    assert spark.engine == "spark"
+    for table in ("transactions", "events", "customers"):
+        ours, theirs = local.inputs[table], spark.inputs[table]
+        assert (theirs.rows_read, theirs.rows_valid, theirs.rows_rejected) == (
+            ours.rows_read,
+            ours.rows_valid,
+            ours.rows_rejected,
+        ), table
+        assert theirs.sha256 == ours.sha256
+    assert local.inputs["transactions"].rows_rejected == {"non-numeric amount": 7}
+    assert spark.customers_without_purchase == local.customers_without_purchase
+    assert spark.output["transactions_after_as_of"] == local.output["transactions_after_as_of"] > 0
+    assert spark.drift is not None and local.drift is not None
+    assert spark.drift.features == pytest.approx(local.drift.features, abs=1e-9)
+    assert spark.drift.predictions == pytest.approx(local.drift.predictions, abs=1e-9)
+
+
+def test_spark_rerun_writes_the_same_files(
+    inputs: Inputs, both: dict[str, Manifest], tmp_path: Path
+) -> None:
+    again = _run(inputs, tmp_path / "again", "spark")
+    first = Path(str(both["spark"].output["folder"])) / "scores.parquet"
+    second = tmp_path / "again" / "scores.parquet"
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in second.iterdir())
+    pd.testing.assert_frame_equal(pd.read_parquet(first), pd.read_parquet(second))
+    assert again.output["sha256"] == both["spark"].output["sha256"]
+
+
+def test_spark_refuses_bad_input_and_writes_nothing(inputs: Inputs, tmp_path: Path) -> None:
+    frame = pd.read_parquet(inputs.transactions)
+    frame["timestamp"] = frame["timestamp"].astype("str")
+    frame.loc[frame.index[: int(len(frame) * 0.8)], "timestamp"] = "yesterday"
+    bad = tmp_path / "bad.parquet"
+    frame.to_parquet(bad, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(RetainInputError, match="timestamp"):
+        _run(Inputs(inputs.model, bad, inputs.events, inputs.customers), out, "spark")
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.*"))
+
+    no_amount = tmp_path / "no_amount.parquet"
+    pd.read_parquet(inputs.transactions).drop(columns="amount").to_parquet(no_amount, index=False)
+    with pytest.raises(RetainInputError, match="required column 'amount' is missing"):
+        _run(Inputs(inputs.model, no_amount, inputs.events, inputs.customers), out, "spark")
+    assert not out.exists()
