@@ -140,7 +140,7 @@ def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
     assert "Champions" in result.stdout and "crr" in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "features.parquet")) == 23_570
     assert "registered retain version 1 as champion" in result.stdout
-    assert len(pd.read_parquet(tmp_path / "demo" / "scores.parquet")) == 23_570
+    assert len(pd.read_parquet(tmp_path / "demo" / "scores" / "scores.parquet")) == 23_570
     # The run in the local store holds the model's and the baselines' holdout metrics, and the
     # champion loads with plain MLflow and scores raw transactions.
     import mlflow

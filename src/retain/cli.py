@@ -544,9 +544,10 @@ def demo(
 ) -> None:
     """The main job on bundled real data (CDNOW): validate, features, KPIs, train with tracking,
     register the champion, score every customer."""
+    from retain.batch import BatchSettings, ScoringJob
     from retain.features import build_features
     from retain.kpis import retention_kpis, summarize_kpis
-    from retain.tracking import TrackingSettings, check_tracking_server, load_model
+    from retain.tracking import TrackingSettings, check_tracking_server
 
     started = time.perf_counter()
     settings = TrackingSettings()
@@ -573,18 +574,30 @@ def demo(
         f"on everything up to {as_of} ({horizon_days}-day horizon)"
     )
     result = _train_tracked(tx, as_of, horizon_days, 0, settings, "lifetimes:CDNOW_master.txt")
-    typer.echo(f"[5/5] scoring every customer with {settings.champion_uri()}")
-    scores = load_model(settings.champion_uri(), settings).predict(tx, as_of)
-    scores.to_parquet(out / "scores.parquet", index=False)
+    typer.echo(f"[5/5] the nightly scoring job with {settings.champion_uri()}")
+    tx.to_parquet(out / "transactions.parquet", index=False)
+    manifest = ScoringJob(
+        BatchSettings(
+            transactions=out / "transactions.parquet",
+            as_of=as_of,
+            out=out / "scores",
+            model=settings.champion_uri(),
+        ),
+        log=lambda line: typer.echo(f"  {line}"),
+        warn=lambda line: typer.echo(f"  warning: {line}", err=True),
+    ).run()
+    scores = pd.read_parquet(out / "scores" / "scores.parquet")
     typer.echo(
         f"  {len(scores):,} customers; mean churn probability "
         f"{scores['churn_probability'].mean():.3f}, expected purchases "
         f"{scores['expected_purchases'].sum():,.0f}, CLV {scores['clv'].sum():,.0f} "
-        f"in the next {horizon_days} days -> {out}/scores.parquet"
+        f"in the next {horizon_days} days (model version {manifest.model.version})"
     )
     typer.echo(f"done in {time.perf_counter() - started:.0f}s. Next:")
     typer.echo(f"  mlflow ui --backend-store-uri {settings.resolved_uri()}   # run {result.run_id}")
-    typer.echo(f"  {out}/scores.parquet, {out}/features.parquet, {out}/kpis.csv")
+    typer.echo(
+        f"  {out}/scores/ (scores.parquet, manifest.json), {out}/features.parquet, {out}/kpis.csv"
+    )
 
 
 def _echo_segments(table: pd.DataFrame) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retain.actions import recommend_actions
+from retain.batch.schema import HISTORY_COLUMNS, SCORES_SCHEMA
 from retain.features.builder import to_cutoff
 from retain.models.retention import RetentionModel
 from retain.models.training import up_to
@@ -73,6 +74,8 @@ def score_chunk(
     table = model.features(history, day, events=events, customers=customers)
     scores = model.score_features(table, day, n_reasons=n_reasons)
     scores["action"] = recommend_actions(scores).to_numpy()
+    for column in HISTORY_COLUMNS:
+        scores[column] = table[column].to_numpy(dtype="float64")
     profile: DriftProfile | None = getattr(model, "drift_profile_", None)
     counts: dict[str, list[int]] = {}
     if profile is not None:
@@ -94,6 +97,4 @@ def score_chunk(
 
 
 def _empty_scores() -> pd.DataFrame:
-    from retain.batch.schema import SCORES_SCHEMA
-
     return SCORES_SCHEMA.empty_table().to_pandas()

@@ -7,7 +7,7 @@ from typing import Final
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["SCORES_SCHEMA", "to_arrow", "to_output_frame"]
+__all__ = ["HISTORY_COLUMNS", "SCORES_SCHEMA", "to_arrow", "to_output_frame"]
 
 SCORES_SCHEMA: Final = pa.schema(
     [
@@ -22,7 +22,22 @@ SCORES_SCHEMA: Final = pa.schema(
         pa.field("segment", pa.string()),
         pa.field("reasons", pa.list_(pa.string())),
         pa.field("action", pa.string()),
+        # What the customer did, beside what the models predict: what audiences and reports
+        # (and people reading the file) need to know.
+        pa.field("frequency", pa.float64()),
+        pa.field("T", pa.float64()),
+        pa.field("days_since_last_purchase", pa.float64()),
+        pa.field("orders_total", pa.float64()),
+        pa.field("spend_total", pa.float64()),
     ]
+)
+# The columns of ``SCORES_SCHEMA`` taken from the feature table rather than from the models.
+HISTORY_COLUMNS: Final = (
+    "frequency",
+    "T",
+    "days_since_last_purchase",
+    "orders_total",
+    "spend_total",
 )
 
 
