@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 RUN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-dev lint typecheck pytest bench clean requirements
+.PHONY: demo test setup setup-dev browser lint typecheck pytest bench clean requirements
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --inexact --quiet
 
-setup-dev: $(UV)
+setup-dev: $(UV) browser
 	$(UV) sync --frozen --inexact --quiet --all-extras
+
+# The HTML report's test opens it in headless Chromium (driven by Playwright): Debian's chromium,
+# installed once (as root, as on CI) when the machine has none. Playwright's own browser download
+# is not used: its host is out of reach here.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+		>/dev/null; }
 
 demo: setup
 	$(RUN)/retain demo
