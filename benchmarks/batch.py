@@ -76,6 +76,7 @@ from harness import (
     NOISY_SHARE,
     Outcome,
     Runner,
+    check_size_arguments,
     generate_transactions,
     machine,
     median_of,
@@ -617,12 +618,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the temporary folder with both engines' outputs (printed at the end)",
     )
     args = parser.parse_args(argv)
-    if args.customers is not None and args.customers < 1:
-        parser.error("--customers must be positive")
-    if args.scale is not None and args.scale <= 0:
-        parser.error("--scale must be positive")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    check_size_arguments(parser, args)
     if args.model_customers < 100:
         parser.error("--model-customers must be at least 100")
     if args.partitions is not None and args.partitions < 1:

@@ -62,6 +62,7 @@ from harness import (
     NOISY_SHARE,
     Outcome,
     Runner,
+    check_size_arguments,
     generate_transactions,
     machine,
     median_of,
@@ -487,12 +488,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--regenerate", action="store_true", help="simulate the data again even if cached"
     )
     args = parser.parse_args(argv)
-    if args.customers is not None and args.customers < 1:
-        parser.error("--customers must be positive")
-    if args.scale is not None and args.scale <= 0:
-        parser.error("--scale must be positive")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    check_size_arguments(parser, args)
     if args.lifetimes_sample is not None and args.lifetimes_sample < 1:
         parser.error("--lifetimes-sample must be positive")
     return args

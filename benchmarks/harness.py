@@ -272,3 +272,13 @@ def machine() -> str:
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def check_size_arguments(parser: Any, args: Any) -> None:
+    """The checks every benchmark makes of its ``--customers``, ``--scale`` and ``--repeat``."""
+    if args.customers is not None and args.customers < 1:
+        parser.error("--customers must be positive")
+    if args.scale is not None and args.scale <= 0:
+        parser.error("--scale must be positive")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")

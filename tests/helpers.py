@@ -11,6 +11,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+# The predictions that are floats, compared to a tolerance across engines and entry points.
+PREDICTED_FLOATS = [
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "p_purchase_30d",
+    "days_to_next_purchase",
+    "clv",
+]
+
 
 def transactions(rows: list[tuple[str, str, float]], **extra: list[object]) -> pd.DataFrame:
     """A validated-looking transactions frame from (customer, ISO timestamp, amount) rows."""

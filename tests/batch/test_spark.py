@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.helpers import PREDICTED_FLOATS
 
 from retain.batch import BatchSettings, Manifest, ScoringJob
 from retain.data.synthetic import simulate
@@ -22,14 +23,6 @@ from retain.models.retention import RetentionModel
 pytest.importorskip("pyspark")
 
 AS_OF = "2024-06-30"
-FLOATS = [
-    "churn_probability",
-    "p_alive",
-    "expected_purchases",
-    "p_purchase_30d",
-    "days_to_next_purchase",
-    "clv",
-]
 
 
 @dataclass(frozen=True)
@@ -118,7 +111,7 @@ def test_spark_gives_the_local_scores(both: dict[str, Manifest]) -> None:
     local, spark = (_scores(Path(str(both[e].output["folder"]))) for e in ("local", "spark"))
     assert len(local) == len(spark) == both["local"].customers_scored > 2_000
     assert local["customer_id"].tolist() == spark["customer_id"].tolist()
-    for column in FLOATS:
+    for column in PREDICTED_FLOATS:
         np.testing.assert_allclose(spark[column], local[column], rtol=0, atol=1e-9, err_msg=column)
     for column in ("expected_next_purchase_date", "segment", "action"):
         assert local[column].tolist() == spark[column].tolist(), column

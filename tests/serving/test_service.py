@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from tests.helpers import PREDICTED_FLOATS
 from tests.serving.conftest import (
     AS_OF,
     MAX_CUSTOMERS,
@@ -33,14 +34,6 @@ from retain.actions import ACTIONS
 from retain.features import build_features
 
 N_CUSTOMERS = 20
-FLOATS = [
-    "churn_probability",
-    "p_alive",
-    "expected_purchases",
-    "p_purchase_30d",
-    "days_to_next_purchase",
-    "clv",
-]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def assert_same_scores(answer: dict[str, Any], batch: pd.DataFrame, ids: list[st
     got = pd.DataFrame(answer["predictions"])
     assert got["customer_id"].tolist() == ids
     expected = batch.loc[ids].reset_index()
-    for column in FLOATS:
+    for column in PREDICTED_FLOATS:
         assert got[column].to_numpy() == pytest.approx(
             expected[column].to_numpy(), rel=1e-9, abs=1e-9
         ), column

@@ -14,12 +14,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
-
-import pandas as pd
 
 from retain.batch.chunks import ChunkResult
-from retain.batch.local import EngineRun, LocalEngine
+from retain.batch.engine import Engine, EngineTask
+from retain.batch.local import LocalEngine
 from retain.batch.manifest import (
     DriftReport,
     InputSummary,
@@ -41,21 +39,6 @@ __all__ = ["SCORES_FILE", "ScoringJob"]
 SCORES_FILE = "scores.parquet"
 MANIFEST_FILE = "manifest.json"
 logger = logging.getLogger("retain.batch")
-
-
-class Engine(Protocol):
-    name: str
-
-    def score(
-        self,
-        settings: BatchSettings,
-        model: RetentionModel,
-        as_of: pd.Timestamp,
-        destination: Path,
-        timer: StageTimer,
-        inputs: dict[str, InputSummary],
-        log: Callable[[str], None],
-    ) -> EngineRun: ...
 
 
 class ScoringJob:
@@ -87,7 +70,7 @@ class ScoringJob:
         engine = self._engine()
         with atomic_directory(settings.out) as staging:
             run = engine.score(
-                settings, model, as_of, staging / SCORES_FILE, timer, inputs, self.log
+                EngineTask(settings, model, as_of, staging / SCORES_FILE, timer, inputs, self.log)
             )
             if run.customers_scored == 0:
                 raise RetainInputError(

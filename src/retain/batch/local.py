@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
+from retain.batch.engine import EngineRun, EngineTask
 from retain.batch.manifest import InputSummary
 from retain.batch.progress import Progress, StageTimer
 from retain.batch.schema import SCORES_SCHEMA, to_arrow
@@ -26,19 +26,8 @@ from retain.data.columns import ColumnMapping
 from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS, TableContract
 from retain.data.io import read_table
 from retain.data.validation import report_counts, validate_table
-from retain.models.retention import RetentionModel
 
-__all__ = ["EngineRun", "LocalEngine"]
-
-
-@dataclass
-class EngineRun:
-    """What an engine reports back to the job for the manifest."""
-
-    inputs: dict[str, InputSummary]
-    totals: ChunkResult
-    customers_scored: int = 0
-    details: dict[str, str | int] = field(default_factory=dict)
+__all__ = ["LocalEngine"]
 
 
 class LocalEngine:
@@ -46,16 +35,8 @@ class LocalEngine:
 
     name = "local"
 
-    def score(
-        self,
-        settings: BatchSettings,
-        model: RetentionModel,
-        as_of: pd.Timestamp,
-        destination: Path,
-        timer: StageTimer,
-        inputs: dict[str, InputSummary],
-        log: Callable[[str], None],
-    ) -> EngineRun:
+    def score(self, task: EngineTask) -> EngineRun:
+        settings, timer, inputs, log = task.settings, task.timer, task.inputs, task.log
         tables = {
             "transactions": (settings.transactions, TRANSACTIONS, settings.columns),
             "events": (settings.events, EVENTS, settings.event_columns),
@@ -76,14 +57,14 @@ class LocalEngine:
         scored = 0
         with (
             timer.stage("score"),
-            pq.ParquetWriter(destination, SCORES_SCHEMA, compression="zstd") as writer,
+            pq.ParquetWriter(task.destination, SCORES_SCHEMA, compression="zstd") as writer,
             Progress(n_chunks, "scoring", enabled=settings.progress, log=log) as progress,
         ):
             for part in _chunks(frames, n_chunks):
                 result = score_chunk(
-                    model,
+                    task.model,
                     part["transactions"],
-                    as_of,
+                    task.as_of,
                     events=part.get("events"),
                     customers=part.get("customers"),
                     n_reasons=settings.n_reasons,

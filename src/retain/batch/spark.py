@@ -23,7 +23,6 @@ import os
 import pickle
 import sys
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,9 +31,8 @@ from typing import Any
 import pandas as pd
 
 from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
-from retain.batch.local import EngineRun
+from retain.batch.engine import EngineRun, EngineTask
 from retain.batch.manifest import InputSummary
-from retain.batch.progress import StageTimer
 from retain.batch.schema import SCORES_SCHEMA, to_output_frame
 from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
@@ -76,16 +74,8 @@ class SparkEngine:
 
     name = "spark"
 
-    def score(
-        self,
-        settings: BatchSettings,
-        model: RetentionModel,
-        as_of: pd.Timestamp,
-        destination: Path,
-        timer: StageTimer,
-        inputs: dict[str, InputSummary],
-        log: Callable[[str], None],
-    ) -> EngineRun:
+    def score(self, task: EngineTask) -> EngineRun:
+        settings, timer, inputs, log = task.settings, task.timer, task.inputs, task.log
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
         from pyspark.sql.types import StringType, StructField, StructType
@@ -113,11 +103,11 @@ class SparkEngine:
             check_columns(frame.columns, _CONTRACTS[name], mapping)
             key = _partition_udf(n_partitions)(F.col(f"`{mapping.source_of('customer_id')}`"))
             frames[name] = frame.withColumn(_PARTITION, key)
-        pickled = pickle.dumps(model, pickle.HIGHEST_PROTOCOL)
+        pickled = pickle.dumps(task.model, pickle.HIGHEST_PROTOCOL)
         plan = _Plan(
             model=spark.sparkContext.broadcast(pickled),
             model_key=hashlib.sha256(pickled).hexdigest(),
-            as_of=as_of,
+            as_of=task.as_of,
             columns=mappings,
             instants={name: _instant_columns(frame) for name, frame in frames.items()},
             validation=settings.validation,
@@ -158,11 +148,11 @@ class SparkEngine:
                     .drop(_SUMMARY)
                     .orderBy("customer_id")
                     .write.option("compression", "zstd")
-                    .parquet(str(destination))
+                    .parquet(str(task.destination))
                 )
         finally:
             result.unpersist()
-        _tidy_output(destination)
+        _tidy_output(task.destination)
         return _engine_run(summaries, inputs, n_partitions, str(spark.sparkContext.master))
 
 
