@@ -62,6 +62,17 @@ AUDIENCE_COLUMNS: Final = (
     "overdue",
 )
 GMAIL_DOMAINS: Final = frozenset({"gmail.com", "googlemail.com"})
+_NEEDED: Final = (
+    "customer_id",
+    "churn_probability",
+    "clv",
+    "p_alive",
+    "reasons",
+    "segment",
+    "frequency",
+    "T",
+    "days_since_last_purchase",
+)
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -70,11 +81,12 @@ def normalize_emails(emails: pd.Series) -> pd.Series:
     """E-mail addresses as Google's customer match hashes them: stripped, lower-cased, without
     dots before ``@`` for Gmail addresses; NA where there is no valid address."""
     text = emails.astype("str").where(emails.notna()).str.strip().str.lower()
-    parts = text.str.rpartition("@")
-    local, domain = parts[0], parts[2]
+    # The part before the last "@" and the domain after it (NA without an "@").
+    parts = text.str.extract(r"^(?P<local>.*)@(?P<domain>[^@]*)$")
+    local, domain = parts["local"], parts["domain"]
     gmail = domain.isin(GMAIL_DOMAINS)
     local = local.where(~gmail, local.str.replace(".", "", regex=False))
-    normalized = (local + "@" + domain).where(text.notna())
+    normalized = local + "@" + domain
     valid = normalized.str.fullmatch(_EMAIL).fillna(False).astype(bool)
     result = normalized.where(valid)
     result.name = emails.name
@@ -106,7 +118,7 @@ def retargeting_audience(
     customers table: ``customer_id`` and ``email``) is given.
     """
     settings = settings or ActionSettings()
-    require(scores, ("customer_id", "reasons", "segment"))
+    require(scores, _NEEDED)
     churn = numbers(scores, "churn_probability")
     risk = churn * numbers(scores, "clv")
     # Segments and tiers of the whole base, before anybody is left out.

@@ -44,8 +44,9 @@ def _cuts(values: np.ndarray, settings: ActionSettings) -> np.ndarray:
 
 def _codes(values: np.ndarray, cuts: np.ndarray, settings: ActionSettings) -> np.ndarray:
     """The tier number of each value: how many cuts it is above (or at, for amounts)."""
-    side = "right" if settings.tiers.amounts is not None else "left"
-    return np.searchsorted(cuts, values, side=side).astype(np.int64)
+    if settings.tiers.amounts is not None:
+        return np.searchsorted(cuts, values, side="right").astype(np.int64)
+    return np.searchsorted(cuts, values, side="left").astype(np.int64)
 
 
 def tier_cuts(clv: pd.Series | np.ndarray, settings: ActionSettings | None = None) -> pd.DataFrame:
