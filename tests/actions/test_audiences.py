@@ -251,6 +251,10 @@ def test_a_rewrite_replaces_the_files(tmp_path: Path) -> None:
         "retargeting.csv",
         "retargeting_customer_match.csv",
     ]
+    assert len(pd.read_csv(tmp_path / "retargeting_customer_match.csv")) == 1
+    # Without e-mails this time: the old customer-match list must not stay behind.
+    write_audience(people_audience().drop(columns="email_sha256"), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["retargeting.csv"]
 
 
 @pytest.mark.parametrize("name", ["", "../escape", "a/b", ".hidden", "with space"])

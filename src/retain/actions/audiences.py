@@ -168,7 +168,8 @@ def write_audience(
     audience: pd.DataFrame, folder: Path, name: str = "retargeting"
 ) -> dict[str, int | str]:
     """Write ``<name>.csv`` (every column but the e-mail digest) and, when the audience holds
-    ``email_sha256``, ``<name>_customer_match.csv`` (header ``Email``, one digest a row).
+    ``email_sha256``, ``<name>_customer_match.csv`` (header ``Email``, one digest a row); without
+    it, a customer-match file of an earlier audience of that name is removed, never left stale.
 
     Returns the paths written (``audience``, ``customer_match``) and the counts: ``rows``,
     ``customer_match_rows``, ``rows_without_email``, ``duplicate_emails``.
@@ -196,6 +197,8 @@ def write_audience(
             "rows_without_email": int(digests.isna().sum()),
             "duplicate_emails": len(present) - len(unique),
         }
+    else:
+        (folder / f"{name}_customer_match.csv").unlink(missing_ok=True)
     return written
 
 
