@@ -1,0 +1,725 @@
+"""One static HTML file a marketer opens in a browser: KPIs, segments, tiers, audiences, outreach.
+
+The file is self-contained: inline CSS, plots embedded as base64 PNG (matplotlib's Agg renderer,
+drawn into figures made without pyplot), no script and nothing fetched from elsewhere, so it can be
+mailed, archived or opened offline. Every piece of text that comes from data (customer segments,
+file names, settings, the manifest) is escaped. Rendering the same data twice gives the same bytes
+(no clock is read: the times shown come from the inputs).
+
+:func:`render_report` takes a :class:`ReportData`: plain frames and values, as the KPI and action
+functions return them, so the report can be rendered from any source (the ``retain audiences``
+command, the scoring job, a notebook).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from retain.kpis.forecast import CRRForecast
+from retain.reporting.plots import (
+    plot_bars,
+    plot_cohort_retention,
+    plot_crr,
+    plot_distribution,
+    plot_outreach_calendar,
+)
+
+__all__ = ["AudienceSummary", "DiscountSection", "ReportData", "render_report", "write_report"]
+
+KPI_TABLE_PERIODS: Final = 13
+"""Periods shown in the KPI table (the plot shows them all)."""
+CALENDAR_DAYS: Final = 42
+"""Days of the outreach calendar, from as_of (the earliest contact date) on."""
+_DPI: Final = 96
+
+_KPI_HEADERS: Final = {
+    "period": "Period",
+    "customers_start": "B (active at start)",
+    "customers_end": "E (active at end)",
+    "new_customers": "N (new)",
+    "crr": "CRR %",
+    "churn_rate": "Churn %",
+    "buyers": "Buyers",
+    "orders": "Orders",
+    "revenue": "Revenue",
+    "average_order_value": "AOV",
+    "purchase_frequency": "Orders / buyer",
+    "repeat_purchase_rate": "Repeat rate %",
+}
+
+
+@dataclass(frozen=True)
+class AudienceSummary:
+    """One audience: how many customers, what they are expected to bring and to cost."""
+
+    name: str
+    customers: int
+    expected_value: float | None = None
+    cost: float | None = None
+    file: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DiscountSection:
+    """The discount recommendation: its mode, budget, totals, per-level table and assumptions."""
+
+    mode: str
+    budget: float | None
+    """Cap on the expected discount cost; None: no cap."""
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    levels: pd.DataFrame | None = None
+    assumptions: Sequence[str] = ()
+    validation: pd.DataFrame | None = None
+    """Uplift mode: the learner's held-out Qini coefficient and AUUC per level and outcome."""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows. Only ``as_of`` and ``scores`` are required; a section whose
+    data is missing says so instead of being drawn.
+
+    ``scores`` is one row per customer: the scores (``churn_probability``, ``clv``...) and, when the
+    actions were planned, their columns (``lifecycle_segment``, ``loyalty_tier``,
+    ``value_at_risk``, ``contact_date``, ``overdue``). ``segments`` and ``tiers`` are the summary
+    tables of the action plan (tier cut points included); ``kpis`` and ``cohorts`` are
+    ``retention_kpis`` and ``cohort_retention`` of the transactions; ``manifest`` the scoring run's
+    ``manifest.json``.
+    """
+
+    as_of: str
+    scores: pd.DataFrame
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+    kpis: pd.DataFrame | None = None
+    cohorts: pd.DataFrame | None = None
+    forecast: CRRForecast | None = None
+    segments: pd.DataFrame | None = None
+    tiers: pd.DataFrame | None = None
+    audiences: Sequence[AudienceSummary] = ()
+    discounts: DiscountSection | None = None
+    notes: Sequence[str] = ()
+    title: str = "Retention report"
+    period_name: str = "month"
+
+
+def write_report(data: ReportData, path: str | Path) -> Path:
+    """Render the report and write it to ``path`` (UTF-8)."""
+    path = Path(path)
+    path.write_text(render_report(data), encoding="utf-8")
+    return path
+
+
+def render_report(data: ReportData) -> str:
+    """The whole report as one HTML document (a string)."""
+    sections = [
+        _summary(data),
+        _kpis(data),
+        _cohorts(data),
+        _segments(data),
+        _tiers(data),
+        _distributions(data),
+        _audiences(data),
+        _discounts(data),
+        _outreach(data),
+        _run(data),
+    ]
+    notes = "".join(f"<li>{_e(n)}</li>" for n in data.notes)
+    body = "\n".join(s for s in sections if s)
+    nav = "".join(
+        f'<a href="#{anchor}">{_e(label)}</a>'
+        for anchor, label in (
+            ("summary", "Summary"),
+            ("kpis", "KPIs"),
+            ("cohorts", "Cohorts"),
+            ("segments", "Segments"),
+            ("tiers", "Tiers"),
+            ("scores", "Scores"),
+            ("audiences", "Audiences"),
+            ("discounts", "Discounts"),
+            ("outreach", "Outreach"),
+            ("run", "Model and run"),
+        )
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(data.title)} as of {_e(data.as_of)}</title>\n"
+        f"<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{_e(data.title)}</h1><p>Scores as of <strong>{_e(data.as_of)}</strong>"
+        f"{_model_line(data.manifest)}</p><nav>{nav}</nav></header>\n<main>\n"
+        + (
+            f'<section id="notes"><h2>Notes</h2><ul class="notes">{notes}</ul></section>\n'
+            if notes
+            else ""
+        )
+        + body
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def _summary(data: ReportData) -> str:
+    scores = data.scores
+    cards = [("Customers scored", f"{len(scores):,}")]
+    if "churn_probability" in scores:
+        cards.append(("Mean churn risk", _percent(float(scores["churn_probability"].mean()) * 100)))
+    if "clv" in scores:
+        cards.append(("Predicted CLV, total", _money(float(scores["clv"].sum()))))
+    if "value_at_risk" in scores:
+        cards.append(("Value at risk, total", _money(float(scores["value_at_risk"].sum()))))
+    if data.forecast is not None:
+        cards.append((f"Expected CRR {data.forecast.period}", _percent(data.forecast.expected_crr)))
+        observed = data.forecast.observed
+        if not observed.empty:
+            cards.append(
+                (f"Last CRR ({observed['period'].iloc[-1]})", _percent(observed["crr"].iloc[-1]))
+            )
+    for audience in data.audiences:
+        cards.append((f"Audience: {audience.name}", f"{audience.customers:,}"))
+    items = "".join(
+        f'<div class="card"><div class="label">{_e(label)}</div>'
+        f'<div class="value">{_e(value)}</div></div>'
+        for label, value in cards
+    )
+    return _section("summary", "Summary", f'<div class="cards">{items}</div>')
+
+
+def _kpis(data: ReportData) -> str:
+    if data.kpis is None or data.kpis.empty:
+        return _section(
+            "kpis",
+            "KPIs and the CRR forecast",
+            _forecast_table(data.forecast)
+            + _missing(
+                "No transactions were given: the KPIs per period (CRR, churn, repeat rate, AOV) "
+                "and the cohorts need them (--transactions)."
+            ),
+        )
+    kpis = data.kpis
+    forecast = data.forecast.as_dict() if data.forecast is not None else None
+    plot = _figure(lambda ax: plot_crr(kpis, forecast, ax=ax), (8.5, 3.8), "CRR per period")
+    shown = kpis.tail(KPI_TABLE_PERIODS)
+    columns = [c for c in _KPI_HEADERS if c in shown]
+    rows = [[_cell(row[c], c) for c in columns] for _, row in shown.iterrows()]
+    table = _table(
+        [_KPI_HEADERS[c] for c in columns],
+        rows,
+        caption=f"The last {len(shown)} {data.period_name}s (of {len(kpis)}). CRR = (E - N) / B; "
+        "churn = share of B not active at the end; repeat rate = share of the buyers with two "
+        "orders or more by the end; AOV = gross order value / orders.",
+    )
+    return _section(
+        "kpis", "KPIs and the CRR forecast", _forecast_table(data.forecast) + plot + table
+    )
+
+
+def _forecast_table(forecast: CRRForecast | None) -> str:
+    if forecast is None:
+        return _missing("No CRR forecast (it needs the transactions unless as_of ends a period).")
+    rows = [
+        [
+            "Forecast period",
+            f"{forecast.period} ({forecast.period_start:%Y-%m-%d} to "
+            f"{forecast.period_end:%Y-%m-%d}, end exclusive)",
+        ],
+        ["Scores as of", forecast.as_of],
+        ["B: customers active at the period start", f"{forecast.customers_start:,}"],
+        ["Customers with a purchase before the period start", f"{forecast.existing_customers:,}"],
+        ["... of whom active at the period end whatever happens", f"{forecast.active_for_sure:,}"],
+        ["Expected E - N (retained)", f"{forecast.expected_retained:,.1f}"],
+        ["Expected CRR", _percent(forecast.expected_crr)],
+        ["Expected churn rate", _percent(forecast.expected_churn_rate)],
+        [
+            "Days predicted",
+            f"{forecast.days_predicted} (from {forecast.probability_source}"
+            f"{', extrapolated beyond the horizon' if forecast.extrapolated else ''})",
+        ],
+    ]
+    if forecast.customers_unscored:
+        rows.append(["Existing customers without scores", f"{forecast.customers_unscored:,}"])
+    for _, row in forecast.observed.iterrows():
+        rows.append([f"Observed CRR {row['period']}", _percent(row["crr"])])
+    return _table(
+        ["CRR forecast", ""],
+        rows,
+        caption="Expected E - N = customers active for sure + the sum of the others' probability "
+        "of a purchase before the period end, under a constant purchase hazard fitted to "
+        "p_purchase_30d (windows up to 31 days) or churn_probability (longer ones).",
+        numeric=False,
+    )
+
+
+def _cohorts(data: ReportData) -> str:
+    if data.cohorts is None or data.cohorts.empty:
+        return _section("cohorts", "Cohort retention", _missing("No transactions were given."))
+    cohorts = data.cohorts
+    plot = _figure(
+        lambda ax: plot_cohort_retention(cohorts, ax=ax),
+        (8.5, 1.6 + 0.24 * min(len(cohorts), 24)),
+        "Cohort retention heatmap",
+    )
+    shown = cohorts.tail(12)
+    columns = [c for c in shown.columns if c != "cohort_size"][:7]
+    rows = [
+        [_e(index), f"{int(row['cohort_size']):,}", *(_percent(row[c] * 100) for c in columns)]
+        for index, row in shown.iterrows()
+    ]
+    table = _table(
+        ["Cohort", "Customers", *(f"+{c}" for c in columns)],
+        rows,
+        caption=f"Share of each acquisition cohort with an order {data.period_name}s later "
+        "(the last 12 cohorts; blank: not observed yet).",
+        escaped=True,
+    )
+    return _section("cohorts", "Cohort retention", plot + table)
+
+
+def _segments(data: ReportData) -> str:
+    column = _first(data.scores, ("lifecycle_segment", "segment"))
+    if column is None:
+        return _section("segments", "Segments", _missing("The scores hold no segment column."))
+    sizes = data.scores[column].astype("str").value_counts()
+    plot = _figure(
+        lambda ax: plot_bars(sizes, f"Customers per segment ({column})", ax=ax),
+        (8.5, 1.3 + 0.36 * len(sizes)),
+        "Segment sizes",
+    )
+    if data.segments is not None and not data.segments.empty:
+        table = _frame_table(data.segments, caption="The action plan's segment summary.")
+    else:
+        table = _size_table(sizes, "Segment", data.scores, column)
+    return _section("segments", "Segments", table + plot)
+
+
+def _tiers(data: ReportData) -> str:
+    column = _first(data.scores, ("loyalty_tier",))
+    if column is None and data.tiers is None:
+        return _section("tiers", "Loyalty tiers", _missing("No loyalty tiers were planned."))
+    parts = []
+    if data.tiers is not None and not data.tiers.empty:
+        parts.append(
+            _frame_table(
+                data.tiers,
+                caption="Tiers by predicted CLV, lowest first: a customer is in the highest tier "
+                "whose lower cut their CLV reaches.",
+            )
+        )
+    if column is not None:
+        values = data.scores[column]
+        sizes = values.astype("str").value_counts(sort=False)
+        if isinstance(values.dtype, pd.CategoricalDtype):  # tiers in their order, lowest first
+            sizes = sizes.reindex([str(c) for c in values.cat.categories], fill_value=0)
+        parts.append(
+            _figure(
+                lambda ax: plot_bars(sizes, "Customers per loyalty tier", horizontal=False, ax=ax),
+                (8.5, 3.2),
+                "Loyalty tier sizes",
+            )
+        )
+    return _section("tiers", "Loyalty tiers", "".join(parts))
+
+
+def _distributions(data: ReportData) -> str:
+    scores = data.scores
+    parts = []
+    if "churn_probability" in scores:
+        parts.append(
+            _figure(
+                lambda ax: plot_distribution(
+                    scores["churn_probability"],
+                    "Churn risk",
+                    "P(no purchase in the horizon)",
+                    percent=True,
+                    ax=ax,
+                ),
+                (8.5, 3.3),
+                "Churn risk distribution",
+            )
+        )
+    if "clv" in scores:
+        parts.append(
+            _figure(
+                lambda ax: plot_distribution(
+                    scores["clv"], "Predicted CLV", "CLV", clip_quantile=0.99, ax=ax
+                ),
+                (8.5, 3.3),
+                "CLV distribution",
+            )
+        )
+    if not parts:
+        return _section("scores", "Scores", _missing("No churn or CLV column in the scores."))
+    described = [
+        c
+        for c in (
+            "churn_probability",
+            "p_purchase_30d",
+            "clv",
+            "value_at_risk",
+            "expected_purchases",
+        )
+        if c in scores
+    ]
+    quantiles = scores[described].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).T
+    rows = [
+        [_e(name), f"{scores[name].mean():,.3f}", *(f"{v:,.3f}" for v in quantiles.loc[name])]
+        for name in described
+    ]
+    table = _table(
+        ["Score", "Mean", "10%", "25%", "Median", "75%", "90%"],
+        rows,
+        caption="Distribution of the scores over the customers.",
+        escaped=True,
+    )
+    return _section("scores", "Churn risk and CLV", table + "".join(parts))
+
+
+def _audiences(data: ReportData) -> str:
+    if not data.audiences:
+        return _section("audiences", "Audiences", _missing("No audience was built."))
+    rows = [
+        [
+            _e(a.name),
+            f"{a.customers:,}",
+            _money(a.expected_value),
+            _money(a.cost),
+            _e(a.file or ""),
+            _e(a.description),
+        ]
+        for a in data.audiences
+    ]
+    table = _table(
+        ["Audience", "Customers", "Expected value", "Cost", "File", "What it is"],
+        rows,
+        caption="Each audience's size, the value it is expected to bring and what it costs.",
+        escaped=True,
+        text=(0, 4, 5),
+    )
+    return _section("audiences", "Audiences", table)
+
+
+def _discounts(data: ReportData) -> str:
+    section = data.discounts
+    if section is None:
+        return _section("discounts", "Discounts", _missing("No discount recommendation was made."))
+    mode = {
+        "rule": "rule mode (no campaign history: assumed response rates from the settings)",
+        "uplift": "uplift mode (per-customer uplift learned from the campaign history)",
+    }.get(section.mode, section.mode)
+    budget = "no cap" if section.budget is None else _money(section.budget)
+    parts = [f"<p>Mode: <strong>{_e(mode)}</strong>; budget {_e(budget)}.</p>"]
+    if section.summary:
+        parts.append(
+            _table(
+                ["Figure", "Value"],
+                [[_e(k.replace("_", " ")), _e(_plain(v))] for k, v in section.summary.items()],
+                caption="The recommendation's totals.",
+                escaped=True,
+            )
+        )
+    levels = section.levels
+    if levels is not None and not levels.empty:
+        if levels.index.name is not None:
+            levels = levels.reset_index()
+        parts.append(_frame_table(levels, caption="Customers and value per discount level."))
+        count = _first(levels, ("customers", "count", "n"))
+        label = _first(levels, ("level", "discount"))
+        if count is not None and label is not None:
+            bars = pd.Series(
+                levels[count].to_numpy(), index=[_level_label(v) for v in levels[label]]
+            )
+            parts.append(
+                _figure(
+                    lambda ax: plot_bars(
+                        bars, "Customers per discount level", horizontal=False, ax=ax
+                    ),
+                    (8.5, 3.2),
+                    "Discount levels",
+                )
+            )
+    if section.validation is not None and not section.validation.empty:
+        parts.append(
+            _frame_table(
+                section.validation,
+                caption="Uplift validated on held-out customers: Qini coefficient and AUUC per "
+                "level and outcome (above 0: better than random targeting).",
+            )
+        )
+    if section.assumptions:
+        items = "".join(f"<li>{_e(a)}</li>" for a in section.assumptions)
+        parts.append(f'<h3>Assumptions</h3><ul class="assumptions">{items}</ul>')
+    return _section("discounts", "Discounts", "".join(parts))
+
+
+def _outreach(data: ReportData) -> str:
+    scores = data.scores
+    if "contact_date" not in scores:
+        return _section("outreach", "Outreach calendar", _missing("No outreach was planned."))
+    first = pd.Timestamp(data.as_of).normalize()  # contact dates are never before as_of
+    days = pd.date_range(first, periods=CALENDAR_DAYS, freq="D")
+    contact = pd.to_datetime(scores["contact_date"], errors="coerce")
+    if isinstance(contact.dtype, pd.DatetimeTZDtype):
+        contact = contact.dt.tz_localize(None)
+    contact = contact.dt.normalize()
+    counts = contact.value_counts().reindex(days, fill_value=0)
+    overdue = int(scores["overdue"].fillna(False).astype(bool).sum()) if "overdue" in scores else 0
+    earlier = int((contact < first).sum())
+    later = int((contact >= first + pd.Timedelta(days=CALENDAR_DAYS)).sum())
+    plot = _figure(
+        lambda ax: plot_outreach_calendar(counts, overdue=overdue, ax=ax),
+        (8.5, 3.4),
+        "Outreach calendar",
+    )
+    rows = [
+        [
+            f"{days[start]:%Y-%m-%d} to {days[min(start + 6, len(days) - 1)]:%Y-%m-%d}",
+            f"{int(counts.iloc[start : start + 7].sum()):,}",
+        ]
+        for start in range(0, len(days), 7)
+    ]
+    if earlier:
+        rows.append([f"Before {first:%Y-%m-%d}", f"{earlier:,}"])
+    rows.append([f"After the {CALENDAR_DAYS} days", f"{later:,}"])
+    rows.append(["No contact date", f"{int(contact.isna().sum()):,}"])
+    rows.append(["Overdue in all (later than their usual gap between orders)", f"{overdue:,}"])
+    table = _table(
+        ["Week", "Contacts"],
+        rows,
+        caption="Contact date = expected next order date minus the lead time.",
+    )
+    return _section("outreach", "Outreach calendar", plot + table)
+
+
+def _run(data: ReportData) -> str:
+    manifest = data.manifest
+    if not manifest:
+        return _section("run", "Model and run", _missing("No manifest.json beside the scores."))
+    model = manifest.get("model") or {}
+    rows = [
+        ["Scores as of", manifest.get("as_of", data.as_of)],
+        ["Model", model.get("name", "")],
+        ["Model version", model.get("version", "")],
+        ["Model URI", model.get("uri", "")],
+        ["Model trained as of", model.get("trained_as_of", "")],
+        ["Horizon (days)", manifest.get("horizon_days", "")],
+        ["Engine", manifest.get("engine", "")],
+        ["Scored at", manifest.get("created_at", "")],
+        ["retain version", manifest.get("retain_version", "")],
+        ["Customers scored", manifest.get("customers_scored", "")],
+    ]
+    for name, summary in (manifest.get("inputs") or {}).items():
+        if isinstance(summary, Mapping):
+            rows.append(
+                [
+                    f"Input: {name}",
+                    f"{summary.get('path', '')} ({_plain(summary.get('rows_valid', '?'))} rows used)",
+                ]
+            )
+    drift = manifest.get("drift")
+    if isinstance(drift, Mapping):
+        drifted = drift.get("drifted") or []
+        rows.append(["Drift (PSI above threshold)", ", ".join(map(str, drifted)) or "none"])
+    rows = [row for row in rows if row[1] not in ("", None)]
+    return _section(
+        "run",
+        "Model and run",
+        _table(
+            ["", ""], [[_e(_plain(k)), _e(_plain(v))] for k, v in rows], escaped=True, numeric=False
+        ),
+    )
+
+
+# -- building blocks ---------------------------------------------------------------------------
+
+
+def _figure(draw: Callable[[Axes], object], size: tuple[float, float], alt: str) -> str:
+    """Draw into a new Agg figure (no pyplot) and return it as an inline PNG <img>."""
+    figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    draw(figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(alt)}" '
+        f'width="{int(size[0] * _DPI)}" height="{int(size[1] * _DPI)}"></figure>'
+    )
+
+
+def _section(anchor: str, title: str, content: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>\n{content}\n</section>'
+
+
+def _missing(text: str) -> str:
+    return f'<p class="missing">{_e(text)}</p>'
+
+
+def _table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    caption: str = "",
+    escaped: bool = False,
+    numeric: bool = True,
+    text: Sequence[int] = (0,),
+) -> str:
+    """An HTML table; cells are escaped unless ``escaped`` says they already are. With
+    ``numeric``, every column but those in ``text`` (the first) is right-aligned; text columns
+    wrap."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            content = cell if escaped else _e(cell)
+            css = ' class="num"' if numeric and i not in text else ' class="text"'
+            cells.append(f"<td{css}>{content}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    note = f'<p class="caption">{_e(caption)}</p>' if caption else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def _frame_table(frame: pd.DataFrame, caption: str = "") -> str:
+    """Any small frame as a table (its index too when it is named)."""
+    if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    header = [str(c).replace("_", " ") for c in frame.columns]
+    rows = [
+        [_cell(v, str(c)) for c, v in zip(frame.columns, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    return _table(header, rows, caption=caption)
+
+
+def _size_table(sizes: pd.Series, label: str, scores: pd.DataFrame, column: str) -> str:
+    grouped = scores.groupby(scores[column].astype("str"), observed=True)
+    rows = []
+    for name, n in sizes.items():
+        row = [str(name), f"{int(n):,}", _percent(n / max(len(scores), 1) * 100)]
+        for score in ("churn_probability", "clv"):
+            if score in scores:
+                row.append(f"{grouped[score].mean().get(name, math.nan):,.3f}")
+        rows.append(row)
+    extra = [s.replace("_", " ") + " (mean)" for s in ("churn_probability", "clv") if s in scores]
+    return _table([label, "Customers", "Share", *extra], rows)
+
+
+def _cell(value: object, column: str = "") -> str:
+    """A value as table text: counts with thousands separators, rates to one decimal."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if math.isinf(number):
+            return "∞" if number > 0 else "-∞"
+        if column == "share" and -1 <= number <= 1:  # a fraction
+            return f"{number * 100:.1f}%"
+        if column.endswith(("rate", "crr", "share", "pct")):
+            return f"{number:,.1f}"
+        if column in ("purchase_frequency",) or abs(number) < 10:
+            return f"{number:,.3g}" if abs(number) < 1 else f"{number:,.2f}"
+        return f"{number:,.2f}"
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):,.2f}"
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(_plain, value))
+    return str(value)
+
+
+def _level_label(value: object) -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.0%}" if 0 <= number <= 1 else f"{number:g}%"
+
+
+def _first(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
+    return next((n for n in names if n in frame), None)
+
+
+def _percent(value: object) -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(number) else f"{number:.1f}%"
+
+
+def _money(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:,.2f}"
+
+
+def _model_line(manifest: Mapping[str, Any]) -> str:
+    model = manifest.get("model") if manifest else None
+    if not isinstance(model, Mapping):
+        return ""
+    return (
+        f" &middot; model <strong>{_e(model.get('name', ''))}</strong> version "
+        f"<strong>{_e(model.get('version', ''))}</strong> (trained as of "
+        f"{_e(model.get('trained_as_of', ''))}, {_e(manifest.get('horizon_days', ''))}-day horizon)"
+    )
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_CSS: Final = """
+:root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #1f77b4; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: var(--ink); background: #f5f7fa; }
+header { background: #fff; border-bottom: 1px solid var(--line); padding: 16px 32px 8px; }
+header h1 { margin: 0 0 4px; font-size: 24px; }
+header p { margin: 0 0 8px; color: var(--muted); }
+nav a { margin-right: 14px; color: var(--accent); text-decoration: none; font-size: 14px; }
+main { max-width: 1100px; margin: 0 auto; padding: 8px 32px 48px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 18px 0;
+  padding: 8px 20px 16px; }
+h2 { font-size: 19px; margin: 10px 0 12px; }
+h3 { font-size: 16px; margin: 14px 0 6px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 170px; }
+.card .label { color: var(--muted); font-size: 13px; }
+.card .value { font-size: 20px; font-weight: 600; }
+table { border-collapse: collapse; margin: 10px 0 14px; font-size: 13.5px; }
+table + p.caption { color: var(--muted); font-size: 12.5px; margin: -8px 0 14px; max-width: 900px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; }
+td.num { white-space: nowrap; }
+td.text { min-width: 9em; }
+th { background: #f0f4f8; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 10px 0; }
+figure img { max-width: 100%; height: auto; }
+.missing { color: var(--muted); font-style: italic; }
+ul.notes li, ul.assumptions li { margin: 3px 0; }
+"""
