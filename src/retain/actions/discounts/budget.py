@@ -10,7 +10,8 @@ the classic greedy below is within one option's value of the optimum.
 The greedy (Sinha & Zoltners 1979; Kellerer, Pferschy & Pisinger, *Knapsack Problems*, 2004,
 ch. 11.2), O(n log n) in the number of options:
 
-1. Options worth no more than ``min_value`` are dropped: no discount (0 at cost 0) beats them.
+1. Options worth no more than ``min_value`` are dropped (no discount, 0 at cost 0, beats them), and
+   so are options that cost more than the whole budget.
 2. Each customer's remaining options, together with (0, 0), are reduced to the **upper convex hull**
    of (cost, value): an option below the hull is beaten by a mix of its neighbours, so neither the
    linear relaxation nor (in practice) the greedy would ever choose it. Moving up the hull, each
@@ -86,7 +87,8 @@ def allocate(
 
     # The options worth making, sorted by customer, then cost (cheapest first), then value (best
     # first): the hull walk below breaks ties of efficiency towards the cheapest option.
-    keep = value > min_value
+    cap = limit * (1 + _BUDGET_SLACK)
+    keep = (value > min_value) & (cost <= cap)  # an option costing more than the budget never fits
     order = np.lexsort((-value[keep], cost[keep], codes[keep]))
     kept = positions[keep][order]
     customer = codes[kept]
@@ -107,7 +109,7 @@ def allocate(
 
     # A single option worth more than the whole greedy allocation (see step 5).
     total = float(value[row[taken]].sum())
-    fits = np.flatnonzero(keep & (cost <= limit * (1 + _BUDGET_SLACK)))
+    fits = np.flatnonzero(keep)
     if len(fits):
         best = fits[np.argmax(value[fits])]
         if value[best] > total:
