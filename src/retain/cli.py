@@ -386,9 +386,25 @@ def score(
             "--progress/--no-progress", help="Progress bar (default: when on a terminal)."
         ),
     ] = None,
+    with_actions: Annotated[
+        bool,
+        typer.Option(
+            "--actions/--no-actions",
+            help="Also write OUT/actions/: the action plan, audiences and report.html.",
+        ),
+    ] = True,
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Discount budget (total expected discount cost; default: no cap)."),
+    ] = None,
+    action_settings: Annotated[
+        Path | None,
+        typer.Option(help="TOML/JSON settings of the actions (segments, tiers, [discounts]...)."),
+    ] = None,
 ) -> None:
-    """Score every customer as of a day: OUT/scores.parquet (scores and recommended action) and
-    OUT/manifest.json (model version, inputs and their hashes, rejected rows, drift, timings)."""
+    """Score every customer as of a day: OUT/scores.parquet (scores and recommended action),
+    OUT/manifest.json (model version, inputs and their hashes, rejected rows, drift, timings) and,
+    unless --no-actions, OUT/actions/ (audiences, discounts, outreach and report.html)."""
     from pydantic import ValidationError
 
     from retain.batch import BatchSettings, ScoringJob
@@ -414,6 +430,9 @@ def score(
             n_reasons=reasons,
             drift_threshold=drift_threshold,
             progress=progress,
+            actions=with_actions,
+            budget=budget,
+            action_settings=action_settings,
         )
     except ValidationError as error:
         problems = "; ".join(
@@ -427,6 +446,102 @@ def score(
     for action, n in actions.value_counts().items():
         typer.echo(f"  {action}: {n:,} customers")
     typer.echo(f"manifest: {out / 'manifest.json'} (model version {manifest.model.version})")
+
+
+@app.command()
+def audiences(
+    scores: Annotated[
+        Path,
+        typer.Option(help="A `retain score` output folder (scores.parquet and manifest.json)."),
+    ],
+    budget: Annotated[
+        float, typer.Option(help="Discount budget: cap on the total expected discount cost.")
+    ],
+    transactions: Annotated[
+        Path | None,
+        typer.Option(
+            "--transactions", "-t", help="Transactions file: KPIs, cohorts and the CRR forecast."
+        ),
+    ] = None,
+    columns: ColumnsOption = None,
+    customers: Annotated[
+        Path | None,
+        typer.Option(help="Customers file with e-mails: a customer-match audience (hashed)."),
+    ] = None,
+    customers_columns: Annotated[
+        str | None, typer.Option(help="Column mapping of the customers file, like --columns.")
+    ] = None,
+    campaign_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="Past campaign (customer_id, treatment, purchased, revenue, features): discounts "
+            "by learned uplift instead of the rule."
+        ),
+    ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(help="TOML/JSON settings: segments, tiers, outreach, audience, [discounts]."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder, replaced as a whole (default: SCORES/actions)."),
+    ] = None,
+    period: Annotated[str, typer.Option(help="KPI period: M, Q or Y.")] = "M",
+    active_window_days: Annotated[
+        int, typer.Option(help="A customer is active with a purchase in this many days.")
+    ] = 365,
+    timezone: TimezoneOption = "UTC",
+    timestamp_format: FormatOption = None,
+    duplicates: DuplicatesOption = "keep",
+) -> None:
+    """Audiences, discounts, outreach and an HTML report from scores: OUT/actions.parquet,
+    retargeting.csv (+ retargeting_customer_match.csv), discounts.csv, outreach.csv, report.html."""
+    from retain.reporting.outputs import (
+        ACTIONS_FOLDER,
+        load_action_settings,
+        publish_actions,
+        read_campaign_history,
+        read_scores,
+    )
+
+    if budget < 0 or budget != budget:
+        raise RetainError(f"--budget must be a number >= 0, not {budget}")
+    if period not in ("M", "Q", "Y"):
+        raise RetainError(f"--period takes M, Q or Y, not {period!r}")
+    destination = out if out is not None else scores / ACTIONS_FOLDER
+    table, manifest = read_scores(scores)
+    action_settings, discount_settings = load_action_settings(settings)
+    options = _options(timezone, timestamp_format, duplicates, strict=False)
+    tx = None
+    if transactions is not None:
+        tx = _load_transactions(transactions, columns, options, None).frame
+    customer_table = None
+    if customers is not None:
+        loaded = load_table(customers, CUSTOMERS, ColumnMapping.parse(customers_columns), options)
+        _echo_lines(loaded.report.lines())
+        if "email" not in loaded.frame:
+            raise RetainError(
+                f"customers: {customers} has no email column (map it with --customers-columns "
+                'email="E-mail")'
+            )
+        customer_table = loaded.frame
+    history = read_campaign_history(campaign_history) if campaign_history is not None else None
+    run = publish_actions(
+        destination,
+        table,
+        manifest,
+        inputs=(scores / "scores.parquet", transactions, customers, campaign_history, settings),
+        budget=budget,
+        transactions=tx,
+        customers=customer_table,
+        campaign_history=history,
+        action_settings=action_settings,
+        discount_settings=discount_settings,
+        period=period,
+        active_window_days=active_window_days,
+        log=typer.echo,
+    )
+    _echo_lines(run.lines())
 
 
 @app.command()

@@ -62,7 +62,11 @@ def test_the_scores_file_has_exactly_the_output_schema(scored: Run) -> None:
     schema = pq.read_schema(scored.out / "scores.parquet").remove_metadata()
     assert schema.equals(SCORES_SCHEMA), schema
     assert "action" in schema.names
-    assert sorted(p.name for p in scored.out.iterdir()) == ["manifest.json", "scores.parquet"]
+    assert sorted(p.name for p in scored.out.iterdir()) == [
+        "actions",
+        "manifest.json",
+        "scores.parquet",
+    ]
 
 
 def test_the_scores_are_complete_and_in_range(scored: Run) -> None:

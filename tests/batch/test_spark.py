@@ -148,6 +148,25 @@ def test_spark_rerun_writes_the_same_files(
     assert again.output["sha256"] == both["spark"].output["sha256"]
 
 
+def test_spark_output_gets_the_actions_of_the_local_one(both: dict[str, Manifest]) -> None:
+    # The Spark engine writes scores.parquet as a folder of part files; the actions step reads it
+    # whole, and plans the same actions as for the local engine's single file.
+    plans = {
+        engine: pd.read_parquet(
+            Path(str(manifest.output["folder"])) / "actions" / "actions.parquet"
+        )
+        .sort_values("customer_id", kind="stable")
+        .reset_index(drop=True)
+        for engine, manifest in both.items()
+    }
+    assert len(plans["spark"]) == both["spark"].customers_scored
+    for column in ("customer_id", "lifecycle_segment", "loyalty_tier", "contact_date", "discount"):
+        assert (
+            plans["spark"][column].astype(str).tolist()
+            == plans["local"][column].astype(str).tolist()
+        ), column
+
+
 def test_spark_refuses_bad_input_and_writes_nothing(inputs: Inputs, tmp_path: Path) -> None:
     frame = pd.read_parquet(inputs.transactions)
     frame["timestamp"] = frame["timestamp"].astype("str")

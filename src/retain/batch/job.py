@@ -62,6 +62,11 @@ class ScoringJob:
             settings.out, settings.transactions, settings.events, settings.customers, settings.model
         )
         inputs = self._check_inputs(timer)
+        actions = None
+        if settings.actions:  # its settings are read now: a bad file fails before the scoring
+            from retain.reporting.outputs import JobActions
+
+            actions = JobActions.prepare(settings)
         with timer.stage("load_model"):
             model, info = self._load_model()
         self.log(
@@ -102,6 +107,8 @@ class ScoringJob:
                 packages=package_versions(),
             )
             manifest.write(staging / MANIFEST_FILE)
+            if actions is not None:
+                actions.write(staging, manifest, self.log)
         self.log(
             f"scored {run.customers_scored:,} customers as of {as_of:%Y-%m-%d} "
             f"in {manifest.durations_s['total']:.1f}s -> {settings.out}"

@@ -39,3 +39,10 @@ class BatchSettings(BaseModel):
     """PSI above which a feature or prediction counts as drifted (and the job warns)."""
     progress: bool | None = None
     """A progress bar; default: when stderr is a terminal."""
+    actions: bool = True
+    """After scoring, also write the action plan, the audiences and the HTML report into
+    ``out/actions`` (:mod:`retain.reporting.outputs`), published with the scores."""
+    budget: float | None = Field(default=None, ge=0)
+    """Cap on the discounts' expected cost; default: the discount settings' budget (no cap)."""
+    action_settings: Path | None = None
+    """TOML or JSON file of the action plan's settings (and a ``[discounts]`` table)."""
