@@ -24,7 +24,7 @@ def test_qini_curve_by_hand() -> None:
 
 
 def test_uplift_curve_by_hand() -> None:
-    k, u = uplift_curve(Y, T, SCORE)
+    _, u = uplift_curve(Y, T, SCORE)
     # k=5: treated mean 2/3, control mean 1/2 -> (2/3 - 1/2) * 5
     assert u[5] == pytest.approx((2 / 3 - 1 / 2) * 5)
     # k=8: treated mean 3/4, control mean 1/4 -> 0.5 * 8 = 4

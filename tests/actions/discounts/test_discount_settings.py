@@ -57,4 +57,4 @@ def test_describe_prints_the_assumptions() -> None:
 )
 def test_bad_settings(values: dict[str, object], message: str) -> None:
     with pytest.raises(RetainInputError, match=message):
-        DiscountSettings(**values)  # type: ignore[arg-type]
+        DiscountSettings(**values)

@@ -162,7 +162,7 @@ def test_bad_history(change: object, message: str) -> None:
 
 def test_scoring_needs_the_training_features(learners: dict[str, TLearner | XLearner]) -> None:
     scores = simulate_campaign(10, random_state=4).scores
-    with pytest.raises(RetainInputError, match="lacks 1 of the features.*: clv"):
+    with pytest.raises(RetainInputError, match=r"lacks 1 of the features.*: clv"):
         learners["x"].effects(scores.drop(columns="clv"))
     with pytest.raises(RetainInputError, match="DataFrame"):
         learners["x"].effects(scores.to_numpy())  # type: ignore[arg-type]

@@ -283,7 +283,7 @@ def _rule_effects(scores: pd.DataFrame, ids: pd.Series, settings: DiscountSettin
     p30 = _probability(scores, "p_purchase_30d")
     alive = _probability(scores, "p_alive")
     order_value = _order_value(scores)
-    parts = []
+    parts = [pd.DataFrame({column: [] for column in EFFECT_COLUMNS})]
     for level in settings.offered_levels:
         uplift = settings.response_rates[level] * (1 - p30) * alive
         parts.append(

@@ -250,7 +250,9 @@ def benchmark(
 
     The budget is ``budget_share`` of what the oracle (true effects, no budget) would spend. The
     oracle, the learned policy and "discount the highest churn risk" (each level; the best is kept)
-    are scored on the target population's true effects. Returns the figures.
+    are scored on the target population's true effects. Returns the figures (and the policy's
+    recommendation for the target population, ``simulate_campaign(n_target, levels,
+    random_state + 1)``, and the oracle's choice for it).
     """
     settings = settings or DiscountSettings()
     margin = settings.margin_rate
@@ -296,9 +298,14 @@ def benchmark(
         "oracle": oracle_value,
         "policy": policy_value,
         "policy_expected": policy.summary(recommendation),
+        "recommendation": recommendation,
+        "oracle_choice": oracle_choice[["customer_id", "discount"]],
         "baselines": baselines,
         "best_baseline_level": best_level,
         "oracle_at_spend": oracle_at_spend,
+        "oracle_per_level": {
+            level: int((oracle.choice["level"] == level).sum()) for level in settings.offered_levels
+        },
         "capture_share": policy_value["net_value"] / oracle_value["net_value"],
         "capture_share_at_spend": policy_value["net_value"] / oracle_at_spend["net_value"],
         "baseline_share": baselines[best_level]["net_value"] / oracle_value["net_value"],
@@ -324,12 +331,14 @@ def format_benchmark(figures: dict[str, Any]) -> list[str]:
         f"  oracle allowed the policy's true spending {policy['cost']:,.0f}: "
         f"{figures['oracle_at_spend']['net_value']:,.0f} -> policy captures "
         f"{figures['capture_share_at_spend']:.1%}",
-        "  policy's offers per level: "
+        "  offers per level: policy "
         + ", ".join(
             f"{level:.0%}: {n}"
             for level, n in figures["policy_expected"]["customers_per_level"].items()
             if level > 0
-        ),
+        )
+        + "; oracle "
+        + ", ".join(f"{level:.0%}: {n}" for level, n in figures["oracle_per_level"].items()),
     ]
     for level, value in figures["baselines"].items():
         lines.append(
