@@ -713,6 +713,7 @@ def demo(
     typer.echo(
         f"  {out}/scores/ (scores.parquet, manifest.json), {out}/features.parquet, {out}/kpis.csv"
     )
+    typer.echo(f"  {out}/scores/actions/report.html   # audiences, discounts, outreach, KPIs")
 
 
 def _echo_segments(table: pd.DataFrame) -> None:
