@@ -285,3 +285,23 @@ def test_fit_uses_numeric_features_and_scores_must_have_them(history: pd.DataFra
         DiscountPolicy(learner="s").fit(history)  # type: ignore[arg-type]
     with pytest.raises(RetainInputError, match="validation_fraction"):
         DiscountPolicy(validation_fraction=1.0).fit(history)
+
+
+def test_describe_for_the_report(history: pd.DataFrame) -> None:
+    rule = DiscountPolicy().describe()
+    assert rule[:-1] == DiscountSettings().describe()
+    assert rule[-1].startswith("Mode: rule")
+    fitted = DiscountPolicy(learner="x").fit(history)
+    lines = fitted.describe()
+    assert lines[len(rule) - 1].startswith("Mode: uplift: XLearner on LightGBM")
+    assert "2,000 customers" in lines[len(rule) - 1]
+    qini = [line for line in lines if line.startswith("Held-out Qini coefficient")]
+    assert [line.split(" at ")[1].split(" ")[0] for line in qini] == ["5%", "10%", "20%"]
+    assert all("purchase" in line and "net value" in line for line in qini)
+
+
+def test_unlimited_budget_is_reported_as_none() -> None:
+    policy = DiscountPolicy(DiscountSettings(budget=10.0))
+    result = policy.recommend(scores(p_alive=[0.9, 0.8]), budget=float("inf"))
+    assert policy.summary(result)["budget"] is None
+    assert policy.summary(policy.recommend(scores(p_alive=[0.9])))["budget"] == 10.0

@@ -237,12 +237,43 @@ class DiscountPolicy(BaseEstimator):
             }
         )
         result.attrs = {
-            "budget": None if limit is None else float(limit),
+            "budget": None if limit is None or not np.isfinite(limit) else float(limit),
             "upper_bound": allocation.upper_bound,
             "levels": list(settings.levels),
             "mode": self.mode,
         }
         return result
+
+    def describe(self) -> list[str]:
+        """The settings' assumptions, then the mode and, in uplift mode, how well the learner
+        ranked held-out customers: lines for the report."""
+        lines = self.settings_.describe()
+        if self.mode == "rule":
+            return [
+                *lines,
+                "Mode: rule (no campaign history): the assumed response rates above decide.",
+            ]
+        learner = self.learner_
+        n_rows = sum(learner.n_rows_.values())
+        lines.append(
+            f"Mode: uplift: {type(learner).__name__} on LightGBM, learned from a campaign of "
+            f"{n_rows:,} customers ({learner.n_rows_.get(0.0, 0):,} in the control group)."
+        )
+        if not self.validation_.empty:
+            table = self.validation_
+            for level in sorted(table["level"].astype("float64").unique()):
+                rows = table.loc[table["level"] == level]
+                scores = ", ".join(
+                    f"{outcome} {qini:.3f}"
+                    for outcome, qini in zip(rows["outcome"], rows["qini_coefficient"], strict=True)
+                )
+                lines.append(
+                    f"Held-out Qini coefficient at {level:.0%} "
+                    f"({int(rows['n_treated'].iloc[0]):,} treated, "
+                    f"{int(rows['n_control'].iloc[0]):,} control): {scores} "
+                    "(0: no better than random, 1: perfect)."
+                )
+        return lines
 
     def summary(self, recommendation: pd.DataFrame) -> dict[str, Any]:
         """Customers per level and the campaign's expected margin, cost and net value."""
