@@ -372,7 +372,7 @@ def write_actions(
         budget=discount_summary.get("budget"),
         summary={k: v for k, v in discount_summary.items() if k not in ("customers_per_level",)},
         levels=levels,
-        assumptions=discount_settings.describe(),
+        assumptions=_assumptions(policy, discount_settings),
         validation=getattr(policy, "validation_", None),
     )
     tiers = tier_cuts(scores["clv"], action_settings)
@@ -570,6 +570,14 @@ def _audiences(
         )
     )
     return summaries
+
+
+def _assumptions(policy: object, settings: DiscountSettings) -> list[str]:
+    """The policy's own account (its settings, its mode and, in uplift mode, its held-out Qini)
+    where it gives one, else the settings' assumptions."""
+    describe = getattr(policy, "describe", None)
+    lines = describe() if callable(describe) else settings.describe()
+    return [str(line) for line in lines]
 
 
 def _levels(recommendation: pd.DataFrame) -> pd.DataFrame:
