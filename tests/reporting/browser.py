@@ -16,6 +16,20 @@ from pathlib import Path
 
 import pytest
 
+SECTIONS = [
+    "summary",
+    "kpis",
+    "cohorts",
+    "segments",
+    "tiers",
+    "scores",
+    "audiences",
+    "discounts",
+    "outreach",
+    "run",
+]
+"""The report's sections, in order (a notes section comes first when there are notes)."""
+
 # Flags for a closed network and a root user: no sandbox (root), no GPU, and none of Chromium's
 # background connections (refused here, and noise in the console).
 CHROMIUM_ARGS = [

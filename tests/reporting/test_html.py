@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from tests.reporting.browser import assert_renders, render
+from tests.reporting.browser import SECTIONS, assert_renders, render
 
 from retain.data.synthetic import simulate
 from retain.kpis import cohort_retention, forecast_crr, retention_kpis
@@ -28,18 +28,6 @@ from retain.reporting import (
 
 AS_OF = "2024-06-30"
 HOSTILE = '<script>alert("x")</script>'
-SECTIONS = [
-    "summary",
-    "kpis",
-    "cohorts",
-    "segments",
-    "tiers",
-    "scores",
-    "audiences",
-    "discounts",
-    "outreach",
-    "run",
-]
 
 
 def scores_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:

@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from tests.batch.conftest import run_cli
-from tests.reporting.browser import assert_renders, render
-from tests.reporting.test_html import SECTIONS
+from tests.reporting.browser import SECTIONS, assert_renders, render
 
 from retain.data.datasets import default_online_retail_path, load_online_retail
 from retain.errors import RetainInputError
