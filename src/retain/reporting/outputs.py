@@ -333,6 +333,7 @@ def write_actions(
                 transactions=known,
                 period=period,
                 active_window_days=active_window_days,
+                kpis=all_kpis,
             )
         after = int(len(transactions) - len(known))
         if after:
