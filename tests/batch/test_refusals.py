@@ -181,7 +181,7 @@ def test_an_input_inside_the_output_folder_is_refused(
         {"transactions": tmp_path / "elsewhere" / ".." / "out" / "transactions.parquet"},
         {"model": str(out / "model.pkl")},
     ):
-        with pytest.raises(RetainInputError, match=r"is inside .*which the job replaces"):
+        with pytest.raises(RetainInputError, match=r"is inside .*which is replaced as a whole"):
             score(fitted, out, **settings)
     check_nothing_written(out, before)
 

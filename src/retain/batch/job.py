@@ -27,7 +27,7 @@ from retain.batch.manifest import (
     package_versions,
 )
 from retain.batch.progress import StageTimer
-from retain.batch.publish import atomic_directory
+from retain.batch.publish import atomic_directory, check_replaceable
 from retain.batch.settings import BatchSettings
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
@@ -58,8 +58,11 @@ class ScoringJob:
         settings = self.settings
         timer = StageTimer()
         as_of = to_cutoff(settings.as_of)
-        _check_out(
-            settings.out, settings.transactions, settings.events, settings.customers, settings.model
+        check_replaceable(
+            Path(settings.out),
+            MANIFEST_FILE,
+            "the scoring job",
+            (settings.transactions, settings.events, settings.customers, settings.model),
         )
         inputs = self._check_inputs(timer)
         actions = None
@@ -191,24 +194,4 @@ class ScoringJob:
             features=features,
             predictions=predictions,
             drifted=drifted,
-        )
-
-
-def _check_out(out: Path, *inputs: Path | str | None) -> None:
-    """Replacing ``out`` is only safe when it is empty or a previous output of this job, and
-    holds none of the run's inputs (they would be deleted with the old output)."""
-    if out.is_file():
-        raise RetainInputError(f"output: {out} is a file; give a folder")
-    for path in inputs:
-        if path is None or str(path).startswith(("models:/", "runs:/")):
-            continue  # a registered model, not a file
-        if Path(path).resolve().is_relative_to(out.resolve()):
-            raise RetainInputError(
-                f"output: {path} is inside {out}, which the job replaces as a whole; "
-                "give another output folder"
-            )
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).exists():
-        raise RetainInputError(
-            f"output: {out} holds other files and no {MANIFEST_FILE}; it is not an earlier "
-            "scoring output, and the job replaces its whole folder: give a new or empty folder"
         )

@@ -17,17 +17,40 @@ import glob
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from retain.errors import RetainInputError
 
-__all__ = ["atomic_directory"]
+__all__ = ["atomic_directory", "check_replaceable"]
 
 _PARTIAL = ".partial-"
 _ASIDE = ".replaced-"
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
+
+
+def check_replaceable(
+    out: Path, marker: str, what: str, inputs: Iterable[Path | str | None] = ()
+) -> None:
+    """Refuse an output folder that :func:`atomic_directory` must not replace: a file, a folder
+    holding other files and no ``marker`` (the file every output of ``what`` writes), or a
+    folder holding one of the ``inputs`` (registered model URIs are not files and are skipped)."""
+    if out.exists() and not out.is_dir():
+        raise RetainInputError(f"output: {out} is a file; give a folder")
+    for path in inputs:
+        if path is None or str(path).startswith(("models:/", "runs:/")):
+            continue
+        if Path(path).resolve().is_relative_to(out.resolve()):
+            raise RetainInputError(
+                f"output: {path} is inside {out}, which is replaced as a whole; "
+                "give another output folder"
+            )
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise RetainInputError(
+            f"output: {out} holds other files and no {marker}; it is not an earlier output of "
+            f"{what}, and the whole folder would be replaced: give a new or empty folder"
+        )
 
 
 @contextlib.contextmanager

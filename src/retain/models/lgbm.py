@@ -49,6 +49,7 @@ __all__ = [
     "holdout_mask",
     "min_data_in_leaf",
     "predict_booster",
+    "training_features",
 ]
 
 # Fewer examples than this cannot support a held-out split and a booster worth its name.
@@ -373,6 +374,20 @@ def contributions(
     return pd.DataFrame(values, columns=[*names, "bias"], index=index)
 
 
+def training_features(X: object, names: Sequence[str], what: str = "the model") -> pd.DataFrame:
+    """The columns ``names`` of ``X`` (a feature table), checked, in that order; other columns are
+    ignored; a missing one is an error naming ``what`` was trained on them."""
+    if not isinstance(X, pd.DataFrame):
+        raise RetainInputError(f"X must be a pandas DataFrame of features, not {type(X).__name__}")
+    columns = [str(c) for c in X.columns]
+    missing = [c for c in names if c not in columns]
+    if missing:
+        raise RetainInputError(
+            f"X lacks {len(missing)} of the features {what} was trained on: {', '.join(missing)}"
+        )
+    return check_features(X.set_axis(columns, axis=1)[list(names)])
+
+
 def feature_importance(booster: lgb.Booster, importance_type: str = "gain") -> pd.Series:
     """Total gain (or split count) of each feature, largest first."""
     if importance_type not in ("gain", "split"):
@@ -507,19 +522,7 @@ class _LGBMEstimator(BaseEstimator):
         at scoring time; a missing training feature is an error.
         """
         check_is_fitted(self, "booster_")
-        if not isinstance(X, pd.DataFrame):
-            raise RetainInputError(
-                f"X must be a pandas DataFrame of features, not {type(X).__name__}"
-            )
-        columns = [str(c) for c in X.columns]
-        missing = [c for c in self.feature_names_ if c not in columns]
-        if missing:
-            raise RetainInputError(
-                f"X lacks {len(missing)} of the features the model was trained on: "
-                f"{', '.join(missing)}"
-            )
-        renamed = X.set_axis(columns, axis=1)
-        return check_features(renamed[self.feature_names_])
+        return training_features(X, self.feature_names_)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row feature contributions to the raw score (see :func:`contributions`)."""

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from retain.batch.publish import check_replaceable
 from retain.batch.settings import BatchSettings
 from retain.errors import RetainInputError
 from retain.kpis import CRRForecast, cohort_retention, forecast_crr, retention_kpis
@@ -231,7 +232,7 @@ def publish_actions(
     from retain.batch.publish import atomic_directory
 
     out = Path(out)
-    _check_out(out, inputs)
+    check_replaceable(out, SUMMARY_FILE, "retain audiences", inputs)
     with atomic_directory(out) as staging:
         run = write_actions(staging, scores, manifest, **options)
     run.folder = out
@@ -630,21 +631,3 @@ def _json(value: object) -> object:
     if hasattr(value, "item"):
         return value.item()  # numpy scalars
     return str(value)
-
-
-def _check_out(out: Path, inputs: tuple[Path | None, ...]) -> None:
-    """Replacing ``out`` is only safe when it is new, empty or an earlier output of this step,
-    and holds none of the inputs."""
-    if out.exists() and not out.is_dir():
-        raise RetainInputError(f"output: {out} is a file; give a folder")
-    for path in inputs:
-        if path is not None and Path(path).resolve().is_relative_to(out.resolve()):
-            raise RetainInputError(
-                f"output: {path} is inside {out}, which is replaced as a whole; "
-                "give another output folder"
-            )
-    if out.is_dir() and any(out.iterdir()) and not (out / SUMMARY_FILE).exists():
-        raise RetainInputError(
-            f"output: {out} holds other files and no {SUMMARY_FILE}; it is not an earlier output "
-            "of retain audiences, and the whole folder would be replaced: give a new or empty folder"
-        )

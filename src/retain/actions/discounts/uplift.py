@@ -61,6 +61,7 @@ from retain.models.lgbm import (
     fit_booster,
     holdout_mask,
     predict_booster,
+    training_features,
 )
 
 __all__ = ["EFFECT_COLUMNS", "TLearner", "XLearner"]
@@ -257,18 +258,7 @@ class _MetaLearner(BaseEstimator):
     def _matrix(self, X: object) -> np.ndarray:
         """The training features of ``X``, in training order; other columns are ignored."""
         check_is_fitted(self, "models_")
-        if not isinstance(X, pd.DataFrame):
-            raise RetainInputError(
-                f"X must be a pandas DataFrame of features, not {type(X).__name__}"
-            )
-        columns = [str(c) for c in X.columns]
-        missing = [c for c in self.feature_names_ if c not in columns]
-        if missing:
-            raise RetainInputError(
-                f"X lacks {len(missing)} of the features the uplift model was trained on: "
-                f"{', '.join(missing)}"
-            )
-        frame = check_features(X.set_axis(columns, axis=1)[self.feature_names_])
+        frame = training_features(X, self.feature_names_, "the uplift model")
         return frame.to_numpy(dtype=np.float64)
 
     # Boosters travel as their model strings (as in retain.models.lgbm).
