@@ -41,6 +41,7 @@ from retain.evaluation.metrics import (
 )
 
 __all__ = [
+    "axes_or_new",
     "plot_calibration",
     "plot_cumulative_repeat_transactions",
     "plot_feature_importance",
@@ -75,7 +76,7 @@ def plot_calibration(
             "probabilities", probabilities, ("y", y, len(labels)), _probabilities
         )
     }
-    ax = _axes(ax, (6.0, 6.0))
+    ax = axes_or_new(ax, (6.0, 6.0))
     ax.plot([0.0, 1.0], [0.0, 1.0], "--", color="grey", linewidth=1.0, label="perfectly calibrated")
     for i, (name, table) in enumerate(tables.items()):
         ax.plot(
@@ -106,7 +107,7 @@ def plot_gains(
         name: gains_curve(labels, values)
         for name, values in _contenders("scores", scores, ("y", y, len(labels)), _values)
     }
-    ax = _axes(ax, (7.0, 5.0))
+    ax = axes_or_new(ax, (7.0, 5.0))
     ax.plot([0.0, 1.0], [0.0, 1.0], "--", color="grey", linewidth=1.0, label="random")
     for i, (name, curve) in enumerate(curves.items()):
         points = _thin(len(curve))
@@ -143,7 +144,7 @@ def plot_lift(
         name: lift_table(labels, values, n=n)
         for name, values in _contenders("scores", scores, ("y", y, len(labels)), _values)
     }
-    ax = _axes(ax, (7.0, 5.0))
+    ax = axes_or_new(ax, (7.0, 5.0))
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1.0, label="random")
     for i, (name, table) in enumerate(tables.items()):
         ax.plot(
@@ -177,7 +178,7 @@ def plot_feature_importance(importance: pd.Series, top: int = 20, ax: Axes | Non
     count = _whole_number("top", top, minimum=1)
     order = np.argsort(-np.abs(values), kind="stable")[:count][::-1]  # largest drawn last: on top
     names = [str(name) for name in importance.index[order]]
-    ax = _axes(ax, (7.0, 1.5 + 0.3 * len(order)))
+    ax = axes_or_new(ax, (7.0, 1.5 + 0.3 * len(order)))
     positions = np.arange(len(order))
     ax.barh(positions, values[order], color="C0")
     ax.set_yticks(positions, names)
@@ -208,7 +209,7 @@ def plot_value_deciles(
             "predictions", predictions, ("actual", actual, len(values)), _values
         )
     }
-    ax = _axes(ax, (9.0, 5.0))
+    ax = axes_or_new(ax, (9.0, 5.0))
     width = 0.8 / len(tables)
     deciles = np.arange(1, n + 1)
     for i, (name, table) in enumerate(tables.items()):
@@ -254,7 +255,7 @@ def plot_cumulative_repeat_transactions(
     end = None
     if calibration_end is not None:
         end = to_utc(calibration_end, "calibration_end").tz_localize(None)
-    ax = _axes(ax, (9.0, 5.0))
+    ax = axes_or_new(ax, (9.0, 5.0))
     ax.plot(times, counts, color="black", linewidth=2.0, label="actual")
     for i, (name, values) in enumerate(lines.items()):
         ax.plot(times, values, color=f"C{i}", linewidth=1.5, label=name)
@@ -275,7 +276,7 @@ def plot_cumulative_repeat_transactions(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+def axes_or_new(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     """``ax`` itself, or the axes of a new pyplot figure (so notebooks display it)."""
     if ax is not None:
         if not isinstance(ax, Axes):

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from retain.errors import RetainInputError
+from retain.evaluation.plots import axes_or_new
 
 __all__ = [
     "plot_bars",
@@ -44,7 +45,7 @@ def plot_crr(
     for column in ("period", "crr", "churn_rate"):
         if column not in kpis:
             raise RetainInputError(f"kpis: missing column {column}")
-    ax = _axes(ax, (8.0, 3.6))
+    ax = axes_or_new(ax, (8.0, 3.6))
     labels = [str(p) for p in kpis["period"]]
     x = np.arange(len(labels))
     ax.plot(x, kpis["crr"], marker="o", color="C0", label="CRR (observed)")
@@ -94,7 +95,7 @@ def plot_cohort_retention(
         raise RetainInputError("cohorts: no period columns to draw")
     table = cohorts[columns].tail(max_cohorts)
     values = np.ma.masked_invalid(table.to_numpy(dtype=float) * 100)
-    ax = _axes(ax, (8.0, 1.5 + 0.22 * len(table)))
+    ax = axes_or_new(ax, (8.0, 1.5 + 0.22 * len(table)))
     image = ax.imshow(values, aspect="auto", cmap="Blues", vmin=0, vmax=100, interpolation="none")
     ax.set_xticks(np.arange(len(columns)), [str(c) for c in columns])
     ax.set_yticks(np.arange(len(table)), [str(i) for i in table.index], fontsize="small")
@@ -120,14 +121,14 @@ def plot_bars(
     numbers = pd.to_numeric(values, errors="coerce").fillna(0.0).to_numpy(dtype=float)
     labels = [str(i) for i in values.index]
     if horizontal:
-        ax = _axes(ax, (8.0, 1.2 + 0.35 * max(len(labels), 1)))
+        ax = axes_or_new(ax, (8.0, 1.2 + 0.35 * max(len(labels), 1)))
         positions = np.arange(len(labels))[::-1]  # first entry at the top
         bars = ax.barh(positions, numbers, color="C0")
         ax.set_yticks(positions, labels)
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
     else:
-        ax = _axes(ax, (8.0, 3.4))
+        ax = axes_or_new(ax, (8.0, 3.4))
         positions = np.arange(len(labels))
         bars = ax.bar(positions, numbers, color="C0")
         ax.set_xticks(positions, labels)
@@ -158,7 +159,7 @@ def plot_distribution(
     data = (
         pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").dropna().to_numpy(dtype=float)
     )
-    ax = _axes(ax, (8.0, 3.4))
+    ax = axes_or_new(ax, (8.0, 3.4))
     if data.size == 0:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title)
@@ -192,7 +193,7 @@ def plot_outreach_calendar(contacts: pd.Series, overdue: int = 0, ax: Axes | Non
         raise RetainInputError(f"contacts must be a pandas Series, not {type(contacts).__name__}")
     days = pd.to_datetime(pd.Index(contacts.index))
     counts = pd.to_numeric(contacts, errors="coerce").fillna(0.0).to_numpy(dtype=float)
-    ax = _axes(ax, (8.0, 3.4))
+    ax = axes_or_new(ax, (8.0, 3.4))
     x = np.arange(len(days))
     colors = ["C1" if d.day_of_week >= 5 else "C0" for d in days]
     ax.bar(x, counts, color=colors, width=0.85)
@@ -209,18 +210,6 @@ def plot_outreach_calendar(contacts: pd.Series, overdue: int = 0, ax: Axes | Non
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    """``ax`` itself, or the axes of a new pyplot figure (so notebooks display it)."""
-    if ax is not None:
-        if not isinstance(ax, Axes):
-            raise RetainInputError(f"ax must be a matplotlib Axes or None, not {type(ax).__name__}")
-        return ax
-    import matplotlib.pyplot as plt  # here, not at the top: only when a figure is made
-
-    _, new = plt.subplots(figsize=figsize, layout="constrained")
-    return new
 
 
 def _finite(value: object) -> bool:
