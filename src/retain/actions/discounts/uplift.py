@@ -43,6 +43,7 @@ Revenue (``revenue=``):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -80,7 +81,7 @@ OUTCOMES: Final = ("purchase", "revenue")
 _PROPENSITY_CLIP: Final = 0.02
 
 
-class _MetaLearner(BaseEstimator):
+class _MetaLearner(BaseEstimator, ABC):
     """What the T- and X-learners share: checks, the per-arm outcome models, effects, pickling."""
 
     def __init__(
@@ -249,8 +250,9 @@ class _MetaLearner(BaseEstimator):
         model = self.models_.get("order_value")
         return None if model is None else np.maximum(predict_booster(model, data), 0.0)
 
+    @abstractmethod
     def _uplift(self, outcome: str, level: float, data: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The learner's effect of ``level`` on ``outcome`` for each row of ``data``."""
 
     def _mu(self, outcome: str, level: float, data: np.ndarray) -> np.ndarray:
         return predict_booster(self.models_[_key("mu", outcome, level)], data)
