@@ -43,6 +43,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from retain.actions._checks import finite_numbers
 from retain.errors import RetainInputError
 
 __all__ = ["CANDIDATE_COLUMNS", "Allocation", "allocate"]
@@ -266,21 +267,9 @@ def _check_candidates(
         raise RetainInputError(
             f"candidates: customer_id is missing in {int(ids.isna().sum())} of {n} rows"
         )
-    numbers = {}
-    for name in ("level", "value", "cost"):
-        column = candidates[name]
-        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype
-        ):
-            raise RetainInputError(f"candidates: {name} must be numeric, not {column.dtype}")
-        array = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = int((~np.isfinite(array)).sum())
-        if bad:
-            raise RetainInputError(
-                f"candidates: {name} is missing or infinite in {bad} of {n} rows"
-            )
-        numbers[name] = array
-    level, value, cost = numbers["level"], numbers["value"], numbers["cost"]
+    level, value, cost = (
+        finite_numbers(candidates, name, "candidates") for name in ("level", "value", "cost")
+    )
     bad_level = int(((level <= 0) | (level >= 1)).sum())
     if bad_level:
         raise RetainInputError(

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from retain.actions._checks import finite_numbers
 from retain.actions.discounts.budget import allocate
 from retain.actions.discounts.metrics import auuc, qini_coefficient
 from retain.actions.discounts.settings import DiscountSettings
@@ -344,8 +345,8 @@ def _order_value(scores: pd.DataFrame) -> np.ndarray:
         )
     for amount, count in sources:
         if amount in scores.columns and count in scores.columns:
-            top = _finite(scores, amount)
-            bottom = _finite(scores, count)
+            top = finite_numbers(scores, amount)
+            bottom = finite_numbers(scores, count)
             usable = np.isnan(value) & (bottom > 0)
             value[usable] = top[usable] / bottom[usable]
     value = np.nan_to_num(value, nan=0.0)
@@ -355,21 +356,8 @@ def _order_value(scores: pd.DataFrame) -> np.ndarray:
     return value
 
 
-def _finite(scores: pd.DataFrame, column: str) -> np.ndarray:
-    values = scores[column]
-    if not pd.api.types.is_numeric_dtype(values.dtype):
-        raise RetainInputError(f"scores: {column} must be numeric, not {values.dtype}")
-    array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = int((~np.isfinite(array)).sum())
-    if bad:
-        raise RetainInputError(
-            f"scores: {column} is missing or infinite in {bad} of {len(array)} rows"
-        )
-    return array
-
-
 def _probability(scores: pd.DataFrame, column: str) -> np.ndarray:
-    array = _finite(scores, column)
+    array = finite_numbers(scores, column)
     bad = int(((array < 0) | (array > 1)).sum())
     if bad:
         raise RetainInputError(f"scores: {column} is outside [0, 1] in {bad} of {len(array)} rows")
