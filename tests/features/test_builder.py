@@ -13,6 +13,12 @@ from retain.errors import RetainInputError
 from retain.features import RFM_COLUMNS, FeatureBuilder, build_features
 
 
+@pytest.fixture(params=["duckdb", "numpy"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The builder's two engines (SQL, and NumPy for small inputs) must agree on every test."""
+    return str(request.param)
+
+
 def lifetimes_rfm(tx: pd.DataFrame, cutoff: str) -> pd.DataFrame:
     naive = tx.assign(timestamp=tx["timestamp"].dt.tz_localize(None))
     summary = summary_data_from_transaction_data(
@@ -27,17 +33,22 @@ def lifetimes_rfm(tx: pd.DataFrame, cutoff: str) -> pd.DataFrame:
     [("master", "1997-09-30"), ("master", "1998-06-30"), ("sample", "1997-09-30")],
 )
 def test_rfm_equals_lifetimes_on_cdnow(
-    kind: str, cutoff: str, cdnow_master: Dataset, cdnow_sample: Dataset
+    kind: str, cutoff: str, cdnow_master: Dataset, cdnow_sample: Dataset, engine: str
 ) -> None:
     tx = (cdnow_master if kind == "master" else cdnow_sample).transactions.frame
-    ours = FeatureBuilder().build(tx, cutoff).set_index("customer_id")[RFM_COLUMNS].sort_index()
+    ours = (
+        FeatureBuilder(engine=engine)
+        .build(tx, cutoff)
+        .set_index("customer_id")[RFM_COLUMNS]
+        .sort_index()
+    )
     theirs = lifetimes_rfm(tx, cutoff)
     assert ours.index.tolist() == theirs.index.tolist()
     pd.testing.assert_frame_equal(ours, theirs[RFM_COLUMNS], check_names=False, rtol=1e-12)
     assert (ours["frequency"] > 0).sum() >= 946  # repeat customers are compared (946 in the sample)
 
 
-def test_behaviour_features_by_hand() -> None:
+def test_behaviour_features_by_hand(engine: str) -> None:
     # Customer a: purchases on Jan 1 (two orders), Jan 11, Jan 31 (a Sunday, 18:30), a refund on
     # Feb 2, and a purchase after the cutoff that must not count. Customer b: one purchase.
     tx = transactions(
@@ -54,7 +65,7 @@ def test_behaviour_features_by_hand() -> None:
         product_id=["p1", "p2", "p1", "p3", "p3", "p9", "p1"],
         discount=[0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
     )
-    features = FeatureBuilder(windows=(7, 30), trend_days=14).build(tx, "2021-02-10")
+    features = FeatureBuilder(windows=(7, 30), trend_days=14, engine=engine).build(tx, "2021-02-10")
     a = features.set_index("customer_id").loc["a"]
     assert a["frequency"] == 2  # three purchase days, the first is not a repeat
     assert a["recency"] == 30 and a["T"] == 40
@@ -84,31 +95,33 @@ def test_behaviour_features_by_hand() -> None:
     assert np.isnan(b["sessions_30d"])  # no events table: unknown, not zero
 
 
-def test_only_customers_with_a_purchase_by_the_cutoff_get_a_row() -> None:
+def test_only_customers_with_a_purchase_by_the_cutoff_get_a_row(engine: str) -> None:
     tx = transactions(
         [("a", "2021-01-01", 10.0), ("b", "2021-03-01", 10.0), ("c", "2021-01-05", -10.0)]
     )
-    features = FeatureBuilder().build(tx, "2021-02-01")
+    features = FeatureBuilder(engine=engine).build(tx, "2021-02-01")
     assert features["customer_id"].tolist() == ["a"]
 
 
-def test_no_purchase_before_the_cutoff_is_an_error() -> None:
+def test_no_purchase_before_the_cutoff_is_an_error(engine: str) -> None:
     tx = transactions([("a", "2021-03-01", 10.0)])
     with pytest.raises(
         RetainInputError, match="no customer has a purchase on or before 2021-02-01"
     ):
-        FeatureBuilder().build(tx, "2021-02-01")
+        FeatureBuilder(engine=engine).build(tx, "2021-02-01")
 
 
-def test_cutoff_includes_its_whole_day_in_utc() -> None:
+def test_cutoff_includes_its_whole_day_in_utc(engine: str) -> None:
     tx = transactions([("a", "2021-01-01", 10.0), ("a", "2021-02-01T23:59:59Z", 5.0)])
-    features = FeatureBuilder().build(tx, dt.date(2021, 2, 1))
+    features = FeatureBuilder(engine=engine).build(tx, dt.date(2021, 2, 1))
     assert features.loc[0, "frequency"] == 1
-    later = FeatureBuilder().build(tx, pd.Timestamp("2021-02-01T12:00", tz="Europe/Paris"))
+    later = FeatureBuilder(engine=engine).build(
+        tx, pd.Timestamp("2021-02-01T12:00", tz="Europe/Paris")
+    )
     assert later.loc[0, "frequency"] == 1
 
 
-def test_event_features() -> None:
+def test_event_features(engine: str) -> None:
     tx = transactions([("a", "2021-01-01", 10.0), ("b", "2021-01-01", 10.0)])
     events = pd.DataFrame(
         {
@@ -121,7 +134,7 @@ def test_event_features() -> None:
             ),
         }
     )
-    features = FeatureBuilder(windows=(7, 30)).build(tx, "2021-01-31", events=events)
+    features = FeatureBuilder(windows=(7, 30), engine=engine).build(tx, "2021-01-31", events=events)
     a, b = features.iloc[0], features.iloc[1]
     assert a["sessions_7d"] == 1 and a["sessions_30d"] == 2
     assert a["days_since_last_session"] == 1
@@ -216,13 +229,14 @@ def history_and_future(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame(past), frame(future)
 
 
+@pytest.mark.parametrize("engine_name", ["duckdb", "numpy"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history_and_future())
 def test_transactions_after_the_cutoff_never_change_a_feature(
-    data: tuple[pd.DataFrame, pd.DataFrame],
+    engine_name: str, data: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     past, future = data
-    builder = FeatureBuilder(windows=(7, 30, 90), trend_days=30)
+    builder = FeatureBuilder(windows=(7, 30, 90), trend_days=30, engine=engine_name)
     before = builder.build(past, CUTOFF)
     after = builder.build(
         pd.concat([past, future], ignore_index=True).sample(frac=1, random_state=0), CUTOFF
@@ -230,12 +244,12 @@ def test_transactions_after_the_cutoff_never_change_a_feature(
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9)
 
 
-def test_rfm_equals_lifetimes_on_synthetic_data() -> None:
+def test_rfm_equals_lifetimes_on_synthetic_data(engine: str) -> None:
     from retain.data.synthetic import simulate
 
     data = simulate(3_000, refund_rate=0.0, seed=5)
     cutoff = "2024-06-30"
-    ours = FeatureBuilder().build(data.transactions, cutoff).set_index("customer_id")
+    ours = FeatureBuilder(engine=engine).build(data.transactions, cutoff).set_index("customer_id")
     theirs = lifetimes_rfm(data.transactions, cutoff)
     ours = ours[RFM_COLUMNS].sort_index()
     assert ours.index.tolist() == theirs.index.tolist()
@@ -254,10 +268,12 @@ def test_rfm_equals_lifetimes_on_synthetic_data() -> None:
         (["o1", "o1", None], 2),  # a line without an order id is an order of its own
     ],
 )
-def test_orders_are_distinct_order_ids_per_day(order_ids: list[str | None], orders: int) -> None:
+def test_orders_are_distinct_order_ids_per_day(
+    order_ids: list[str | None], orders: int, engine: str
+) -> None:
     rows = [("a", "2021-01-05 10:00", 10.0)] * len(order_ids)
     tx = transactions([*rows, ("b", "2021-01-05", 5.0)], order_id=[*order_ids, "x"])
-    features = FeatureBuilder().build(tx, "2021-01-31").set_index("customer_id")
+    features = FeatureBuilder(engine=engine).build(tx, "2021-01-31").set_index("customer_id")
     assert features.loc["a", "orders_total"] == orders
     assert features.loc["a", "orders_30d"] == orders
     assert features.loc["b", "orders_total"] == 1
@@ -273,7 +289,7 @@ def test_features_are_identical_run_to_run(cdnow_master: Dataset) -> None:
         )
 
 
-def test_last_years_orders_in_the_coming_window() -> None:
+def test_last_years_orders_in_the_coming_window(engine: str) -> None:
     """Orders a year before the next 30 / 90 days (an annual habit), for customers of a year or
     more; unknown (NaN) for younger ones, whose last year is not in the data."""
     cutoff = "2022-06-30"  # a year before: the next 30 days are 2021-07-01..2021-07-30
@@ -287,7 +303,9 @@ def test_last_years_orders_in_the_coming_window() -> None:
         ("old", "2022-06-01", 10.0),
         ("young", "2022-01-05", 10.0),
     ]
-    features = FeatureBuilder().build(transactions(rows), cutoff).set_index("customer_id")
+    features = (
+        FeatureBuilder(engine=engine).build(transactions(rows), cutoff).set_index("customer_id")
+    )
     assert features.loc["old", "orders_ly_next_30d"] == 2
     assert features.loc["old", "orders_ly_next_90d"] == 4
     assert np.isnan(features.loc["young", "orders_ly_next_30d"])
