@@ -299,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--servers",
+        default="bentoml,mlflow",
+        help="comma-separated servers to run (default both: the reference runs in the same run)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -331,7 +336,13 @@ def main(argv: list[str] | None = None) -> int:
                 "/ping",
             ),
         }
+        chosen = [name.strip() for name in args.servers.split(",")]
+        unknown = sorted(set(chosen) - set(servers))
+        if unknown:
+            parser.error(f"--servers: unknown {', '.join(unknown)} (choose from bentoml, mlflow)")
         for name, (command, path, ready) in servers.items():
+            if name not in chosen:
+                continue
             port = _free_port()
             extra = ["--host", "127.0.0.1", "--port", str(port)]
             if name == "mlflow":

@@ -131,11 +131,17 @@ def check_features(X: object, *, min_rows: int = 1) -> pd.DataFrame:
     # Scoring passes float64 tables already: casting them again costs a copy per column block.
     already = all(dtype == np.float64 for dtype in X.dtypes)
     frame = (X if already else X.astype("float64")).set_axis(pd.Index(names), axis=1)
+    _check_finite(frame)
+    return frame
+
+
+def _check_finite(frame: pd.DataFrame) -> None:
     infinite = np.isinf(frame.to_numpy()).sum(axis=0)
     if infinite.any():
-        listed = ", ".join(f"{n} ({k} rows)" for n, k in zip(names, infinite, strict=True) if k)
+        listed = ", ".join(
+            f"{n} ({k} rows)" for n, k in zip(frame.columns, infinite, strict=True) if k
+        )
         raise RetainInputError(f"X has infinite values in {listed}; use NaN for unknown values")
-    return frame
 
 
 def check_label(y: object, n_rows: int, name: str) -> np.ndarray:
@@ -380,6 +386,12 @@ def training_features(X: object, names: Sequence[str], what: str = "the model") 
     if not isinstance(X, pd.DataFrame):
         raise RetainInputError(f"X must be a pandas DataFrame of features, not {type(X).__name__}")
     columns = [str(c) for c in X.columns]
+    if len(X) and columns == list(names) and all(dtype == np.float64 for dtype in X.dtypes):
+        # Already the model's float matrix (RetentionModel scores all its models from one): only
+        # the infinities remain to check, and selecting the columns again would cost more than
+        # scoring one customer.
+        _check_finite(X)
+        return X
     missing = [c for c in names if c not in columns]
     if missing:
         raise RetainInputError(

@@ -16,12 +16,31 @@ import pandas as pd
 __all__ = ["churn_reasons", "describe", "speakable"]
 
 
+class _Columns(dict[str, np.ndarray]):
+    """A table's columns as arrays, each taken from the table when first asked for: one customer's
+    reasons read a handful of a table's seventy columns."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        super().__init__()
+        self._table = table
+
+    def __missing__(self, name: str) -> np.ndarray:
+        column = self._table[name].to_numpy()
+        self[name] = column
+        return column
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if name in self:
+            return dict.__getitem__(self, name)
+        return self[name] if name in self._table.columns else default
+
+
 class _Row:
     """One customer's values, read straight from column arrays (``iloc`` per row is far slower)."""
 
     __slots__ = ("_columns", "_i")
 
-    def __init__(self, columns: dict[str, np.ndarray], i: int) -> None:
+    def __init__(self, columns: _Columns, i: int) -> None:
         self._columns = columns
         self._i = i
 
@@ -181,14 +200,13 @@ def churn_reasons(
     names = [str(c) for c in values.columns]
     matrix = values.to_numpy()
     order = np.argsort(-matrix, axis=1)
-    columns = {c: table[c].to_numpy() for c in table.columns}
-    # Per contribution column: its wording and its values (None where either is missing), so the
-    # loop over customers does list lookups only (it runs millions of times in a batch).
+    columns = _Columns(table)
+    # Per contribution column: its wording; its values are read from the table when first needed.
     templates = [_TEMPLATES.get(name) for name in names]
-    own_values = [columns.get(name) for name in names]
 
     def say(j: int, row: _Row, i: int) -> str | None:
-        template, column = templates[j], own_values[j]
+        template = templates[j]
+        column = columns.get(names[j]) if template is not None else None
         if template is None or column is None or _missing(column[i]):
             return None
         try:

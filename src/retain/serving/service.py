@@ -89,7 +89,7 @@ _SHED_PATHS = frozenset({"/predict", "/predict_features"})
 # BentoML's own concurrency cap answers 429 and is set above ours so that LoadShedding decides.
 @bentoml.service(
     name="retain",
-    workers=1,
+    workers=ServingSettings().workers,
     traffic={"timeout": 60, "max_concurrency": 1024},
 )
 class RetentionService:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServingSettings"]
@@ -25,6 +27,10 @@ class ServingSettings(BaseSettings):
     max_transactions: int = 10_000
     """Most transactions (and most events) per customer (HTTP 413 above)."""
     max_in_flight: int = 16
-    """Most prediction requests in progress at once; past it, an immediate 503 (load shedding)."""
+    """Most prediction requests in progress at once per worker; past it, an immediate 503 (load
+    shedding)."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    """Worker processes, each with its own copy of the model (default: one per CPU). Scoring is
+    mostly Python, which one process runs on one core at a time."""
     api_token: str | None = None
     """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401)."""
