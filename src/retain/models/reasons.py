@@ -29,7 +29,7 @@ class _Columns(dict[str, np.ndarray]):
         self[name] = column
         return column
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         if name in self:
             return dict.__getitem__(self, name)
         return self[name] if name in self._table.columns else default
