@@ -17,6 +17,7 @@ from retain.models.retention import (
     reference_cutoff,
 )
 from retain.models.training import training_table
+from retain.models.trees import warmed
 
 AS_OF = "2024-06-30"
 
@@ -65,6 +66,21 @@ def test_save_and_load_give_the_same_scores(
     path = model.save(tmp_path / "model.pkl")
     loaded = RetentionModel.load(path)
     pd.testing.assert_frame_equal(loaded.predict(data, AS_OF), model.predict(data, AS_OF))
+
+
+def test_warm_compiled_scoring_gives_lightgbms_scores(
+    model: RetentionModel, data: pd.DataFrame, tmp_path: Path
+) -> None:
+    # A fresh copy: warming keeps compiled trees on the boosters of the model it is called on.
+    cold = RetentionModel.load(model.save(tmp_path / "model.pkl"))
+    hot = RetentionModel.load(tmp_path / "model.pkl").warm()
+    assert warmed(hot.churn_.booster_) is not None and warmed(cold.churn_.booster_) is None
+    few = data.loc[data["customer_id"].isin(data["customer_id"].unique()[:40])]
+    expected, got = cold.predict(few, AS_OF), hot.predict(few, AS_OF)
+    assert got["reasons"].tolist() == expected["reasons"].tolist()
+    pd.testing.assert_frame_equal(
+        got.drop(columns="reasons"), expected.drop(columns="reasons"), rtol=1e-12
+    )
 
 
 def test_unfitted_and_missing_model() -> None:

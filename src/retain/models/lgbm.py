@@ -33,7 +33,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from retain.errors import RetainInputError
-from retain.models.trees import FAST_ROWS, checked_trees, tree_contributions
+from retain.models.trees import (
+    FAST_ROWS,
+    checked_trees,
+    table_contributions,
+    tree_contributions,
+    warmed,
+)
 
 __all__ = [
     "MIN_EXAMPLES",
@@ -370,10 +376,14 @@ def contributions(
     """
     data = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     names = list(feature_names) if feature_names is not None else booster.feature_name()
-    # On many rows, the same numbers once per decision pattern of each tree (see trees.py).
-    trees = checked_trees(booster, data) if data.shape[0] >= FAST_ROWS else None
+    # The same numbers from compiled code (see trees.py): on many rows once per decision pattern
+    # of each tree; on a few, from leaf tables, when a service prepared them (trees.warm).
+    trees = checked_trees(booster) if data.shape[0] >= FAST_ROWS else None
+    prepared = warmed(booster)
     if trees is not None:
         values = tree_contributions(booster, trees, data)
+    elif prepared is not None and prepared.tables is not None:
+        values = table_contributions(prepared.trees, prepared.tables, data)
     else:
         values = predict_booster(booster, data, pred_contrib=True)
     index = X.index if isinstance(X, pd.DataFrame) else None

@@ -26,6 +26,7 @@ from retain.models.churn import ChurnModel
 from retain.models.reasons import churn_reasons
 from retain.models.timing import TimingModel, bin_edges
 from retain.models.training import rolling_cutoffs, training_table, up_to
+from retain.models.trees import warm as warm_trees
 from retain.models.value import PurchasesModel, SpendModel
 from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS, DriftProfile
 
@@ -302,6 +303,15 @@ class RetentionModel:
             self.levels_[name] = target / predicted if predicted > 0 else 1.0
 
     # -- scoring ----------------------------------------------------------------------------------
+
+    def warm(self) -> RetentionModel:
+        """Compile and check the churn and timing trees now, so that scoring a few customers runs
+        in compiled code too (a service at start-up; batch runs compile on their own when large).
+        A booster that cannot be compiled keeps being scored by LightGBM."""
+        self._check_fitted()
+        warm_trees(self.churn_.booster_)
+        warm_trees(self.timing_.booster_, self.timing_.bin_edges_[:-1])
+        return self
 
     def features(
         self,

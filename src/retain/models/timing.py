@@ -37,7 +37,7 @@ from retain.models.lgbm import (
     holdout_mask,
     predict_booster,
 )
-from retain.models.trees import FAST_ROWS, checked_trees, predict_over_bins
+from retain.models.trees import FAST_ROWS, checked_trees, predict_over_bins, warmed_over_bins
 
 __all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
 
@@ -285,7 +285,11 @@ class TimingModel(_LGBMEstimator):
             )
         starts = self.bin_edges_[:-1]
         # On many rows: one walk per tree and customer for all bins at once (see trees.py).
-        trees = checked_trees(self.booster_, values, starts) if n >= FAST_ROWS else None
+        trees = (
+            checked_trees(self.booster_, starts)
+            if n >= FAST_ROWS
+            else warmed_over_bins(self.booster_, starts)
+        )
         if trees is not None:
             raw = predict_over_bins(trees, values, starts)
             if base is None:
