@@ -98,11 +98,17 @@ def test_a_too_large_request_is_an_input_error() -> None:
 
 def test_utc() -> None:
     naive = dt.datetime(1998, 3, 31, 23, 30)
-    assert _utc(naive) == naive.replace(tzinfo=dt.UTC)
-    assert _utc(naive).tzinfo is dt.UTC
     zoned = dt.datetime(1998, 3, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
-    assert _utc(zoned) == dt.datetime(1998, 4, 1, 4, 30, tzinfo=dt.UTC)
-    assert _utc(zoned).tzinfo is dt.UTC
+    micro = dt.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    early = dt.datetime(1901, 1, 1, 0, 0, 0, 1)  # before the epoch: floor division must hold
+    stamps = _utc([naive, zoned, micro, early])
+    assert str(stamps.dtype) == "datetime64[us, UTC]"
+    assert stamps.tolist() == [
+        pd.Timestamp("1998-03-31 23:30", tz="UTC"),
+        pd.Timestamp("1998-04-01 04:30", tz="UTC"),
+        pd.Timestamp("2001-02-02 19:05:06.789012", tz="UTC"),
+        pd.Timestamp("1901-01-01 00:00:00.000001", tz="UTC"),
+    ]
 
 
 def test_naive_timestamps_are_utc(scorer: Scorer) -> None:

@@ -14,7 +14,7 @@ Types after validation:
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ class TableContract:
     def columns(self) -> list[str]:
         return list(self.kinds)
 
-    def dtypes(self) -> dict[str, object]:
+    def dtypes(self) -> dict[str, Any]:
         """The dtype of every column of a validated frame of this table."""
         return {name: _DTYPES[kind] for name, kind in self.kinds.items()}
 

@@ -97,13 +97,13 @@ class RFMSegmenter:
         fm = np.floor((f + m) / 2 + 0.5).astype(int)
         grid = np.array(_GRID, dtype=object)
         segment = pd.Categorical(grid[r - 1, fm - 1], categories=SEGMENTS)
-        return features.assign(
-            r_score=r,
-            f_score=f,
-            m_score=m,
-            rfm_score=r * 100 + f * 10 + m,
-            segment=segment,
-        )
+        scores = pd.DataFrame(
+            {"r_score": r, "f_score": f, "m_score": m, "rfm_score": r * 100 + f * 10 + m},
+            index=features.index,
+        ).assign(segment=segment)
+        # One concatenation rather than five insertions into a wide table (a request's latency).
+        stale = [c for c in scores.columns if c in features.columns]
+        return pd.concat([features.drop(columns=stale) if stale else features, scores], axis=1)
 
     def fit_transform(self, features: pd.DataFrame) -> pd.DataFrame:
         return self.fit(features).transform(features)

@@ -87,8 +87,7 @@ def add_patterns(result, which, offsets, stacked, columns, counts):
                     target[i] += values[patterns_of_tree[i]]
 
 
-@_parallel
-def over_bins(
+def _over_bins(
     data, bin_feature, goes_left, root, leaf_value, out,
     feature, threshold, missing, default_left, left, right,
 ):  # fmt: skip
@@ -183,8 +182,7 @@ def leaf_tables(feat_start, zero_fractions, leaf_value, table_start, tables):
                 tables[base + i] = w * (one[i + 1] - zero[i + 1]) * leaf_value[leaf]
 
 
-@_parallel
-def table_contributions(
+def _table_contributions(
     data, out, split_start, leaf_start, feature, threshold, missing, default_left,
     path_start, path_split, path_left, path_element, feat_start, feat, table_start, tables,
 ):  # fmt: skip
@@ -214,3 +212,12 @@ def table_contributions(
                 base = table_start[leaf] + mask * k
                 for j in range(k):
                     phi[feat[feat_start[leaf] + j]] += tables[base + j]
+
+
+# Each walk in two builds: across the cores for large inputs, and on the calling thread for a
+# request's few rows, where waking a thread pool costs more than the walk (and a service's workers
+# already use every core).
+over_bins = _parallel(_over_bins)
+over_bins_serial = _jit(_over_bins)
+table_contributions = _parallel(_table_contributions)
+table_contributions_serial = _jit(_table_contributions)

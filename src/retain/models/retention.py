@@ -337,9 +337,8 @@ class RetentionModel:
         missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in table]
         if missing:
             raise RetainInputError(f"features: missing column(s) {', '.join(missing)}")
-        own = table.drop(
-            columns=[c for c in table.columns if c.startswith("btyd_") or c in SEGMENT_COLUMNS]
-        )
+        replaced = [c for c in table.columns if c.startswith("btyd_") or c in SEGMENT_COLUMNS]
+        own = table.drop(columns=replaced) if replaced else table
         return self.segmenter_.transform(self._with_btyd(own, self.btyd_))
 
     def predict(

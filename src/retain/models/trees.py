@@ -421,7 +421,13 @@ def table_contributions(trees: TreeArrays, tables: LeafTables, data: np.ndarray)
     """``booster.predict(data, pred_contrib=True)`` from the leaf tables."""
     data = np.ascontiguousarray(data, dtype=np.float64)
     out = np.zeros((data.shape[0], trees.n_features + 1), dtype=np.float64)
-    _kernels().table_contributions(
+    kernels = _kernels()
+    walk = (
+        kernels.table_contributions
+        if len(data) >= FAST_ROWS
+        else kernels.table_contributions_serial
+    )
+    walk(
         data, out, trees.split_start, tables.leaf_start,
         trees.feature, trees.threshold, trees.missing, trees.default_left,
         tables.path_start, tables.path_split, tables.path_left, tables.path_element,
@@ -446,17 +452,18 @@ def predict_over_bins(trees: TreeArrays, data: np.ndarray, bin_starts: np.ndarra
     # For every split on the bin feature: the bins (bit k = bin k) that go left.
     goes_left = np.zeros(len(trees.feature), dtype=np.uint64)
     on_bins = np.flatnonzero(trees.feature == bin_feature)
-    for i in on_bins:
-        for k, start in enumerate(bin_starts):
-            if _goes_left(
-                float(start), trees.threshold[i], trees.missing[i], trees.default_left[i]
-            ):
-                goes_left[i] |= np.uint64(1) << np.uint64(k)
+    left = _goes_left(
+        np.asarray(bin_starts, dtype=np.float64)[None, :],
+        trees.threshold[on_bins, None],
+        trees.missing[on_bins, None],
+        trees.default_left[on_bins, None],
+    )
+    bits = np.left_shift(np.uint64(1), np.arange(n_bins, dtype=np.uint64))
+    goes_left[on_bins] = np.bitwise_or.reduce(np.where(left, bits, np.uint64(0)), axis=1)
     data = np.ascontiguousarray(data, dtype=np.float64)
     out = np.zeros((data.shape[0], n_bins), dtype=np.float64)
-    kernels.over_bins(
-        data, bin_feature, goes_left, trees.root, trees.leaf_value, out, *_arrays(trees)
-    )
+    walk = kernels.over_bins if len(data) >= FAST_ROWS else kernels.over_bins_serial
+    walk(data, bin_feature, goes_left, trees.root, trees.leaf_value, out, *_arrays(trees))
     return out
 
 
@@ -471,15 +478,17 @@ def _missing_directions(trees: TreeArrays) -> tuple[np.ndarray, np.ndarray, np.n
     return nan_left.astype(np.bool_), zero_missing, trees.default_left
 
 
-def _goes_left(value: float, threshold: float, missing: int, default_left: bool) -> bool:
-    """LightGBM's numerical decision (``Tree::NumericalDecision``), for one value."""
-    if (np.isnan(value) and missing != _MISSING["NaN"]) or -_ZERO <= value <= _ZERO:
-        value = 0.0
-    if (missing == _MISSING["Zero"] and value == 0.0) or (
-        missing == _MISSING["NaN"] and np.isnan(value)
-    ):
-        return bool(default_left)
-    return bool(value <= threshold)
+def _goes_left(
+    value: np.ndarray, threshold: np.ndarray, missing: np.ndarray, default_left: np.ndarray
+) -> np.ndarray:
+    """LightGBM's numerical decision (``Tree::NumericalDecision``), elementwise: True for left."""
+    value = np.where(
+        (np.isnan(value) & (missing != _MISSING["NaN"])) | (np.abs(value) <= _ZERO), 0.0, value
+    )
+    default = ((missing == _MISSING["Zero"]) & (value == 0.0)) | (
+        (missing == _MISSING["NaN"]) & np.isnan(value)
+    )
+    return np.where(default, default_left, value <= threshold)
 
 
 # -- the compiled loops -----------------------------------------------------------------------------

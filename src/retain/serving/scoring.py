@@ -12,14 +12,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from retain.actions import recommend_actions
-from retain.data.validation import ValidationOptions, validate_events, validate_transactions
+from retain.data.contract import EVENTS, TRANSACTIONS
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
 from retain.models.retention import SEGMENT_COLUMNS, RetentionModel
-from retain.models.training import up_to
 from retain.serving.schemas import (
     FeatureRequest,
     Prediction,
@@ -79,18 +79,19 @@ class Scorer:
         as_of = _check_as_of(request.as_of or dt.datetime.now(dt.UTC).date())
         asked = [c.customer_id for c in request.customers]
         _check_unique(asked)
-        transactions, events = _frames(request)
-        options = ValidationOptions(strict=True)
-        tx = validate_transactions(transactions, options=options).frame
-        ev = validate_events(events, options=options).frame if events is not None else None
+        tx, ev = _frames(request)
         # A customer is scored from their purchases (amount >= 0) on or before as_of: name those
         # without one rather than let the feature builder say that nobody has any.
-        kept = up_to(tx, to_cutoff(as_of))
-        bought = set(kept.loc[kept["amount"] >= 0, "customer_id"])
-        _check_scorable(asked, bought, as_of)
+        end = to_cutoff(as_of) + pd.Timedelta(days=1)
+        purchase = (tx["amount"].to_numpy() >= 0) & (tx["timestamp"] < end.tz_localize("UTC"))
+        _check_scorable(asked, set(tx["customer_id"].to_numpy()[purchase]), as_of)
         scores = self.model.predict(tx, as_of, events=ev, n_reasons=request.n_reasons)
-        _check_scorable(asked, set(scores["customer_id"]), as_of)
-        return self._response(scores.set_index("customer_id").loc[asked].reset_index(), as_of)
+        scored = scores["customer_id"].tolist()
+        _check_scorable(asked, set(scored), as_of)
+        if scored != asked:  # the builder orders customers by id; answer in the request's order
+            position = {customer: i for i, customer in enumerate(scored)}
+            scores = scores.take([position[c] for c in asked]).reset_index(drop=True)
+        return self._response(scores, as_of)
 
     def predict_features(self, request: FeatureRequest) -> PredictResponse:
         if len(request.rows) > self.settings.max_customers:
@@ -142,13 +143,20 @@ class Scorer:
                     )
 
     def _response(self, scores: pd.DataFrame, as_of: dt.date) -> PredictResponse:
-        scores = scores.assign(
-            action=recommend_actions(scores).to_numpy(),
-            expected_next_purchase_date=scores["expected_next_purchase_date"].dt.date,
-            segment=scores["segment"].astype("str"),
-            model_version=self.version,
-        )
-        predictions = [Prediction.model_validate(row) for row in scores.to_dict("records")]
+        columns = {
+            name: scores[name].tolist() for name in Prediction.model_fields if name in scores
+        }
+        columns["action"] = recommend_actions(scores).tolist()
+        columns["expected_next_purchase_date"] = [
+            stamp.date() for stamp in scores["expected_next_purchase_date"]
+        ]
+        columns["segment"] = [str(segment) for segment in scores["segment"]]
+        columns["model_version"] = [self.version] * len(scores)
+        # Built without re-validation: every value comes typed from the scores table.
+        predictions = [
+            Prediction.model_construct(**dict(zip(columns, row, strict=True)))
+            for row in zip(*columns.values(), strict=True)
+        ]
         return PredictResponse(as_of=as_of, model_version=self.version, predictions=predictions)
 
 
@@ -184,36 +192,60 @@ def _check_scorable(asked: list[str], scorable: set[str], as_of: dt.date) -> Non
 
 
 def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The request's histories as a transactions table (and an events table, if any)."""
-    columns: dict[str, list[object]] = {"customer_id": [], "timestamp": []}
-    optional = ("order_id", "product_id", "category", "quantity", "discount")
-    amounts: list[float] = []
-    extra: dict[str, list[object]] = {name: [] for name in optional}
-    events: dict[str, list[object]] = {"customer_id": [], "timestamp": [], "event_type": []}
-    for customer in request.customers:
-        for line in customer.transactions:
-            columns["customer_id"].append(customer.customer_id)
-            columns["timestamp"].append(_utc(line.timestamp))
-            amounts.append(line.amount)
-            for name in optional:
-                extra[name].append(getattr(line, name))
-        for event in customer.events or ():
-            events["customer_id"].append(customer.customer_id)
-            events["timestamp"].append(_utc(event.timestamp))
-            events["event_type"].append(event.event_type)
-    frame = pd.DataFrame({**columns, "amount": amounts})
-    for name, values in extra.items():
+    """The request's histories as validated frames: the transactions table (and the events table,
+    if any) with the data contract's columns and dtypes.
+
+    The request schema enforces, field by field, what validation checks row by row in a file (an
+    id and text present and trimmed, a timestamp, a finite amount), and says which field of which
+    customer breaks it; so the frames are built straight in the contract's types, which are then
+    checked. (Running the file validator on an already valid request cost 3 ms of a 15 ms request.)
+    """
+    customers = request.customers
+    lines = [line for customer in customers for line in customer.transactions]
+    dtypes = TRANSACTIONS.dtypes()
+    transactions = pd.DataFrame(
+        {
+            "customer_id": pd.Series(
+                [c.customer_id for c in customers for _ in c.transactions],
+                dtype=dtypes["customer_id"],
+            ),
+            "timestamp": _utc([line.timestamp for line in lines]),
+            "amount": np.fromiter((line.amount for line in lines), np.float64, len(lines)),
+        }
+    )
+    for name in ("order_id", "quantity", "product_id", "category", "discount"):
+        values = [getattr(line, name) for line in lines]
         if any(v is not None for v in values):
-            frame[name] = pd.Series(values, index=frame.index)
-    event_frame = pd.DataFrame(events) if events["customer_id"] else None
-    return frame, event_frame
+            transactions[name] = pd.Series(values, dtype=dtypes[name])
+    TRANSACTIONS.check(transactions)
+    if not any(customer.events for customer in customers):
+        return transactions, None
+    events = [(c.customer_id, e) for c in customers for e in c.events or ()]
+    dtypes = EVENTS.dtypes()
+    event_frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series([c for c, _ in events], dtype=dtypes["customer_id"]),
+            "timestamp": _utc([e.timestamp for _, e in events]),
+            "event_type": pd.Series([e.event_type for _, e in events], dtype=dtypes["event_type"]),
+        }
+    )
+    EVENTS.check(event_frame)
+    return transactions, event_frame
 
 
-def _utc(stamp: dt.datetime) -> dt.datetime:
-    """Naive timestamps are UTC; zoned ones are converted to it."""
-    if stamp.tzinfo is None:
-        return stamp.replace(tzinfo=dt.UTC)
-    return stamp.astimezone(dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _utc(stamps: list[dt.datetime]) -> pd.Series:
+    """Timestamps in UTC, in the contract's dtype; naive ones are UTC already."""
+    micros = np.fromiter(
+        ((s - (_NAIVE_EPOCH if s.tzinfo is None else _EPOCH)) // _MICROSECOND for s in stamps),
+        np.int64,
+        len(stamps),
+    )
+    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
 
 
 def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:

@@ -21,6 +21,7 @@ every request's latency to save what one request costs on its own, about 20 ms o
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import secrets
@@ -110,6 +111,11 @@ class RetentionService:
             self.load_error = f"{type(error).__name__}: {error}"
             log.exception("retain: the model could not be loaded")
             return
+        # The model's objects (boosters, tables, pandas frames) live as long as the process: out
+        # of the garbage collector's sight, they no longer make every collection during a
+        # request walk them.
+        gc.collect()
+        gc.freeze()
         self.scorer = scorer
         log.warning("retain: serving model version %s from %s", scorer.version, scorer.source)
 
