@@ -171,7 +171,7 @@ class _Rows:
             else np.full(len(frame), -1, dtype=np.int64)
         )
         sort = np.lexsort((order, day, customer))
-        self.frame = frame.iloc[sort]
+        self._frame, self._sort = frame, sort
         self.customer = customer[sort]
         self.day = day[sort]
         self.order = order[sort]
@@ -186,12 +186,16 @@ class _Rows:
         keep = stamps < _day_micros(cutoff) + _DAY
         return cls(frame.loc[keep], stamps[keep])
 
+    def sorted_column(self, name: str) -> np.ndarray:
+        """A column of the rows, in their sorted order."""
+        return self._frame[name].to_numpy()[self._sort]
+
     def distinct_per_customer(self, column: str, n_customers: int) -> np.ndarray:
         """Distinct non-null values of ``column`` among each customer's purchase rows (NaN
         without the column)."""
         if column not in self.columns:
             return np.full(n_customers, np.nan)
-        values = _codes(self.frame[column])
+        values = _codes(self.sorted_column(column))
         rows = self.purchase & (values >= 0)
         pairs = np.unique(self.customer[rows] * (values.max(initial=0) + 1) + values[rows])
         return np.bincount(pairs // (values.max(initial=0) + 1), minlength=n_customers).astype(
@@ -223,7 +227,7 @@ class _Days:
         self.purchase = self.purchase_rows > 0
         self.hour_sum = total(np.where(rows.purchase, rows.hour, 0.0))
         self.discounted_rows = (
-            total(purchase * (rows.frame["discount"].fillna(0).to_numpy(dtype="float64") > 0))
+            total(purchase * (np.nan_to_num(rows.sorted_column("discount").astype("float64")) > 0))
             if "discount" in rows.columns
             else np.zeros(n)
         )
@@ -280,7 +284,7 @@ def _gap_statistics(
     return median, std
 
 
-def _codes(values: pd.Series) -> np.ndarray:
+def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
     """Integer codes of a column's values, -1 for missing ones."""
     return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
 
