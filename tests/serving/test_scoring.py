@@ -13,6 +13,8 @@ from tests.serving.conftest import AS_OF, VERSION, Trained, histories, json_rows
 from retain.actions import ACTIONS
 from retain.errors import RetainInputError
 from retain.features import build_features
+from retain.models.retention import RetentionModel
+from retain.models.trees import warmed
 from retain.serving.schemas import FeatureRequest, PredictRequest, PredictResponse
 from retain.serving.scoring import _LATEST_AS_OF, EXPORT_FILE, RequestTooLarge, Scorer, _utc
 from retain.serving.settings import ServingSettings
@@ -46,6 +48,25 @@ def test_an_export_is_loaded_with_its_version(scorer: Scorer, trained: Trained) 
     assert scorer.version == VERSION
     assert scorer.source == str(trained.model_dir / EXPORT_FILE)
     assert scorer.model.feature_names_ == trained.model.feature_names_
+
+
+def test_a_loaded_model_serves_from_compiled_trees(scorer: Scorer) -> None:
+    prepared = warmed(scorer.model.churn_.booster_)
+    assert prepared is not None and prepared.tables is not None
+
+
+def test_a_model_whose_trees_cannot_compile_still_loads_and_scores(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As when numba cannot compile or cache in an image: the failure costs speed, not service.
+    def unavailable(self: object) -> object:
+        raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(RetentionModel, "warm", unavailable)
+    loaded = Scorer.load(ServingSettings(model_dir=trained.model_dir))
+    assert warmed(loaded.model.churn_.booster_) is None
+    assert "compiled trees unavailable" in caplog.text
+    assert len(loaded.predict(request(buyer("c1"))).predictions) == 1
 
 
 def test_a_model_uri_wins_over_the_export(trained: Trained) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ __all__ = ["EXPORT_FILE", "RequestTooLarge", "Scorer", "export_model"]
 
 EXPORT_FILE = "retain.pkl"
 _EXPORT_META = "retain.json"
+log = logging.getLogger("retain.serving")
 # The expected next purchase date is at most ten years after as_of (RetentionModel.score_features),
 # and must still be a date: a later as_of cannot be answered.
 _LATEST_AS_OF = dt.date.max - dt.timedelta(days=3651)
@@ -69,8 +71,14 @@ class Scorer:
             tracking = TrackingSettings()
             uri = settings.model_uri or tracking.champion_uri()
             model, version, source = load_model(uri, tracking), model_version(uri, tracking), uri
-        # Compiled trees serve a single customer in a fraction of LightGBM's time per call.
-        return cls(model.warm(), version, source, settings)
+        # Compiled trees serve a single customer in a fraction of LightGBM's time per call. They
+        # are an optimisation: if they cannot be built here (numba's compiler or its cache folder
+        # unavailable in an image), LightGBM serves the same numbers, slower.
+        try:
+            model.warm()
+        except Exception:  # any failure only costs speed
+            log.warning("retain: compiled trees unavailable; scoring with LightGBM", exc_info=True)
+        return cls(model, version, source, settings)
 
     # -- requests ---------------------------------------------------------------------------------
 
