@@ -59,9 +59,8 @@ def transaction_features(
     columns["frequency"] = frequency
     columns["recency"] = (c.last_day - c.first_day).astype("float64")
     columns["T"] = (cut - c.first_day).astype("float64")
-    repeats = np.where(frequency > 0, frequency, np.nan)
     columns["monetary_value"] = np.where(
-        frequency > 0, (c.purchase_day_net - c.first_day_net) / repeats, 0.0
+        frequency > 0, _over(c.purchase_day_net - c.first_day_net, frequency), 0.0
     )
     since_last = (cut - c.last_day).astype("float64")
     columns["days_since_last_purchase"] = since_last
@@ -72,20 +71,16 @@ def transaction_features(
     columns["spend_total"] = per_customer(days.net)
     columns["gross_total"] = gross
     columns["refund_total"] = refunded
-    columns["avg_order_value"] = gross / np.where(orders_total != 0, orders_total, np.nan)
-    columns["ipt_mean"] = np.where(frequency > 0, columns["recency"] / repeats, np.nan)
+    columns["avg_order_value"] = _over(gross, orders_total)
+    columns["ipt_mean"] = _over(columns["recency"], frequency)
     columns["ipt_median"] = c.gap_median
     columns["ipt_std"] = c.gap_std
-    columns["overdue_ratio"] = since_last / np.where(c.gap_median != 0, c.gap_median, np.nan)
+    columns["overdue_ratio"] = _over(since_last, c.gap_median)
     recent = per_customer(days.gross, before(trend_days))
     prior = per_customer(days.gross, before(2 * trend_days, trend_days))
     both = recent + prior
-    columns["spend_trend"] = np.where(
-        both > 0, (recent - prior) / np.where(both > 0, both, np.nan), 0.0
-    )
-    columns["refund_share"] = np.where(
-        gross != 0, refunded / np.where(gross != 0, gross, np.nan), 0.0
-    )
+    columns["spend_trend"] = np.where(both > 0, _over(recent - prior, both), 0.0)
+    columns["refund_share"] = np.where(gross != 0, _over(refunded, gross), 0.0)
     columns["weekend_share"] = c.weekend_days / c.purchase_days
     for w in windows:
         columns[f"orders_{w}d"] = per_customer(orders, before(w))
@@ -96,13 +91,12 @@ def transaction_features(
     for column, name in (("product_id", "n_products"), ("category", "n_categories")):
         columns[name] = rows.distinct_per_customer(column, days.n_customers)[c.kept]
     purchase_rows = per_customer(days.purchase_rows.astype("float64"))
-    no_rows = np.where(purchase_rows != 0, purchase_rows, np.nan)
     columns["discount_share"] = (
-        per_customer(days.discounted_rows.astype("float64")) / no_rows
+        _over(per_customer(days.discounted_rows.astype("float64")), purchase_rows)
         if "discount" in rows.columns
         else np.full(len(c.kept), np.nan)
     )
-    columns["mean_purchase_hour"] = per_customer(days.hour_sum) / no_rows
+    columns["mean_purchase_hour"] = _over(per_customer(days.hour_sum), purchase_rows)
     for name in event_columns:
         columns[name] = np.full(len(c.kept), np.nan)
     return _table(rows.customer_ids[c.kept], columns)
@@ -139,8 +133,13 @@ def event_features(
     ).astype("float64")
     opens = count(kind.get("email_open", nothing) & (day > cut - 90))
     clicks = count(kind.get("email_click", nothing) & (day > cut - 90))
-    columns["email_click_rate_90d"] = clicks / np.where(opens != 0, opens, np.nan)
+    columns["email_click_rate_90d"] = _over(clicks, opens)
     return _table(np.asarray(ids, dtype=object), columns)
+
+
+def _over(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / nullif(denominator, 0)``: NaN where the SQL's division is NULL."""
+    return numerator / np.where(denominator != 0, denominator, np.nan)
 
 
 def _table(ids: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
