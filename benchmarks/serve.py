@@ -155,17 +155,21 @@ def _free_port() -> int:
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Until every worker is ready: each worker answers /readyz for itself, and a new connection
+    goes to any of them, so readiness counts after 20 answers of 200 in a row."""
     deadline = time.monotonic() + timeout
+    in_a_row = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
+                in_a_row = in_a_row + 1 if reply.status == 200 else 0
         except OSError:
-            pass
-        time.sleep(0.5)
+            in_a_row = 0
+        if in_a_row == 20:
+            return
+        time.sleep(0.1 if in_a_row else 0.5)
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 

@@ -7,9 +7,13 @@ histories.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +74,12 @@ class Scorer:
         else:
             tracking = TrackingSettings()
             uri = settings.model_uri or tracking.champion_uri()
-            model, version, source = load_model(uri, tracking), model_version(uri, tracking), uri
+            with _one_loader_at_a_time():
+                model, version, source = (
+                    load_model(uri, tracking),
+                    model_version(uri, tracking),
+                    uri,
+                )
         # Compiled trees serve a single customer in a fraction of LightGBM's time per call. They
         # are an optimisation: if they cannot be built here (numba's compiler or its cache folder
         # unavailable in an image), LightGBM serves the same numbers, slower.
@@ -166,6 +175,20 @@ class Scorer:
             for row in zip(*columns.values(), strict=True)
         ]
         return PredictResponse(as_of=as_of, model_version=self.version, predictions=predictions)
+
+
+@contextlib.contextmanager
+def _one_loader_at_a_time() -> Iterator[None]:
+    """The service's workers load from the registry in turn: two creating one fresh MLflow store at
+    once collide on its schema ("duplicate column name"), and two downloading the same artefacts
+    race too. (An exported model is a file read: the workers load it side by side.)"""
+    path = Path(tempfile.gettempdir()) / "retain-serve-load.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _check_as_of(as_of: dt.date) -> dt.date:

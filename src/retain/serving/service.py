@@ -27,17 +27,13 @@ latency to save what one request costs on its own, about 10 ms of CPU, most of i
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import gc
 import json
 import logging
 import secrets
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, cast
 
 import bentoml
@@ -116,8 +112,7 @@ class RetentionService:
 
     def _load(self) -> None:
         try:
-            with _one_loader_at_a_time():
-                scorer = Scorer.load(self.settings)
+            scorer = Scorer.load(self.settings)
         except Exception as error:  # reported on /readyz callers' requests and in the log
             self.load_error = f"{type(error).__name__}: {error}"
             log.exception("retain: the model could not be loaded")
@@ -184,19 +179,6 @@ class RetentionService:
             detail = f" ({self.load_error})" if self.load_error else ""
             raise _NotLoaded(f"the model is not loaded yet{detail}")
         return self.scorer
-
-
-@contextlib.contextmanager
-def _one_loader_at_a_time() -> Iterator[None]:
-    """The workers load the model in turn: two creating one fresh MLflow store at once collide on
-    its schema ("duplicate column name"), and two downloading the same artefacts race too."""
-    path = Path(tempfile.gettempdir()) / "retain-serve-load.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Unauthorized(Exception):
