@@ -123,6 +123,23 @@ def test_probability_of_no_purchase_is_the_closed_form(
     assert model.probability_of_no_purchase(0.0, x, t_x, T) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("copies", [1, 60], ids=["one call", "time by time"])
+def test_log_probability_of_no_purchase_at_many_times(
+    cdnow_fitted: dict[str, TransactionModel], cdnow_weeks: RFM, copies: int
+) -> None:
+    """Each column is the log of probability_of_no_purchase at its time; a few customers take one
+    call for all times, many take the times one by one (2,357 x 60 rows pass the switch)."""
+    model = cdnow_fitted["bgnbd"]
+    x, t_x, T = (np.tile(v, copies) for v in (cdnow_weeks.x, cdnow_weeks.t_x, cdnow_weeks.T))
+    times = np.array([0.0, 1.0, 4.0, 13.0, 39.0])
+    logs = model.log_probability_of_no_purchase(times, x, t_x, T)
+    assert logs.shape == (len(x), len(times)) and (logs[:, 0] == 0).all()
+    for j, t in enumerate(times):
+        np.testing.assert_allclose(
+            np.exp(logs[:, j]), model.probability_of_no_purchase(t, x, t_x, T), rtol=1e-12
+        )
+
+
 def test_probability_alive_is_one_without_repeat_purchases(
     cdnow_fitted: dict[str, TransactionModel],
 ) -> None:

@@ -53,6 +53,9 @@ __all__ = [
     "maximize_log_likelihood",
 ]
 
+# Up to this many (customer, time) pairs, log_probability_of_no_purchase makes one call.
+_ONE_CALL_VALUES = 100_000
+
 # Length of the time units the models know, in days (CLV and the tracking plot convert with it).
 UNIT_DAYS: Final[dict[str, float]] = {"days": 1.0, "weeks": 7.0}
 
@@ -533,7 +536,14 @@ class TransactionModel(ParametricModel, ABC):
         x, t_x, age = (np.asarray(v, dtype=np.float64) for v in check_rfm(frequency, recency, T))
         now = self._log_likelihood_rows(params, x, t_x, age)
         out = np.zeros((x.shape[0], horizons.shape[0]), dtype=np.float64)
-        for j, t in enumerate(horizons):
+        if x.shape[0] * horizons.shape[0] <= _ONE_CALL_VALUES:
+            # A few customers (a request): all times in one call, customer-major.
+            k = horizons.shape[0]
+            later = self._log_likelihood_rows(
+                params, np.repeat(x, k), np.repeat(t_x, k), (age[:, None] + horizons).ravel()
+            ).reshape(-1, k)
+            return np.where(horizons > 0, np.minimum(later - now[:, None], 0.0), 0.0)
+        for j, t in enumerate(horizons):  # many: one time at a time keeps memory flat
             if t > 0:
                 later = self._log_likelihood_rows(params, x, t_x, age + t)
                 out[:, j] = np.minimum(later - now, 0.0)
