@@ -80,8 +80,9 @@ class TableContract:
         A plain dtype check rather than pandera: it runs on every request of the service, and
         pandera's import alone costs more than a second.
         """
-        missing = [c for c in self.required if c not in frame.columns]
-        extra = [c for c in frame.columns if c not in self.kinds]
+        columns = frame.columns.tolist()
+        missing = [c for c in self.required if c not in columns]
+        extra = [c for c in columns if c not in self.kinds]
         wrong = {
             c: str(frame[c].dtype)
             for c, dtype in self.dtypes().items()

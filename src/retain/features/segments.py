@@ -102,7 +102,8 @@ class RFMSegmenter:
             index=features.index,
         ).assign(segment=segment)
         # One concatenation rather than five insertions into a wide table (a request's latency).
-        stale = [c for c in scores.columns if c in features.columns]
+        present = set(features.columns.tolist())
+        stale = [c for c in scores.columns.tolist() if c in present]
         return pd.concat([features.drop(columns=stale) if stale else features, scores], axis=1)
 
     def fit_transform(self, features: pd.DataFrame) -> pd.DataFrame:

@@ -395,7 +395,7 @@ def training_features(X: object, names: Sequence[str], what: str = "the model") 
     ignored; a missing one is an error naming ``what`` was trained on them."""
     if not isinstance(X, pd.DataFrame):
         raise RetainInputError(f"X must be a pandas DataFrame of features, not {type(X).__name__}")
-    columns = [str(c) for c in X.columns]
+    columns = [str(c) for c in X.columns.tolist()]  # tolist: a text Index iterates slowly
     if len(X) and columns == list(names) and all(dtype == np.float64 for dtype in X.dtypes):
         # Already the model's float matrix (RetentionModel scores all its models from one): only
         # the infinities remain to check, and selecting the columns again would cost more than

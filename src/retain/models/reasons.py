@@ -197,7 +197,7 @@ def churn_reasons(
     no feature raises gets the features that lower it most, marked so.
     """
     values = contributions.drop(columns=["bias"], errors="ignore")
-    names = [str(c) for c in values.columns]
+    names = [str(c) for c in values.columns.tolist()]
     matrix = values.to_numpy()
     order = np.argsort(-matrix, axis=1)
     columns = _Columns(table)

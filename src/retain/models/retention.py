@@ -337,7 +337,9 @@ class RetentionModel:
         missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in table]
         if missing:
             raise RetainInputError(f"features: missing column(s) {', '.join(missing)}")
-        replaced = [c for c in table.columns if c.startswith("btyd_") or c in SEGMENT_COLUMNS]
+        replaced = [
+            c for c in table.columns.tolist() if c.startswith("btyd_") or c in SEGMENT_COLUMNS
+        ]
         own = table.drop(columns=replaced) if replaced else table
         return self.segmenter_.transform(self._with_btyd(own, self.btyd_))
 
