@@ -188,29 +188,32 @@ def checked_trees(booster: lgb.Booster, bin_starts: np.ndarray | None = None) ->
     key = _key(bin_starts)
     if not hasattr(booster, key):
         setattr(booster, key, _checked(booster, bin_starts))
-    compiled = getattr(booster, key)
-    if isinstance(compiled, CompiledContributions):
-        return compiled.trees
-    return cast(TreeArrays | None, compiled)
+    return cast(TreeArrays | None, getattr(booster, key))
 
 
 def warm(booster: lgb.Booster, bin_starts: np.ndarray | None = None) -> bool:
-    """Compile and check the booster now (and, for contributions, its leaf tables), so that
-    :func:`warmed` serves even a single row from compiled code: what a service does at start-up.
-    False when the booster cannot be compiled."""
-    return checked_trees(booster, bin_starts) is not None
+    """Compile and check the booster now (for contributions, its leaf tables too), so that a
+    single row is served from compiled code (:func:`warmed`, :func:`warmed_over_bins`): what a
+    service does at start-up. False when the booster cannot be compiled."""
+    trees = checked_trees(booster, bin_starts)
+    if trees is not None and bin_starts is None and not hasattr(booster, _TABLES_KEY):
+        setattr(booster, _TABLES_KEY, CompiledContributions(trees, _checked_tables(booster, trees)))
+    return trees is not None
 
 
 def warmed(booster: lgb.Booster) -> CompiledContributions | None:
     """The checked arrays and leaf tables of a booster :func:`warm` prepared, else None (without
     compiling anything: a small one-off scoring run is faster through LightGBM)."""
-    compiled = getattr(booster, _key(None), None)
-    return compiled if isinstance(compiled, CompiledContributions) else None
+    return cast(CompiledContributions | None, getattr(booster, _TABLES_KEY, None))
 
 
 def warmed_over_bins(booster: lgb.Booster, bin_starts: np.ndarray) -> TreeArrays | None:
-    """The checked arrays for :func:`predict_over_bins` if :func:`warm` prepared them, else None."""
+    """The checked arrays for :func:`predict_over_bins` if they were prepared (by :func:`warm`, or
+    by a large scoring run), else None."""
     return cast(TreeArrays | None, getattr(booster, _key(bin_starts), None))
+
+
+_TABLES_KEY: Final = "_retain_leaf_tables"
 
 
 def _key(bin_starts: np.ndarray | None) -> str:
@@ -219,9 +222,7 @@ def _key(bin_starts: np.ndarray | None) -> str:
     return "_retain_trees_over_bins_" + "_".join(f"{float(b)!r}" for b in bin_starts)
 
 
-def _checked(
-    booster: lgb.Booster, bin_starts: np.ndarray | None
-) -> TreeArrays | CompiledContributions | None:
+def _checked(booster: lgb.Booster, bin_starts: np.ndarray | None) -> TreeArrays | None:
     trees = compile_booster(booster)
     if trees is None:
         return None
@@ -235,12 +236,17 @@ def _checked(
         theirs = np.asarray(booster.predict(repeated, raw_score=True)).reshape(-1, n_bins)
         return trees if _same(ours, theirs) else None
     theirs = np.asarray(booster.predict(rows, pred_contrib=True))
-    if not _same(tree_contributions(booster, trees, rows), theirs):
-        return None
+    return trees if _same(tree_contributions(booster, trees, rows), theirs) else None
+
+
+def _checked_tables(booster: lgb.Booster, trees: TreeArrays) -> LeafTables | None:
+    """The leaf tables, once they reproduce LightGBM's contributions on the probe rows."""
     tables = leaf_tables(trees)
-    if tables is not None and not _same(table_contributions(trees, tables, rows), theirs):
-        tables = None
-    return CompiledContributions(trees, tables)
+    if tables is None:
+        return None
+    rows = _probe_rows(trees, bin_feature=False)
+    theirs = np.asarray(booster.predict(rows, pred_contrib=True))
+    return tables if _same(table_contributions(trees, tables, rows), theirs) else None
 
 
 def _same(ours: np.ndarray, theirs: np.ndarray) -> bool:
