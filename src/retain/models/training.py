@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import overload
 
+import numpy as np
 import pandas as pd
 
 from retain.data.dates import DateLike
 from retain.errors import RetainInputError
 from retain.features import FeatureBuilder, build_features, to_cutoff
 
-__all__ = ["rolling_cutoffs", "training_table", "up_to"]
+__all__ = ["on_or_before", "rolling_cutoffs", "training_table", "up_to"]
 
 
 @overload
@@ -27,8 +28,13 @@ def up_to(frame: pd.DataFrame | None, day: pd.Timestamp) -> pd.DataFrame | None:
     """Rows of a timestamped frame on or before ``day`` (a naive UTC midnight)."""
     if frame is None:
         return None
+    return frame.loc[on_or_before(frame["timestamp"], day)]
+
+
+def on_or_before(timestamps: pd.Series, day: pd.Timestamp) -> np.ndarray:
+    """Which UTC timestamps fall on or before ``day`` (a naive UTC midnight)."""
     end = (day + pd.Timedelta(days=1)).tz_localize("UTC")
-    return frame.loc[frame["timestamp"] < end]
+    return np.asarray(timestamps < end, dtype=bool)
 
 
 def rolling_cutoffs(

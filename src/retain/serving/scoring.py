@@ -25,6 +25,7 @@ from retain.data.contract import EVENTS, TRANSACTIONS
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
 from retain.models.retention import SEGMENT_COLUMNS, RetentionModel
+from retain.models.training import on_or_before
 from retain.serving.schemas import (
     FeatureRequest,
     Prediction,
@@ -99,8 +100,7 @@ class Scorer:
         tx, ev = _frames(request)
         # A customer is scored from their purchases (amount >= 0) on or before as_of: name those
         # without one rather than let the feature builder say that nobody has any.
-        end = to_cutoff(as_of) + pd.Timedelta(days=1)
-        purchase = (tx["amount"].to_numpy() >= 0) & (tx["timestamp"] < end.tz_localize("UTC"))
+        purchase = (tx["amount"].to_numpy() >= 0) & on_or_before(tx["timestamp"], to_cutoff(as_of))
         _check_scorable(asked, set(tx["customer_id"].to_numpy()[purchase]), as_of)
         scores = self.model.predict(tx, as_of, events=ev, n_reasons=request.n_reasons)
         scored = scores["customer_id"].tolist()
