@@ -90,32 +90,23 @@ class FeatureBuilder:
         """Features of every customer with a purchase on or before ``cutoff``, one row each."""
         self._check_windows()
         day = to_cutoff(cutoff)
-        in_memory = self._in_memory(transactions, events)
         unknown_events = [] if events is not None else self._event_columns()
-        if in_memory:
+        if self._in_memory(transactions, events):
             features = in_memory_features.transaction_features(
                 transactions, day, self.windows, self.trend_days, unknown_events
             )
+            event_features = (
+                in_memory_features.event_features(events, day, self.windows[:2])
+                if events is not None
+                else None
+            )
         else:
-            con = _connect()
-            con.register("tx", _as_naive_utc(transactions))
-            params = _day_params(day)
-            _execute(con, self._days_sql(transactions.columns), params)
-            unsettled = con.execute("SELECT count(*) FROM days WHERE orders IS NULL").fetchall()
-            if unsettled[0][0]:
-                _execute(con, self._orders_fix_sql(), params)
-            _execute(con, self._per_customer_sql(), params)
-            features = _fetch(con, self._features_sql(transactions.columns, unknown_events), params)
+            features, event_features = self._sql_tables(transactions, events, day, unknown_events)
         if features.empty:
             raise RetainInputError(
                 f"features: no customer has a purchase on or before {day:%Y-%m-%d}"
             )
-        if events is not None:
-            if in_memory:
-                event_features = in_memory_features.event_features(events, day, self.windows[:2])
-            else:
-                con.register("ev", _as_naive_utc(events))
-                event_features = _fetch(con, self._events_sql(), _day_params(day))
+        if event_features is not None:
             features = features.merge(event_features, on="customer_id", how="left")
             counts = [c for c in event_features.columns if c.endswith("d") and c != "customer_id"]
             features[counts] = features[counts].fillna(0.0)
@@ -123,6 +114,28 @@ class FeatureBuilder:
             features = self._join_customers(features, customers, day)
         # Rows come ordered by customer_id from SQL; a stable order makes training reproducible.
         return features
+
+    def _sql_tables(
+        self,
+        transactions: pd.DataFrame,
+        events: pd.DataFrame | None,
+        day: pd.Timestamp,
+        unknown_events: Sequence[str],
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The transaction features (and the event features, with events) by DuckDB SQL."""
+        con = _connect()
+        con.register("tx", _as_naive_utc(transactions))
+        params = _day_params(day)
+        _execute(con, self._days_sql(transactions.columns), params)
+        unsettled = con.execute("SELECT count(*) FROM days WHERE orders IS NULL").fetchall()
+        if unsettled[0][0]:
+            _execute(con, self._orders_fix_sql(), params)
+        _execute(con, self._per_customer_sql(), params)
+        features = _fetch(con, self._features_sql(transactions.columns, unknown_events), params)
+        if events is None or features.empty:
+            return features, None
+        con.register("ev", _as_naive_utc(events))
+        return features, _fetch(con, self._events_sql(), params)
 
     def labels(
         self,
