@@ -38,7 +38,7 @@ def recommend_actions(scores: pd.DataFrame) -> pd.Series:
     p_alive = scores["p_alive"].to_numpy(float)
     churn = scores["churn_probability"].to_numpy(float)
     p30 = scores["p_purchase_30d"].to_numpy(float)
-    valuable = scores["segment"].astype("str").isin(VALUABLE_SEGMENTS).to_numpy()
+    valuable = np.array([str(s) in VALUABLE_SEGMENTS for s in scores["segment"].tolist()], bool)
     action = np.select(
         [p_alive < 0.05, (churn >= 0.6) & valuable, churn >= 0.6, p30 >= 0.5],
         list(ACTIONS[:4]),

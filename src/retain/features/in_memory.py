@@ -147,7 +147,7 @@ def _table(ids: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     decimals (see ``builder._fetch``)."""
     values = np.round(np.column_stack(list(columns.values())).astype("float64"), 9)
     frame = pd.DataFrame(values, columns=list(columns))
-    frame.insert(0, "customer_id", pd.Series(ids, dtype="str"))
+    frame.insert(0, "customer_id", pd.array(ids, dtype="str"))
     return frame
 
 
@@ -183,6 +183,8 @@ class _Rows:
     def up_to(cls, frame: pd.DataFrame, cutoff: pd.Timestamp) -> _Rows:
         stamps = _micros(frame["timestamp"])
         keep = stamps < _day_micros(cutoff) + _DAY
+        if keep.all():  # the usual request: a history up to the day scored
+            return cls(frame, stamps)
         return cls(frame.loc[keep], stamps[keep])
 
     def sorted_column(self, name: str) -> np.ndarray:
@@ -290,8 +292,7 @@ def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
 
 def _micros(stamps: pd.Series) -> np.ndarray:
     """Microseconds since the epoch, UTC."""
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    # A zoned column converts to UTC on the way out (a hundred times sooner than tz_convert).
     return stamps.to_numpy(dtype="datetime64[us]").view(np.int64)
 
 

@@ -63,6 +63,9 @@ _GRID: Final = (
 )
 
 _QUANTILES: Final = (0.2, 0.4, 0.6, 0.8)
+# The grid as codes into SEGMENTS, so scoring picks categories without comparing text.
+_GRID_CODES: Final = np.array([[SEGMENTS.index(name) for name in row] for row in _GRID])
+_SEGMENT_DTYPE: Final = pd.CategoricalDtype(SEGMENTS)
 
 
 def segment_of(r_score: int, fm_score: int) -> str:
@@ -87,6 +90,14 @@ class RFMSegmenter:
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
         """``features`` with ``r_score``, ``f_score``, ``m_score``, ``rfm_score`` and ``segment``."""
+        scores = self.scores(features)
+        # One concatenation rather than five insertions into a wide table (a request's latency).
+        present = set(features.columns.tolist())
+        stale = [c for c in scores.columns.tolist() if c in present]
+        return pd.concat([features.drop(columns=stale) if stale else features, scores], axis=1)
+
+    def scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The five segment columns alone, on the index of ``features``."""
         if not hasattr(self, "recency_edges_"):
             raise RetainInputError("RFM segments: call fit before transform")
         _require(features)
@@ -95,16 +106,17 @@ class RFMSegmenter:
         m = _score(features["spend_total"], self.monetary_edges_)
         # Round half up: (F + M) / 2 = 2.5 counts as 3.
         fm = np.floor((f + m) / 2 + 0.5).astype(int)
-        grid = np.array(_GRID, dtype=object)
-        segment = pd.Categorical(grid[r - 1, fm - 1], categories=SEGMENTS)
-        scores = pd.DataFrame(
-            {"r_score": r, "f_score": f, "m_score": m, "rfm_score": r * 100 + f * 10 + m},
+        segment = pd.Categorical.from_codes(_GRID_CODES[r - 1, fm - 1], dtype=_SEGMENT_DTYPE)
+        return pd.DataFrame(
+            {
+                "r_score": r,
+                "f_score": f,
+                "m_score": m,
+                "rfm_score": r * 100 + f * 10 + m,
+                "segment": segment,
+            },
             index=features.index,
-        ).assign(segment=segment)
-        # One concatenation rather than five insertions into a wide table (a request's latency).
-        present = set(features.columns.tolist())
-        stale = [c for c in scores.columns.tolist() if c in present]
-        return pd.concat([features.drop(columns=stale) if stale else features, scores], axis=1)
+        )
 
     def fit_transform(self, features: pd.DataFrame) -> pd.DataFrame:
         return self.fit(features).transform(features)

@@ -194,13 +194,19 @@ class ChurnModel(_LGBMEstimator):
         """
         found = super().contributions(X)
         base = self._base_logit(base_probability, len(X))
-        if base is not None:
-            centre = float(special.logit(np.clip(self.churn_rate_, _EPS, 1 - _EPS)))
-            if BASELINE_FEATURE not in found:
-                found.insert(0, BASELINE_FEATURE, 0.0)
-            found[BASELINE_FEATURE] = found[BASELINE_FEATURE].to_numpy() + base - centre
-            found["bias"] = found["bias"].to_numpy() + centre
-        return found
+        if base is None:
+            return found
+        centre = float(special.logit(np.clip(self.churn_rate_, _EPS, 1 - _EPS)))
+        names = found.columns.tolist()
+        values = found.to_numpy()
+        if BASELINE_FEATURE not in names:
+            names = [BASELINE_FEATURE, *names]
+            values = np.column_stack([np.zeros(len(values)), values])
+        else:
+            values = values.copy()
+        values[:, names.index(BASELINE_FEATURE)] += base - centre
+        values[:, -1] += centre  # bias, always last
+        return pd.DataFrame(values, columns=names, index=found.index)
 
     @staticmethod
     def _base_logit(base_probability: pd.Series | np.ndarray | None, n: int) -> np.ndarray | None:

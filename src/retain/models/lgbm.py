@@ -142,11 +142,13 @@ def check_features(X: object, *, min_rows: int = 1) -> pd.DataFrame:
 
 
 def _check_finite(frame: pd.DataFrame) -> None:
-    infinite = np.isinf(frame.to_numpy()).sum(axis=0)
+    _check_finite_values(frame.to_numpy(), frame.columns.tolist())
+
+
+def _check_finite_values(values: np.ndarray, names: Sequence[str]) -> None:
+    infinite = np.isinf(values).sum(axis=0)
     if infinite.any():
-        listed = ", ".join(
-            f"{n} ({k} rows)" for n, k in zip(frame.columns, infinite, strict=True) if k
-        )
+        listed = ", ".join(f"{n} ({k} rows)" for n, k in zip(names, infinite, strict=True) if k)
         raise RetainInputError(f"X has infinite values in {listed}; use NaN for unknown values")
 
 
@@ -396,12 +398,15 @@ def training_features(X: object, names: Sequence[str], what: str = "the model") 
     if not isinstance(X, pd.DataFrame):
         raise RetainInputError(f"X must be a pandas DataFrame of features, not {type(X).__name__}")
     columns = [str(c) for c in X.columns.tolist()]  # tolist: a text Index iterates slowly
-    if len(X) and columns == list(names) and all(dtype == np.float64 for dtype in X.dtypes):
-        # Already the model's float matrix (RetentionModel scores all its models from one): only
-        # the infinities remain to check, and selecting the columns again would cost more than
-        # scoring one customer.
-        _check_finite(X)
-        return X
+    if len(X) and columns == list(names):
+        # Already the model's matrix (RetentionModel scores all its models from one)? Then only
+        # the infinities remain to check: selecting the columns again would cost more than
+        # scoring one customer. A float64 array out of to_numpy means numeric columns only
+        # (bool, text or nullable columns come out as objects).
+        values = X.to_numpy()
+        if values.dtype == np.float64:
+            _check_finite_values(values, columns)
+            return X
     missing = [c for c in names if c not in columns]
     if missing:
         raise RetainInputError(

@@ -196,9 +196,11 @@ def churn_reasons(
     describe the same thing (recency and the overdue ratio) are said once. A customer whose risk
     no feature raises gets the features that lower it most, marked so.
     """
-    values = contributions.drop(columns=["bias"], errors="ignore")
-    names = [str(c) for c in values.columns.tolist()]
-    matrix = values.to_numpy()
+    names = [str(c) for c in contributions.columns.tolist()]
+    matrix = contributions.to_numpy()
+    if "bias" in names:  # the baseline of every row, no reason
+        keep = [j for j, name in enumerate(names) if name != "bias"]
+        names, matrix = [names[j] for j in keep], matrix[:, keep]
     order = np.argsort(-matrix, axis=1)
     columns = _Columns(table)
     # Per contribution column: its wording; its values are read from the table when first needed.
