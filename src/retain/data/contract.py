@@ -83,10 +83,11 @@ class TableContract:
         columns = frame.columns.tolist()
         missing = [c for c in self.required if c not in columns]
         extra = [c for c in columns if c not in self.kinds]
+        given = dict(zip(columns, frame.dtypes.tolist(), strict=True))
         wrong = {
-            c: str(frame[c].dtype)
+            c: str(given[c])
             for c, dtype in self.dtypes().items()
-            if c in frame.columns and frame[c].dtype != dtype
+            if c in given and given[c] != dtype
         }
         if missing or extra or wrong:
             raise RetainError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,19 @@ def reference_cutoff(cutoffs: list[pd.Timestamp], as_of: pd.Timestamp) -> pd.Tim
     return cutoffs[best] if off_season[best] <= 31 else max(cutoffs)
 
 
+# Built once: pandas makes a text Index from column names anew for every frame built from them.
+_BTYD_COLUMNS: Final = pd.Index(
+    [
+        "btyd_p_alive",
+        "btyd_p_no_purchase",
+        "btyd_p_no_purchase_30d",
+        "btyd_expected_purchases",
+        "btyd_expected_spend",
+        "btyd_clv",
+    ]
+)
+
+
 class BTYDFeatures:
     """BG/NBD + Gamma-Gamma fitted on one population, turned into per-customer columns."""
 
@@ -129,19 +142,17 @@ class BTYDFeatures:
         )
         monetary = np.where(x > 0, np.maximum(features["monetary_value"].to_numpy(float), 0.01), 0)
         spend = np.asarray(self.spend_.conditional_expected_average_profit(x, monetary))
-        return pd.DataFrame(
-            {
-                "btyd_p_alive": np.asarray(model.conditional_probability_alive(x, t_x, T)),
-                "btyd_p_no_purchase": np.asarray(model.probability_of_no_purchase(h, x, t_x, T)),
-                "btyd_p_no_purchase_30d": np.asarray(
-                    model.probability_of_no_purchase(30, x, t_x, T)
-                ),
-                "btyd_expected_purchases": purchases,
-                "btyd_expected_spend": spend,
-                "btyd_clv": purchases * spend,
-            },
-            index=features.index,
-        )
+        columns = [
+            model.conditional_probability_alive(x, t_x, T),
+            model.probability_of_no_purchase(h, x, t_x, T),
+            model.probability_of_no_purchase(30, x, t_x, T),
+            purchases,
+            spend,
+            purchases * spend,
+        ]
+        # One float block under a ready-made Index: a request's latency (see _BTYD_COLUMNS).
+        values = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+        return pd.DataFrame(values, columns=_BTYD_COLUMNS, index=features.index)
 
 
 class RetentionModel:
@@ -340,12 +351,11 @@ class RetentionModel:
         the BTYD columns and the RFM segments, both as fitted at ``as_of`` (any segment columns
         already in ``table``, scored against another population, are replaced)."""
         self._check_fitted()
-        missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in table]
+        columns = table.columns.tolist()
+        missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in columns]
         if missing:
             raise RetainInputError(f"features: missing column(s) {', '.join(missing)}")
-        replaced = [
-            c for c in table.columns.tolist() if c.startswith("btyd_") or c in SEGMENT_COLUMNS
-        ]
+        replaced = [c for c in columns if c.startswith("btyd_") or c in SEGMENT_COLUMNS]
         own = table.drop(columns=replaced) if replaced else table
         # One concatenation: each one copies the wide table (a request's latency).
         parts = [own, self.btyd_.transform(own), self.segmenter_.scores(own)]
@@ -372,7 +382,8 @@ class RetentionModel:
     ) -> pd.DataFrame:
         """Scores from a feature table made by :meth:`features` (callers who hold features)."""
         self._check_fitted()
-        missing = [c for c in self.feature_names_ if c not in table]
+        present = set(table.columns.tolist())
+        missing = [c for c in self.feature_names_ if c not in present]
         if missing:
             raise RetainInputError(
                 f"scoring: the feature table lacks {len(missing)} model features: "

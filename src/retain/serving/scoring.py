@@ -234,20 +234,18 @@ def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]
     customers = request.customers
     lines = [line for customer in customers for line in customer.transactions]
     dtypes = TRANSACTIONS.dtypes()
-    transactions = pd.DataFrame(
-        {
-            "customer_id": pd.Series(
-                [c.customer_id for c in customers for _ in c.transactions],
-                dtype=dtypes["customer_id"],
-            ),
-            "timestamp": _utc([line.timestamp for line in lines]),
-            "amount": np.fromiter((line.amount for line in lines), np.float64, len(lines)),
-        }
-    )
+    columns = {
+        "customer_id": pd.array(
+            [c.customer_id for c in customers for _ in c.transactions], dtype=dtypes["customer_id"]
+        ),
+        "timestamp": _utc([line.timestamp for line in lines]),
+        "amount": np.fromiter((line.amount for line in lines), np.float64, len(lines)),
+    }
     for name in ("order_id", "quantity", "product_id", "category", "discount"):
         values = [getattr(line, name) for line in lines]
         if any(v is not None for v in values):
-            transactions[name] = pd.Series(values, dtype=dtypes[name])
+            columns[name] = pd.array(values, dtype=dtypes[name])
+    transactions = pd.DataFrame(columns)  # arrays, not Series: no index to align
     TRANSACTIONS.check(transactions)
     if not any(customer.events for customer in customers):
         return transactions, None
@@ -255,9 +253,9 @@ def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]
     dtypes = EVENTS.dtypes()
     event_frame = pd.DataFrame(
         {
-            "customer_id": pd.Series([c for c, _ in events], dtype=dtypes["customer_id"]),
+            "customer_id": pd.array([c for c, _ in events], dtype=dtypes["customer_id"]),
             "timestamp": _utc([e.timestamp for _, e in events]),
-            "event_type": pd.Series([e.event_type for _, e in events], dtype=dtypes["event_type"]),
+            "event_type": pd.array([e.event_type for _, e in events], dtype=dtypes["event_type"]),
         }
     )
     EVENTS.check(event_frame)
@@ -269,14 +267,14 @@ _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
-def _utc(stamps: list[dt.datetime]) -> pd.Series:
+def _utc(stamps: list[dt.datetime]) -> pd.DatetimeIndex:
     """Timestamps in UTC, in the contract's dtype; naive ones are UTC already."""
     micros = np.fromiter(
         ((s - (_NAIVE_EPOCH if s.tzinfo is None else _EPOCH)) // _MICROSECOND for s in stamps),
         np.int64,
         len(stamps),
     )
-    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
+    return pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
 
 
 def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:
