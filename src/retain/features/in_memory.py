@@ -147,7 +147,7 @@ def _table(ids: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     decimals (see ``builder._fetch``)."""
     values = np.round(np.column_stack(list(columns.values())).astype("float64"), 9)
     frame = pd.DataFrame(values, columns=list(columns))
-    frame.insert(0, "customer_id", pd.array(ids, dtype="str"))
+    frame.insert(0, "customer_id", pd.Series(ids, dtype="str"))
     return frame
 
 

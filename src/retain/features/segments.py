@@ -65,7 +65,7 @@ _GRID: Final = (
 _QUANTILES: Final = (0.2, 0.4, 0.6, 0.8)
 # The grid as codes into SEGMENTS, so scoring picks categories without comparing text.
 _GRID_CODES: Final = np.array([[SEGMENTS.index(name) for name in row] for row in _GRID])
-_SEGMENT_DTYPE: Final = pd.CategoricalDtype(SEGMENTS)
+_SEGMENT_DTYPE: Final = pd.CategoricalDtype(list(SEGMENTS))
 
 
 def segment_of(r_score: int, fm_score: int) -> str:

@@ -35,7 +35,7 @@ def up_to(frame: pd.DataFrame | None, day: pd.Timestamp) -> pd.DataFrame | None:
 def on_or_before(timestamps: pd.Series, day: pd.Timestamp) -> np.ndarray:
     """Which UTC timestamps fall on or before ``day`` (a naive UTC midnight)."""
     # In NumPy: a zoned column comes out in UTC, and pandas' own comparison costs far more.
-    end = np.datetime64((day + pd.Timedelta(days=1)).to_datetime64(), "us")
+    end = (day + pd.Timedelta(days=1)).as_unit("us").to_datetime64()
     return timestamps.to_numpy(dtype="datetime64[us]") < end
 
 
