@@ -21,7 +21,7 @@ Overload: past ``max_in_flight`` prediction requests in progress in a worker
 Batching: a request carries up to ``max_customers`` customers and is scored as one table, which is
 where the throughput is (one feature pass and one call per model for all of them). Server-side
 adaptive batching of single-customer requests is not used: it would add its wait to every request's
-latency to save what one request costs on its own, about 10 ms of CPU, most of it fixed per call
+latency to save what one request costs on its own, about 7 ms of CPU, most of it fixed per call
 (pandas and model calls) rather than per customer.
 """
 
