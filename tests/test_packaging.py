@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,28 @@ def test_bentofile_names_the_service_and_the_locked_requirements() -> None:
     bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
     assert bentofile["service"] == "retain.serving.service:RetentionService"
     assert (ROOT / bentofile["python"]["requirements_txt"]).exists()
+
+
+def test_bentoml_build_from_the_root_packages_the_service(tmp_path: Path) -> None:
+    """`bentoml build` from the project root: the Bento holds the package, the service's two
+    endpoints and exactly the locked serving requirements."""
+    bentoml = Path(sys.executable).with_name("bentoml")
+    built = subprocess.run(
+        [str(bentoml), "build", "--output", "tag"],
+        cwd=ROOT, env={**os.environ, "BENTOML_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bento,) = [p for p in (tmp_path / "bentos" / "retain").iterdir() if p.name != "latest"]
+    manifest = yaml.safe_load((bento / "bento.yaml").read_text())
+    assert manifest["service"] == "retain.serving.service:RetentionService"
+    assert (bento / "src" / "src" / "retain" / "serving" / "service.py").exists()
+    routes = yaml.safe_load((bento / "apis" / "openapi.yaml").read_text())["paths"]
+    assert {"/predict", "/predict_features"} <= set(routes)
+
+    def pins(text: str) -> set[str]:
+        return {line.split(";")[0].strip() for line in text.splitlines() if "==" in line}
+
+    # BentoML appends its own pin (the same version) to the file it copies.
+    packaged = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert pins(packaged) == pins((ROOT / "requirements" / "serving.txt").read_text())

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +444,40 @@ def test_bearer_token(tmp_path: Path, trained: Trained) -> None:
             response = client.post("/predict", json=body)
             assert response.status_code == 200, response.text
             assert client.get("/readyz").status_code == 200  # probes need no token
+
+
+def test_past_the_in_flight_limit_requests_get_a_clean_503(
+    tmp_path: Path, trained: Trained, customer_ids: list[str]
+) -> None:
+    """One worker admitting one prediction at a time, sent eight at once: the others are told
+    503 with Retry-After at once (never another status), health probes are never shed, and the
+    server answers normally afterwards."""
+    env = serving_env(trained, RETAIN_SERVE_MAX_IN_FLIGHT="1", RETAIN_SERVE_WORKERS="1")
+    body = predict(*histories(trained.transactions, customer_ids), as_of=AS_OF)
+    with running_server(tmp_path, env) as server:
+        statuses: list[int] = []
+        for _ in range(5):  # rounds until two requests met (each takes milliseconds)
+            start = threading.Barrier(8)
+
+            def send(_: int, start: threading.Barrier = start) -> httpx.Response:
+                with server.client() as client:
+                    start.wait()
+                    return client.post("/predict", json=body)
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(send, range(8)))
+            statuses += [answer.status_code for answer in answers]
+            for answer in answers:
+                if answer.status_code == 503:
+                    assert answer.headers["retry-after"] == "1"
+                    assert error_of(answer).startswith("overloaded: 1 requests in progress")
+            if 503 in statuses:
+                break
+        assert set(statuses) == {200, 503}, statuses
+        with server.client() as client:
+            assert client.get("/livez").status_code == 200
+            assert client.get("/readyz").status_code == 200
+            assert client.post("/predict", json=body).status_code == 200
 
 
 def test_a_model_that_cannot_load_is_not_ready(tmp_path: Path) -> None:
