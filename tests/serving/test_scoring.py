@@ -221,3 +221,34 @@ def test_feature_rows_without_a_customer_id_are_named(scorer: Scorer) -> None:
     rows: list[dict[str, Any]] = [{"customer_id": "a"}, {}, {"customer_id": None}]
     with pytest.raises(RetainInputError, match=r"2 have none: rows\[1\], rows\[2\]"):
         scorer.predict_features(FeatureRequest(rows=rows, as_of=dt.date(1998, 3, 31)))
+
+
+def test_feature_values_that_are_not_numbers_are_named_by_column(scorer: Scorer) -> None:
+    rows: list[dict[str, Any]] = [
+        {"customer_id": "a", "frequency": "many", "recency": 2.0},
+        {"customer_id": "b", "frequency": "lots", "recency": "long ago", "T": None},
+        {"customer_id": "c", "frequency": "3", "recency": 1.0},  # a number in text is a number
+    ]
+    expected = (
+        "rows: feature values must be numbers or null: frequency in 2 rows (rows[0] is 'many'); "
+        "recency in 1 row (rows[1] is 'long ago')"
+    )
+    with pytest.raises(RetainInputError) as raised:
+        scorer.predict_features(FeatureRequest(rows=rows, as_of=dt.date(1998, 3, 31)))
+    assert str(raised.value) == expected
+
+
+def test_feature_rows_may_leave_out_columns_and_segments(scorer: Scorer, trained: Trained) -> None:
+    """A feature missing from one row (or null) is unknown to that customer only, and the segment
+    columns of `retain features` output are replaced by the model's own."""
+    table = build_features(trained.transactions, AS_OF).head(2)
+    rows = json_rows(table)
+    assert not pd.isna(table["ipt_std"].iloc[0])  # the value left out matters to the model
+    rows[0].pop("ipt_std")
+    rows[1]["segment"] = "not a segment"
+    answer = scorer.predict_features(FeatureRequest(rows=rows, as_of=dt.date(1998, 3, 31)))
+    expected = table.assign(ipt_std=[float("nan"), table["ipt_std"].iloc[1]])
+    scores = trained.model.score_features(trained.model.complete_features(expected), AS_OF)
+    got = [p.churn_probability for p in answer.predictions]
+    assert got == pytest.approx(scores["churn_probability"].tolist(), rel=1e-12)
+    assert [p.segment for p in answer.predictions] == scores["segment"].astype(str).tolist()

@@ -123,16 +123,7 @@ class Scorer:
                 f"rows: every feature row needs a customer_id; {len(without_id):,} have none: "
                 + ", ".join(f"rows[{i}]" for i in without_id[:5])
             )
-        table = pd.DataFrame.from_records(request.rows)
-        table["customer_id"] = table["customer_id"].astype("str")
-        # The RFM scores and segment of `retain features` rows (the segment is text) were scored
-        # against that table's population; the model replaces them with its own.
-        table = table.drop(columns=[c for c in table.columns if c in SEGMENT_COLUMNS])
-        numeric = table.columns.drop("customer_id")
-        try:
-            table[numeric] = table[numeric].astype("float64")
-        except (TypeError, ValueError) as error:
-            raise RetainInputError(f"rows: feature values must be numbers ({error})") from error
+        table = _feature_table(request.rows)
         scores = self.model.score_features(
             self.model.complete_features(table), as_of, n_reasons=request.n_reasons
         )
@@ -260,6 +251,48 @@ def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]
     )
     EVENTS.check(event_frame)
     return transactions, event_frame
+
+
+def _feature_table(rows: list[dict[str, float | str | None]]) -> pd.DataFrame:
+    """Feature rows (each with a customer_id) as a table: the id as text, every other column as
+    float64, a null or a column missing from a row as NaN.
+
+    The RFM scores and segment of ``retain features`` rows (the segment is text) were scored
+    against that table's population; they are left out, and the model adds its own.
+    """
+    names = [
+        name
+        for name in dict.fromkeys(key for row in rows for key in row)
+        if name != "customer_id" and name not in SEGMENT_COLUMNS
+    ]
+    cells = [[row.get(name) for name in names] for row in rows]
+    try:  # NumPy reads None as NaN
+        values = np.array(cells, dtype=np.float64).reshape(len(rows), len(names))
+    except (TypeError, ValueError):
+        raise RetainInputError(_not_numbers(cells, names)) from None
+    table = pd.DataFrame(values, columns=names)
+    ids = pd.Series([str(row["customer_id"]) for row in rows], dtype="str")
+    table.insert(0, "customer_id", ids)
+    return table
+
+
+def _not_numbers(cells: list[list[float | str | None]], names: list[str]) -> str:
+    """Which feature columns hold values that are not numbers, how many, and an example of each."""
+    found: dict[str, list[tuple[int, object]]] = {}
+    for i, row in enumerate(cells):
+        for name, value in zip(names, row, strict=True):
+            if value is None:
+                continue
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                found.setdefault(name, []).append((i, value))
+    listed = "; ".join(
+        f"{name} in {len(bad):,} row{'' if len(bad) == 1 else 's'} "
+        f"(rows[{bad[0][0]}] is {bad[0][1]!r})"
+        for name, bad in found.items()
+    )
+    return f"rows: feature values must be numbers or null: {listed}"
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
