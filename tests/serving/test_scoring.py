@@ -81,6 +81,12 @@ def test_the_settings_come_from_retain_serve_variables(monkeypatch: pytest.Monke
     monkeypatch.setenv("RETAIN_SERVE_API_TOKEN", "t")
     settings = ServingSettings()
     assert (settings.max_customers, settings.api_token, settings.model_uri) == (7, "t", None)
+    assert settings.workers == "cpu_count"  # counted by BentoML at start-up, within CPU quotas
+    monkeypatch.setenv("RETAIN_SERVE_WORKERS", "3")
+    assert ServingSettings().workers == 3
+    monkeypatch.setenv("RETAIN_SERVE_WORKERS", "0")
+    with pytest.raises(ValueError, match="workers"):
+        ServingSettings()
 
 
 # -- limits ------------------------------------------------------------------------------------------

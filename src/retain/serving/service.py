@@ -10,8 +10,9 @@ cannot be scored (the customers or feature rows and why), 413 past the size limi
 configured bearer token, 503 until the model is loaded (with the load error, if loading failed);
 these four answer ``{"error": message}``. A 500 is a bug of ours.
 
-Workers: one process per CPU by default (RETAIN_SERVE_WORKERS): scoring is mostly Python, which
-one process runs on one core at a time. Each loads the model and prepares its compiled trees before
+Workers: one process per CPU by default (RETAIN_SERVE_WORKERS, default ``cpu_count``, which BentoML
+counts at start-up within a container's CPU quota): scoring is mostly Python, which one process
+runs on one core at a time. Each loads the model and prepares its compiled trees before
 it answers ``/readyz``.
 
 Overload: past ``max_in_flight`` prediction requests in progress in a worker

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,8 +29,10 @@ class ServingSettings(BaseSettings):
     max_in_flight: int = 16
     """Most prediction requests in progress at once per worker; past it, an immediate 503 (load
     shedding)."""
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    """Worker processes, each with its own copy of the model (default: one per CPU). Scoring is
-    mostly Python, which one process runs on one core at a time."""
+    workers: Annotated[int, Field(ge=1)] | Literal["cpu_count"] = "cpu_count"
+    """Worker processes, each with its own copy of the model. Scoring is mostly Python, which one
+    process runs on one core at a time, so the default is one per CPU: ``cpu_count``, which BentoML
+    counts when the server starts, within a container's CPU quota (``os.cpu_count()`` would see
+    every core of the host and load a model copy for each)."""
     api_token: str | None = None
     """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401)."""
