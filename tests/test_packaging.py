@@ -46,6 +46,8 @@ def test_bentoml_build_from_the_root_packages_the_service(tmp_path: Path) -> Non
     (bento,) = [p for p in (tmp_path / "bentos" / "retain").iterdir() if p.name != "latest"]
     manifest = yaml.safe_load((bento / "bento.yaml").read_text())
     assert manifest["service"] == "retain.serving.service:RetentionService"
+    # Workers are counted where the Bento runs, not fixed at the build machine's CPU count.
+    assert manifest["services"][0]["config"]["workers"] == "cpu_count"
     assert (bento / "src" / "src" / "retain" / "serving" / "service.py").exists()
     routes = yaml.safe_load((bento / "apis" / "openapi.yaml").read_text())["paths"]
     assert {"/predict", "/predict_features"} <= set(routes)
