@@ -34,6 +34,8 @@ METRICS = [
     "churn_brier",
     "repurchase_30d_auc",
     "purchases_spearman",
+    "purchases_any_auc",
+    "purchases_buyers_spearman",
     "purchases_total_error",
     "clv_normalized_gini",
     "clv_spearman",

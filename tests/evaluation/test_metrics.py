@@ -207,6 +207,8 @@ def test_count_metrics_by_hand() -> None:
     assert result == pytest.approx(
         {
             "spearman": 1.0,
+            "any_auc": 1.0,
+            "buyers_spearman": 1.0,
             "mae": 1 / 3,
             "rmse": math.sqrt(0.5 / 3),
             "total_actual": 4.0,
@@ -230,6 +232,30 @@ def test_count_metrics_spearman_matches_scipy_and_is_nan_for_constant() -> None:
     expected = stats.spearmanr(actual, predicted).statistic
     assert count_metrics(actual, predicted)["spearman"] == pytest.approx(expected)
     assert math.isnan(count_metrics(actual, np.full(300, 1.5))["spearman"])
+
+
+def test_count_metrics_split_spearman_into_who_buys_and_how_much() -> None:
+    actual = [0] * 8 + [1, 1, 2, 5]
+    # Orders the non-buyers among themselves; one of them above two buyers.
+    continuous = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.2, 0.8, 1.0, 1.5, 4.0]
+    # Ties the non-buyers at zero, and one buyer with them: misses more of who buys.
+    tied = [0] * 8 + [0, 1, 2, 5]
+    good, naive = count_metrics(actual, continuous), count_metrics(actual, tied)
+    assert good["any_auc"] == pytest.approx(30 / 32)  # 2 of 32 pairs wrong
+    assert naive["any_auc"] == pytest.approx(28 / 32)  # 8 pairs tied, counted half
+    assert good["buyers_spearman"] == pytest.approx(naive["buyers_spearman"])
+    # ... and yet the tied rule wins the overall rank correlation.
+    assert naive["spearman"] > good["spearman"] + 0.1
+    assert naive["spearman"] == pytest.approx(stats.spearmanr(actual, tied).statistic)
+
+
+def test_count_metrics_parts_are_nan_when_undefined() -> None:
+    nobody_buys_twice = count_metrics([0, 0, 1], [0.1, 0.2, 0.3])
+    assert nobody_buys_twice["any_auc"] == 1.0
+    assert math.isnan(nobody_buys_twice["buyers_spearman"])  # one buyer: nothing to rank
+    everyone_buys = count_metrics([1, 2, 3], [0.1, 0.2, 0.3])
+    assert math.isnan(everyone_buys["any_auc"])
+    assert everyone_buys["buyers_spearman"] == pytest.approx(1.0)
 
 
 def test_count_metrics_reject_negative_counts_and_zero_total() -> None:

@@ -134,6 +134,8 @@ def temporal_holdout(
         values = value_metrics(spend, value)
         return metrics | {
             "purchases_spearman": counts["spearman"],
+            "purchases_any_auc": counts["any_auc"],
+            "purchases_buyers_spearman": counts["buyers_spearman"],
             "purchases_total_error": counts["total_error"],
             "clv_normalized_gini": values["normalized_gini"],
             "clv_spearman": values["spearman"],

@@ -26,6 +26,7 @@ Conventions (the project's contract)
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Final, Literal
 
@@ -173,6 +174,13 @@ def count_metrics(actual: ArrayLike, predicted: ArrayLike) -> dict[str, float]:
     over the totals: signed, so +0.10 means the model expects 10% more purchases than happened.
     The total is what capacity and revenue planning use, and per-customer errors can cancel in
     it. ``actual`` must be counts (no negative values) with a positive total.
+
+    ``spearman`` splits into two questions, also returned: ``any_auc``, the ROC-AUC of the
+    predictions for "buys at all", and ``buyers_spearman``, the rank correlation among the
+    customers who did buy (NaN with fewer than two of them). When most customers buy nothing,
+    ``spearman`` favours predictions that tie them: a rule that predicts 0 for most of them (last
+    period's count) can beat a better-ranking continuous prediction there, which the two parts
+    show.
     """
     a = _values("actual", actual)
     p = _values("predicted", predicted)
@@ -186,8 +194,11 @@ def count_metrics(actual: ArrayLike, predicted: ArrayLike) -> dict[str, float]:
     total_actual = _positive_total("actual", a, "total_error")
     total_predicted = float(p.sum())
     error = p - a
+    bought = a > 0
     return {
         "spearman": _spearman(a, p),
+        "any_auc": float(skm.roc_auc_score(bought, p)) if 0 < bought.sum() < len(a) else math.nan,
+        "buyers_spearman": _spearman(a[bought], p[bought]),
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "total_actual": total_actual,
