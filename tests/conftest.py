@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from retain.data.datasets import Dataset, load_cdnow
+from retain.data.datasets import Dataset, default_online_retail_path, load_cdnow, load_online_retail
+from retain.errors import RetainInputError
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +18,16 @@ def cdnow_master() -> Dataset:
 @pytest.fixture(scope="session")
 def cdnow_sample() -> Dataset:
     return load_cdnow("sample")
+
+
+@pytest.fixture(scope="session")
+def online_retail() -> Dataset:
+    """UCI Online Retail II from ``../shared/data`` (skipped where it is absent, except in CI)."""
+    try:
+        default_online_retail_path()
+    except RetainInputError:
+        # CI always has shared/data beside the clone; elsewhere the file may be absent.
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("online_retail_ii.parquet is not beside this checkout")
+    return load_online_retail()

@@ -204,6 +204,27 @@ def test_btyd_command_reproduces_the_literature(model: str, tmp_path: Path) -> N
         assert printed["log_likelihood"] == pytest.approx(log_likelihood, abs=0.1)
 
 
+def test_btyd_command_says_in_one_line_when_a_fit_does_not_converge(tmp_path: Path) -> None:
+    """Nobody buys twice: the Pareto/NBD cannot converge. The JSON says so, stderr says why in
+    one line (no Python file and line), and the suggested penalty is an option of the command."""
+    import json
+
+    path = tmp_path / "once.csv"
+    rows = [f"c{i},2024-01-{1 + i % 28:02d} 10:00,{10 + i}" for i in range(60)]
+    path.write_text("customer_id,timestamp,amount\n" + "\n".join(rows) + "\n")
+    common = ("btyd", "--transactions", path, "--as-of", "2024-03-31", "--model", "pareto")
+    plain = run(*common, "--json")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["converged"] is False
+    assert plain.stderr.startswith("warning: ParetoNBDModel did not converge: ")
+    assert plain.stderr.count("\n") == 1 and ".py" not in plain.stderr
+    assert "A small penalizer_coef (e.g. 0.001) usually helps." in plain.stderr
+    penalized = run(*common, "--json", "--penalizer", "0.001")
+    assert penalized.returncode == 0, penalized.stderr
+    assert json.loads(penalized.stdout)["penalizer_coef"] == 0.001
+    assert "penalizer_coef was 0.001." in penalized.stderr
+
+
 def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     """Train with tracking into the default local store (sqlite:///mlflow.db in the working
     directory), then score with the champion it registered, and with the saved file."""

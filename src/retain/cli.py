@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import pandas as pd
 import typer
@@ -202,11 +203,19 @@ def btyd(
         str, typer.Option(help="days or weeks (the literature uses weeks).")
     ] = "days",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    penalizer: Annotated[
+        float,
+        typer.Option(
+            help="L2 penalty on the parameters (lifetimes' penalizer_coef); 0 is the plain "
+            "maximum likelihood of the papers, 0.001 steadies a fit that does not converge."
+        ),
+    ] = 0.0,
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
 ) -> None:
-    """Fit one classic BTYD model on the RFM summary as of a day; print its parameters."""
+    """Fit one classic BTYD model on the RFM summary as of a day; print its parameters and
+    whether the fit converged."""
     import json
 
     from retain.features import FeatureBuilder
@@ -229,13 +238,16 @@ def btyd(
     rfm = rfm_in_unit(FeatureBuilder().build(validated.frame, as_of), time_unit)  # type: ignore[arg-type]
     estimator: ParametricModel
     if model == "gamma-gamma":
-        estimator = GammaGammaModel().fit(rfm["frequency"], rfm["monetary_value"])
+        estimator = GammaGammaModel(penalizer_coef=penalizer).fit(
+            rfm["frequency"], rfm["monetary_value"]
+        )
     else:
         transaction_model = cast(type[TransactionModel], MODELS[model])
-        estimator = transaction_model(time_unit=time_unit).fit(
+        estimator = transaction_model(penalizer_coef=penalizer, time_unit=time_unit).fit(
             rfm["frequency"], rfm["recency"], rfm["T"]
         )
-    typer.echo(json.dumps(estimator.to_dict(), indent=None if json_output else 2))
+    printed = estimator.to_dict() | {"penalizer_coef": penalizer, "converged": estimator.converged_}
+    typer.echo(json.dumps(printed, indent=None if json_output else 2))
 
 
 @app.command()
@@ -744,6 +756,26 @@ def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
     typer.echo(table[[c for c in shown if c in table]].round(1).to_string(index=False))
 
 
+_PACKAGE = Path(__file__).resolve().parent
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """retain's own warnings as one line, like its errors; other libraries' as Python shows them
+    (their file and line help whoever reports them upstream)."""
+    if Path(filename).resolve().is_relative_to(_PACKAGE):
+        typer.secho(f"warning: {message}", fg="yellow", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     """Entry point: run the app, turning retain's own errors into one line and exit status 2.
 
@@ -752,6 +784,7 @@ def main() -> None:
     example) are kept out of the output: the commands say what happened themselves.
     """
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.showwarning = _show_warning
     try:
         app()
     except RetainError as error:

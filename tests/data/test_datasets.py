@@ -1,11 +1,8 @@
-import os
-
 import pytest
 
 from retain.data.contract import CUSTOMERS, TRANSACTIONS
 from retain.data.datasets import (
     Dataset,
-    default_online_retail_path,
     load_cdnow,
     load_online_retail,
 )
@@ -30,18 +27,6 @@ def test_cdnow_sample_uses_the_sample_ids(cdnow_sample: Dataset) -> None:
 def test_cdnow_kind_is_checked() -> None:
     with pytest.raises(RetainInputError, match="'master' or 'sample'"):
         load_cdnow("full")  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def online_retail() -> Dataset:
-    try:
-        default_online_retail_path()
-    except RetainInputError:
-        # CI always has shared/data beside the clone; elsewhere the file may be absent.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("online_retail_ii.parquet is not beside this checkout")
-    return load_online_retail()
 
 
 def test_online_retail_reports_guests_and_cancellations(online_retail: Dataset) -> None:

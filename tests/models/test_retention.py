@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from retain.data.datasets import Dataset
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
+from retain.models.btyd._base import ConvergenceWarning
 from retain.models.retention import (
     SCORE_COLUMNS,
     BTYDFeatures,
@@ -116,3 +119,24 @@ def test_value_totals_are_anchored_on_btyd_at_the_reference_cutoff(
         ratio = past[label].clip(lower=0).sum() / past_btyd[base].clip(lower=1e-3).sum()
         expected_total = ratio * now[base].clip(lower=1e-3).sum()
         assert scores[score].sum() == pytest.approx(expected_total, rel=1e-9), score
+
+
+@pytest.mark.slow
+def test_btyd_fits_that_do_not_converge_are_told_once_per_training(
+    online_retail: Dataset,
+) -> None:
+    """On Online Retail II up to 2010-12-08 the BG/NBD runs its drop-out parameter a to 0 on the
+    customers of two of the three fits (up to then the data show too little drop-out to estimate). The user gets one
+    warning that names those fits, not one per fit, and training goes on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = RetentionModel(183, n_cutoffs=2, n_jobs=1).fit(
+            online_retail.transactions.frame, "2010-12-08"
+        )
+    told = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert [str(w.message) for w in told] == [
+        "BTYD features, 2 of 3 fits: BetaGeoModel did not converge on the customers of "
+        "2010-06-08 and 2010-12-08 (a ran to 0, the edge of its range); their columns use the "
+        "best parameters found."
+    ]
+    assert model.cutoffs_ == [pd.Timestamp("2010-03-09"), pd.Timestamp("2010-06-08")]

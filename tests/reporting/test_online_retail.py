@@ -9,7 +9,6 @@ report forecasts October 2011, a month the data goes on to show.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import pytest
 from tests.batch.conftest import run_cli
 from tests.reporting.browser import SECTIONS, assert_renders, render
 
-from retain.data.datasets import default_online_retail_path, load_online_retail
-from retain.errors import RetainInputError
+from retain.data.datasets import Dataset
 from retain.kpis import retention_kpis
 from retain.models.retention import RetentionModel
 
@@ -41,15 +39,8 @@ class Output:
 
 
 @pytest.fixture(scope="module")
-def transactions() -> pd.DataFrame:
-    try:
-        default_online_retail_path()
-    except RetainInputError:
-        # CI always has shared/data beside the clone; elsewhere the file may be absent.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("online_retail_ii.parquet is not beside this checkout")
-    return load_online_retail().transactions.frame
+def transactions(online_retail: Dataset) -> pd.DataFrame:
+    return online_retail.transactions.frame
 
 
 @pytest.fixture(scope="module")

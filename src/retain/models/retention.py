@@ -12,6 +12,7 @@ cutoff); the models kept for scoring are fitted at ``as_of`` itself.
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -22,6 +23,11 @@ from retain.data.dates import DateLike
 from retain.errors import RetainInputError
 from retain.features import FeatureBuilder, RFMSegmenter, to_cutoff
 from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
+from retain.models.btyd._base import (
+    ConvergenceWarning,
+    convergence_noted,
+    not_converged_summary,
+)
 from retain.models.churn import ChurnModel
 from retain.models.reasons import churn_reasons
 from retain.models.timing import TimingModel, bin_edges
@@ -224,8 +230,10 @@ class RetentionModel:
         timing = TimingModel(self.horizon_days, random_state=self.random_state, n_jobs=self.n_jobs)
         edges = bin_edges(timing.horizon_days, timing.bin_days)
         parts, hazards = [], []
-        for _, group in table.groupby("cutoff", sort=True):
-            btyd = BTYDFeatures(self.horizon_days).fit(group)
+        not_converged: dict[str, list[ConvergenceWarning]] = {}
+        for cutoff_day, group in table.groupby("cutoff", sort=True):
+            with convergence_noted(not_converged, f"{cutoff_day:%Y-%m-%d}"):
+                btyd = BTYDFeatures(self.horizon_days).fit(group)
             parts.append(self._with_btyd(group, btyd))
             hazards.append(btyd.hazards(group, edges))
         table = pd.concat(parts, ignore_index=True)
@@ -272,7 +280,16 @@ class RetentionModel:
         now = self.builder_.build(
             up_to(transactions, day), day, events=up_to(events, day), customers=customers
         )
-        self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
+        with convergence_noted(not_converged, f"{day:%Y-%m-%d}"):
+            self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
+        if not_converged:
+            warnings.warn(
+                f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits: "
+                f"{not_converged_summary(not_converged)}; their columns use the best parameters "
+                "found.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.segmenter_ = RFMSegmenter().fit(now)
         self.as_of_ = day
         self._fit_levels(table, self._with_btyd(now, self.btyd_))

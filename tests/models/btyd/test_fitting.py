@@ -9,7 +9,13 @@ import pytest
 from tests.models.btyd.helpers import RFM, TRANSACTION_MODELS
 
 from retain.models.btyd import ParetoNBDModel, TransactionModel
-from retain.models.btyd._base import RFMData, factorize_rows
+from retain.models.btyd._base import (
+    ConvergenceWarning,
+    RFMData,
+    convergence_noted,
+    factorize_rows,
+    not_converged_summary,
+)
 
 TIME_PARAMS = {"bgnbd": ("alpha",), "pareto": ("alpha", "beta"), "mbgnbd": ("alpha",)}
 
@@ -80,11 +86,45 @@ def test_factorize_rows_is_exact() -> None:
 
 
 def test_a_fit_that_cannot_converge_says_so() -> None:
-    """Without a single repeat purchase the purchase rate runs to 0: a warning, not a crash."""
-    with pytest.warns(RuntimeWarning, match="did not converge .*edge of its range"):
-        model = ParetoNBDModel().fit(np.zeros(50), np.zeros(50), np.linspace(10, 100, 50))
+    """Without a single repeat purchase the purchase rate runs to 0: a warning that names the
+    parameter, not a crash; a penalty is advised only when none was used."""
+    never_again = (np.zeros(50), np.zeros(50), np.linspace(10, 100, 50))
+    with pytest.warns(ConvergenceWarning) as caught:
+        model = ParetoNBDModel().fit(*never_again)
     assert not model.converged_
     assert all(np.isfinite(v) and v > 0 for v in model.params_.values())
+    warning = caught[0].message
+    assert isinstance(warning, ConvergenceWarning)
+    assert warning.model == "ParetoNBDModel"
+    assert "r ran to 0, the edge of its range" in warning.reason
+    assert str(warning).endswith("A small penalizer_coef (e.g. 0.001) usually helps.")
+    with pytest.warns(ConvergenceWarning, match=r"penalizer_coef was 0\.01\.$"):
+        ParetoNBDModel(penalizer_coef=0.01).fit(*never_again)
+
+
+def test_many_fits_that_do_not_converge_are_told_once() -> None:
+    """A caller that fits at several cutoffs keeps the convergence warnings and says them in one
+    sentence; any other warning still reaches the user at once."""
+    never_again = (np.zeros(50), np.zeros(50), np.linspace(10, 100, 50))
+    notes: dict[str, list[ConvergenceWarning]] = {}
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        for day in ("2024-01-31", "2024-02-29", "2024-03-31"):
+            with convergence_noted(notes, day):
+                ParetoNBDModel().fit(*never_again)
+                warnings.warn(f"unrelated {day}", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == [
+        "unrelated 2024-01-31",
+        "unrelated 2024-02-29",
+        "unrelated 2024-03-31",
+    ]
+    assert list(notes) == ["2024-01-31", "2024-02-29", "2024-03-31"]
+    summary = not_converged_summary(notes)
+    assert summary.startswith(
+        "ParetoNBDModel did not converge on the customers of 2024-01-31, 2024-02-29 and "
+        "2024-03-31 (r ran to 0, the edge of its range"
+    )
+    assert summary.count("ParetoNBDModel") == 1  # the same reason is not repeated per fit
 
 
 @pytest.mark.parametrize("key", list(TRANSACTION_MODELS))

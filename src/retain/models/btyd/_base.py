@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
@@ -41,6 +42,7 @@ from retain.errors import RetainInputError
 
 __all__ = [
     "UNIT_DAYS",
+    "ConvergenceWarning",
     "ParametricModel",
     "RFMData",
     "TransactionModel",
@@ -48,9 +50,12 @@ __all__ = [
     "check_rfm",
     "check_spend",
     "check_times",
+    "convergence_noted",
+    "convergence_warning",
     "factorize_rows",
     "like_input",
     "maximize_log_likelihood",
+    "not_converged_summary",
 ]
 
 # Up to this many (customer, time) pairs, log_probability_of_no_purchase makes one call.
@@ -391,16 +396,88 @@ def maximize_log_likelihood(
         bounds=[(-_LOG_BOUND, _LOG_BOUND)] * n_params,
         options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-10, "maxcor": 20},
     )
-    at_bound = np.abs(result.x) >= _LOG_BOUND - 1e-9
     converged = bool(
         np.isfinite(result.fun)
-        and not at_bound.any()
+        and not at_bound(result.x).any()
         and (result.success or np.max(np.abs(result.jac)) < _GRADIENT_TOLERANCE)
     )
-    message = str(result.message)
-    if at_bound.any():
-        message = "a parameter ran to the edge of its range (1e-11 or 1e11): " + message
-    return result.x, converged, message
+    return result.x, converged, str(result.message)
+
+
+def at_bound(log_params: np.ndarray) -> np.ndarray:
+    """Which log-parameters the optimiser left at the edge of their range."""
+    return np.abs(log_params) >= _LOG_BOUND - 1e-9
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """A maximum-likelihood fit stopped short of a proper optimum; its parameters are the best
+    found. ``model`` and ``reason`` let a caller that fits many times summarise them."""
+
+    def __init__(self, message: str, model: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.model, self.reason = model, reason
+
+
+def convergence_warning(
+    model: str,
+    names: tuple[str, ...],
+    log_params: np.ndarray,
+    message: str,
+    penalizer_coef: float,
+) -> None:
+    """Warn that ``model`` did not converge, naming the parameters that ran to an edge.
+
+    A parameter at an edge is one the data do not pin down (for a BG/NBD, ``a`` near 0 means
+    hardly any customer drops out); the advice depends on whether a penalty is already in use.
+    """
+    edges = [
+        f"{name} ran to {'infinity' if value > 0 else '0'}, the edge of its range"
+        for name, value, edge in zip(names, log_params, at_bound(log_params), strict=True)
+        if edge
+    ]
+    advice = (
+        "A small penalizer_coef (e.g. 0.001) usually helps."
+        if penalizer_coef == 0
+        else f"penalizer_coef was {penalizer_coef:g}."
+    )
+    reason = "; ".join(edges) if edges else message
+    message = f"{model} did not converge: {reason}; the parameters are the best found. {advice}"
+    warnings.warn(ConvergenceWarning(message, model, reason), stacklevel=3)
+
+
+@contextmanager
+def convergence_noted(notes: dict[str, list[ConvergenceWarning]], fit: str) -> Iterator[None]:
+    """Keep the convergence warnings of the fits inside in ``notes[fit]`` rather than showing
+    each one, for a caller that fits many times and says it once; other warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield
+    for warning in caught:
+        if isinstance(warning.message, ConvergenceWarning):
+            notes.setdefault(fit, []).append(warning.message)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def not_converged_summary(notes: dict[str, list[ConvergenceWarning]]) -> str:
+    """``notes`` (see :func:`convergence_noted`) in one sentence: which models, on which fits, why."""
+    fits: dict[str, dict[str, None]] = {}
+    reasons: dict[str, dict[str, None]] = {}
+    for fit, found in notes.items():
+        for warning in found:
+            fits.setdefault(warning.model, {})[fit] = None
+            reasons.setdefault(warning.model, {})[warning.reason] = None
+    return "; ".join(
+        f"{model} did not converge on the customers of {_listed(list(fits[model]))} "
+        f"({'; '.join(reasons[model])})"
+        for model in fits
+    )
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class TransactionModel(ParametricModel, ABC):
@@ -471,11 +548,12 @@ class TransactionModel(ParametricModel, ABC):
         self.time_unit_ = self.time_unit
         self.converged_ = converged
         if not converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge ({message}); the parameters are the "
-                "best found. A small penalizer_coef usually helps.",
-                RuntimeWarning,
-                stacklevel=2,
+            convergence_warning(
+                type(self).__name__,
+                self.param_names,
+                log_params,
+                message,
+                float(self.penalizer_coef),
             )
         return self
 

@@ -16,7 +16,6 @@ is in the feature table's ``monetary_value``), which reproduces their p, q, gamm
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import ClassVar, Self
 
@@ -35,6 +34,7 @@ from retain.models.btyd._base import (
     check_penalizer,
     check_rfm,
     check_spend,
+    convergence_warning,
     like_input,
     maximize_log_likelihood,
 )
@@ -137,10 +137,12 @@ class GammaGammaModel(ParametricModel):
         self.time_unit_ = None
         self.converged_ = converged
         if not converged:
-            warnings.warn(
-                f"GammaGammaModel did not converge ({message}); the parameters are the best found.",
-                RuntimeWarning,
-                stacklevel=2,
+            convergence_warning(
+                "GammaGammaModel",
+                self.param_names,
+                log_params,
+                message,
+                float(self.penalizer_coef),
             )
         return self
 
