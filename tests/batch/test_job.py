@@ -287,6 +287,9 @@ def test_rejected_rows_are_counted_by_reason_and_the_rest_is_scored(
     scores = run.scores
     assert not {"LATE1", "LATE2"} & set(scores["customer_id"])
     assert run.manifest.customers_without_purchase == 2
+    assert (
+        f"  not scored: 2 customers of the input with no purchase on or before {AS_OF}" in run.log
+    )
     assert run.manifest.customers_scored == len(scores)
     # Customers who lost a row are still scored from their other rows.
     damaged = set(raw.loc[rows[:4], "customer_id"]) | set(raw.loc[rows[7:], "customer_id"])

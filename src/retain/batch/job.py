@@ -116,6 +116,11 @@ class ScoringJob:
             f"scored {run.customers_scored:,} customers as of {as_of:%Y-%m-%d} "
             f"in {manifest.durations_s['total']:.1f}s -> {settings.out}"
         )
+        if manifest.customers_without_purchase:
+            self.log(
+                f"  not scored: {manifest.customers_without_purchase:,} customers of the input "
+                f"with no purchase on or before {as_of:%Y-%m-%d}"
+            )
         return manifest
 
     # -- stages -----------------------------------------------------------------------------------
