@@ -238,6 +238,7 @@ def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     )
     assert trained.returncode == 0, trained.stderr
     assert "holdout: trained up to 1997-10-02, judged on the next 90 days" in trained.stdout
+    assert " INFO mlflow" not in trained.stderr + trained.stdout  # the commands say it themselves
     assert "registered retain version 1 as champion: the first version" in trained.stdout
     assert (tmp_path / "mlflow.db").exists()
     from_registry = run("score", *common, "--out", tmp_path / "champion", cwd=tmp_path)

@@ -7,6 +7,7 @@ and turns a user's mistake into one clear line on stderr and exit status 2, neve
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
@@ -783,6 +784,9 @@ def main() -> None:
     itself, also with status 2. MLflow's INFO lines (creating tables, validating the input
     example) are kept out of the output: the commands say what happened themselves.
     """
+    # MLflow sets its loggers' level from MLFLOW_LOGGING_LEVEL when it is imported, which the
+    # commands do late; the variable reaches it then (a user's own setting wins).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     warnings.showwarning = _show_warning
     try:
