@@ -131,6 +131,11 @@ def test_kpis_command(export: Path, tmp_path: Path) -> None:
     assert kpis["period"].tolist() == ["2021-01", "2021-02", "2021-03"]
     assert kpis["new_customers"].tolist() == [2, 1, 0]
     assert (tmp_path / "k" / "cohorts.csv").exists()
+    # The data stop on 1 March: March is said to be partial, February is not.
+    assert "note: 2021-03 is partial: the data end on 2021-03-01, the period on 2021-03-31." in (
+        result.stdout
+    )
+    assert "2021-02 is partial" not in result.stdout
 
 
 def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
@@ -138,6 +143,7 @@ def test_demo_runs_on_bundled_data(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "23,570 customers" in result.stdout
     assert "Champions" in result.stdout and "crr" in result.stdout
+    assert "is partial" not in result.stdout  # CDNOW ends on 1998-06-30, with its quarter
     assert len(pd.read_parquet(tmp_path / "demo" / "features.parquet")) == 23_570
     assert "registered retain version 1 as champion" in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "scores" / "scores.parquet")) == 23_570

@@ -187,7 +187,7 @@ def kpis(
     tx = _load_transactions(transactions, columns, options, quarantine).frame
     table = retention_kpis(tx, period=period, active_window_days=active_window_days)
     cohorts = cohort_retention(tx, period=period)
-    _echo_kpis(summarize_kpis(tx), table)
+    _echo_kpis(summarize_kpis(tx), table, _last_day(tx))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "kpis.csv", index=False)
@@ -696,7 +696,7 @@ def demo(
     typer.echo("[3/5] retention KPIs by quarter (active = a purchase in the last 365 days)")
     kpi_table = retention_kpis(tx, period="Q")
     kpi_table.to_csv(out / "kpis.csv", index=False)
-    _echo_kpis(summarize_kpis(tx), kpi_table)
+    _echo_kpis(summarize_kpis(tx), kpi_table, _last_day(tx))
     typer.echo(
         f"[4/5] training with tracking: holdout against the baselines, then the final model "
         f"on everything up to {as_of} ({horizon_days}-day horizon)"
@@ -741,7 +741,9 @@ def _echo_segments(table: pd.DataFrame) -> None:
     typer.echo(sizes.to_string())
 
 
-def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
+def _echo_kpis(summary: dict[str, float], table: pd.DataFrame, last_day: pd.Timestamp) -> None:
+    """Whole-history figures and the KPI table; a last period the data do not cover to its end
+    is said to be partial."""
     from retain.kpis import KPI_COLUMNS
 
     typer.echo(
@@ -755,6 +757,20 @@ def _echo_kpis(summary: dict[str, float], table: pd.DataFrame) -> None:
     hidden = {"period_start", "period_end", "purchase_frequency"}
     shown = [c for c in KPI_COLUMNS if c not in hidden]
     typer.echo(table[[c for c in shown if c in table]].round(1).to_string(index=False))
+    last = table.iloc[-1]
+    data_end = last_day + pd.Timedelta(days=1)
+    if last["period_end"] > data_end:
+        typer.echo(
+            f"note: {last['period']} is partial: the data end on {last_day:%Y-%m-%d}, the period "
+            f"on {last['period_end'] - pd.Timedelta(days=1):%Y-%m-%d}. Its orders and revenue "
+            "cover only part of it, and its customers_end, crr and churn_rate count the days "
+            "after the data as days without a purchase."
+        )
+
+
+def _last_day(transactions: pd.DataFrame) -> pd.Timestamp:
+    """The UTC day of the last transaction, as a zoned midnight (the KPI periods' time zone)."""
+    return transactions["timestamp"].max().tz_convert("UTC").normalize()
 
 
 _PACKAGE = Path(__file__).resolve().parent
