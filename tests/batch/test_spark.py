@@ -70,7 +70,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     )
     transactions.astype({"amount": "str"}).to_parquet(paths.transactions, index=False)
     data.events.to_parquet(paths.events, index=False)
-    customers.to_csv(paths.customers, index=False)
+    # Semicolons, as spreadsheets in many locales export: both engines find the separator.
+    customers.to_csv(paths.customers, index=False, sep=";")
     return paths
 
 

@@ -278,3 +278,51 @@ def test_unreadable_parquet_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"not a parquet file")
     with pytest.raises(RetainInputError, match="cannot read"):
         load_table(path, TRANSACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("name", "sep"),
+    [("export.csv", ";"), ("export.csv", "|"), ("export.txt", "\t"), ("export.tsv", ",")],
+)
+def test_a_csv_with_another_separator_is_read_by_its_header(
+    tmp_path: Path, name: str, sep: str
+) -> None:
+    """Exports from locales with decimal commas separate with ';' (or a tab, or '|'): the header
+    says which, and the ids keep their leading zeros as with a comma."""
+    path = tmp_path / name
+    rows = [["customer_id", "timestamp", "amount"], ["007", "2024-01-01 10:00", "10.5"]]
+    rows.append(["008", "2024-01-02 11:00", "3.25"])
+    path.write_text("".join(sep.join(row) + "\n" for row in rows))
+    from retain.data.io import csv_separator
+
+    assert csv_separator(path) == sep
+    validated = load_table(path, TRANSACTIONS)
+    assert validated.frame["customer_id"].tolist() == ["007", "008"]
+    assert validated.frame["amount"].tolist() == [10.5, 3.25]
+
+
+def test_a_comma_in_a_header_name_does_not_change_the_separator(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text('customer_id,"net amount; incl. VAT",timestamp\n1,2.5,2024-01-01\n')
+    from retain.data.io import csv_separator
+
+    assert csv_separator(path) == ","
+
+
+def test_decimal_commas_are_refused_with_a_hint(tmp_path: Path) -> None:
+    """'10,5' is not read as 10.5: '1,234' could as well be a thousand. The error says why."""
+    path = tmp_path / "export.csv"
+    path.write_text("customer_id;timestamp;amount\n1;2024-01-01;10,5\n2;2024-01-02;3,2\n")
+    with pytest.raises(RetainInputError) as error:
+        load_table(path, TRANSACTIONS)
+    assert str(error.value) == (
+        "transactions: column 'amount': 2 of 2 rows (100%) have non-numeric amount "
+        "(e.g. '10,5', '3,2'); these look like decimal commas: write the numbers with a decimal "
+        "point"
+    )
+
+
+def test_one_row_and_one_customer_are_said_in_the_singular() -> None:
+    raw = pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": [1.0]})
+    report = validate_transactions(raw).report
+    assert report.lines()[0] == "transactions: 1 row read, 1 usable, 0 set aside; 1 customer"

@@ -37,6 +37,7 @@ from retain.batch.schema import SCORES_SCHEMA, to_output_frame
 from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
 from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS
+from retain.data.io import csv_separator
 from retain.data.validation import (
     ValidationOptions,
     check_columns,
@@ -196,7 +197,8 @@ def _read(spark: Any, path: Path, table: str) -> Any:
         if name.endswith(".parquet") or path.is_dir():
             return spark.read.parquet(str(path))
         if name.endswith((".csv", ".txt", ".csv.gz")):
-            return spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+            reader = spark.read.option("header", True).option("inferSchema", False)
+            return reader.option("sep", csv_separator(path)).csv(str(path))
     except PySparkException as error:
         reason = str(error).splitlines()[0]
         raise RetainInputError(f"{table}: Spark cannot read {path}: {reason}") from error

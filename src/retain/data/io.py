@@ -13,7 +13,7 @@ from retain.data.contract import TableContract
 from retain.data.validation import ValidatedTable, ValidationOptions, validate_table
 from retain.errors import RetainInputError
 
-__all__ = ["load_table", "read_table"]
+__all__ = ["csv_separator", "load_table", "read_table"]
 
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.zip")
 
@@ -41,9 +41,10 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
                 for c, kind in contract.kinds.items()
                 if kind in ("id", "text")
             }
-            header = pd.read_csv(path, nrows=0, sep=None if name.endswith(".tsv") else ",")
-            dtypes = {c: t for c, t in text_columns.items() if c in header.columns}
-            return pd.read_csv(path, dtype=dtypes, sep="\t" if name.endswith(".tsv") else ",")
+            sep = csv_separator(path)
+            header = pd.read_csv(path, nrows=0, sep=sep).columns
+            dtypes = {c: t for c, t in text_columns.items() if c in header}
+            return pd.read_csv(path, dtype=dtypes, sep=sep)
     except pd.errors.EmptyDataError as error:
         raise RetainInputError(f"{contract.name}: {path} is empty (no header, no rows)") from error
     except (
@@ -57,6 +58,27 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
     raise RetainInputError(
         f"{contract.name}: {path} is neither parquet nor CSV (expected .parquet, .csv or .tsv)"
     )
+
+
+# Separators of exports from spreadsheets and shops in locales that write decimal commas.
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def csv_separator(path: Path) -> str:
+    """The separator of a CSV file: a tab for ``.tsv``, else a comma, unless the header read so is
+    one column that holds another separator (';', a tab, '|', ','): then the most frequent of
+    them. A semicolon-separated export would otherwise fail as "required column missing"."""
+    sep = "\t" if path.name.lower().endswith(".tsv") else ","
+    try:
+        names = pd.read_csv(path, nrows=0, sep=sep).columns.tolist()
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError):
+        return sep  # the reader itself then says what is wrong with the file
+    if len(names) == 1:
+        counts = {s: names[0].count(s) for s in _SEPARATORS if s != sep}
+        best = max(counts, key=lambda s: counts[s])
+        if counts[best] > 0:
+            return best
+    return sep
 
 
 def load_table(

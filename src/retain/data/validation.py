@@ -100,8 +100,9 @@ class ValidationReport(BaseModel):
     def lines(self) -> list[str]:
         """The report as short lines for a terminal or a log."""
         lines = [
-            f"{self.table}: {self.rows_read:,} rows read, {self.rows_valid:,} usable, "
-            f"{self.rows_quarantined:,} set aside; {self.customers:,} customers"
+            f"{self.table}: {_rows(self.rows_read)} read, {self.rows_valid:,} usable, "
+            f"{self.rows_quarantined:,} set aside; {self.customers:,} "
+            f"customer{'' if self.customers == 1 else 's'}"
         ]
         if self.first_timestamp is not None and self.last_timestamp is not None:
             lines.append(
@@ -542,7 +543,12 @@ def _check_share(
     if problem.startswith("unparseable"):
         hint = "; give the format, e.g. --timestamp-format '%d/%m/%Y %H:%M'"
     elif problem.startswith("non-numeric"):
-        hint = "; check the column mapping"
+        shown = values[mask].astype("str").str.strip()
+        if shown.str.fullmatch(r"[-+]?\d+,\d+").mean() > 0.5:
+            # "1,234" may be a thousand or a decimal: a guess would corrupt the amounts silently.
+            hint = "; these look like decimal commas: write the numbers with a decimal point"
+        else:
+            hint = "; check the column mapping"
     examples_text = f" (e.g. {examples})" if not problem.startswith("missing") else ""
     raise RetainInputError(
         f"{table}: column '{column}': {n_bad:,} of {len(mask):,} rows "
