@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -309,6 +310,23 @@ def test_a_comma_in_a_header_name_does_not_change_the_separator(tmp_path: Path) 
     assert csv_separator(path) == ","
 
 
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        (["1,234.50", "12,345"], "these have commas (decimal or thousands separators)"),
+        (["£10.50", "€3"], "these carry a currency sign or unit: write the bare numbers"),
+        (["10 EUR", "3 EUR"], "these carry a currency sign or unit: write the bare numbers"),
+        (["ten", "three"], "check the column mapping"),
+    ],
+)
+def test_unreadable_amounts_get_a_hint_from_how_they_are_written(
+    written: list[str], hint: str
+) -> None:
+    table = raw(customer_id=["a", "b"], timestamp=["2024-01-01", "2024-01-02"], amount=written)
+    with pytest.raises(RetainInputError, match=f"have non-numeric amount .*; {re.escape(hint)}"):
+        validate_transactions(table)
+
+
 def test_decimal_commas_are_refused_with_a_hint(tmp_path: Path) -> None:
     """'10,5' is not read as 10.5: '1,234' could as well be a thousand. The error says why."""
     path = tmp_path / "export.csv"
@@ -317,8 +335,8 @@ def test_decimal_commas_are_refused_with_a_hint(tmp_path: Path) -> None:
         load_table(path, TRANSACTIONS)
     assert str(error.value) == (
         "transactions: column 'amount': 2 of 2 rows (100%) have non-numeric amount "
-        "(e.g. '10,5', '3,2'); these look like decimal commas: write the numbers with a decimal "
-        "point"
+        "(e.g. '10,5', '3,2'); these have commas (decimal or thousands separators): write plain "
+        "numbers with a decimal point, e.g. 1234.5"
     )
 
 

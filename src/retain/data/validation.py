@@ -518,6 +518,30 @@ def _parse_timestamps(
     return parsed.astype(TIMESTAMP_DTYPE)
 
 
+# How numbers that pandas cannot read are usually written, and what to do about it. They are not
+# converted: "1,234" is a thousand in one locale and 1.234 in another, and a guess would corrupt
+# the amounts silently.
+_NUMBER_HINTS: Final = (
+    (
+        r"[-+]?\d[\d.,]*,[\d.,]*\d",
+        "these have commas (decimal or thousands separators): write plain numbers with a "
+        "decimal point, e.g. 1234.5",
+    ),
+    (
+        r"[^\d\s.,+-]{1,3}\s?[-+]?[\d.,]+|[-+]?[\d.,]+\s?[^\d\s.,+-]{1,3}",
+        "these carry a currency sign or unit: write the bare numbers",
+    ),
+)
+
+
+def _number_hint(texts: pd.Series) -> str:
+    """Advice for a column of unreadable numbers, from how most of them are written."""
+    for pattern, hint in _NUMBER_HINTS:
+        if texts.str.fullmatch(pattern).mean() > 0.5:
+            return f"; {hint}"
+    return "; check the column mapping"
+
+
 def _localize(values: pd.Series, timezone: str, table: str, column: str) -> pd.Series:
     try:
         localized = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
@@ -543,12 +567,7 @@ def _check_share(
     if problem.startswith("unparseable"):
         hint = "; give the format, e.g. --timestamp-format '%d/%m/%Y %H:%M'"
     elif problem.startswith("non-numeric"):
-        shown = values[mask].astype("str").str.strip()
-        if shown.str.fullmatch(r"[-+]?\d+,\d+").mean() > 0.5:
-            # "1,234" may be a thousand or a decimal: a guess would corrupt the amounts silently.
-            hint = "; these look like decimal commas: write the numbers with a decimal point"
-        else:
-            hint = "; check the column mapping"
+        hint = _number_hint(values[mask].astype("str").str.strip())
     examples_text = f" (e.g. {examples})" if not problem.startswith("missing") else ""
     raise RetainInputError(
         f"{table}: column '{column}': {n_bad:,} of {len(mask):,} rows "
