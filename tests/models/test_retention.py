@@ -12,7 +12,7 @@ import pytest
 from retain.data.datasets import Dataset
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
-from retain.models.btyd._base import ConvergenceWarning
+from retain.models.btyd import ConvergenceWarning
 from retain.models.retention import (
     SCORE_COLUMNS,
     BTYDFeatures,

@@ -18,7 +18,12 @@ from typing import Any, Final, Literal
 import pandas as pd
 
 from retain.errors import RetainInputError
-from retain.models.btyd._base import UNIT_DAYS, ParametricModel, TransactionModel
+from retain.models.btyd._base import (
+    UNIT_DAYS,
+    ConvergenceWarning,
+    ParametricModel,
+    TransactionModel,
+)
 from retain.models.btyd.bgnbd import BetaGeoModel
 from retain.models.btyd.gamma_gamma import GammaGammaModel
 from retain.models.btyd.mbgnbd import ModifiedBetaGeoModel
@@ -27,6 +32,7 @@ from retain.models.btyd.pareto import ParetoNBDModel
 __all__ = [
     "MODELS",
     "BetaGeoModel",
+    "ConvergenceWarning",
     "GammaGammaModel",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
