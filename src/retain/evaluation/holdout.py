@@ -12,7 +12,6 @@ Every contender scores the same customers (those with a purchase by ``as_of``) i
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +27,7 @@ from retain.evaluation.metrics import (
     value_metrics,
 )
 from retain.features import FeatureBuilder, to_cutoff
-from retain.models.btyd._base import ConvergenceWarning, convergence_noted, not_converged_summary
+from retain.models.btyd._base import ConvergenceWarning, convergence_noted, warn_not_converged
 from retain.models.retention import BTYDFeatures, RetentionModel
 from retain.models.training import up_to
 
@@ -58,13 +57,9 @@ def baseline_scores(transactions: pd.DataFrame, as_of: DateLike, horizon_days: i
     notes: dict[str, list[ConvergenceWarning]] = {}
     with convergence_noted(notes, f"{day:%Y-%m-%d}"):
         btyd = BTYDFeatures(horizon_days).fit(features).transform(features)
-    if notes:
-        warnings.warn(
-            f"baseline BG/NBD + Gamma-Gamma: {not_converged_summary(notes)}; its scores use the "
-            "best parameters found.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    warn_not_converged(
+        notes, "baseline BG/NBD + Gamma-Gamma", "its scores use the best parameters found."
+    )
     start = day - pd.Timedelta(days=horizon_days)
     last_horizon = (
         FeatureBuilder()

@@ -12,7 +12,6 @@ cutoff); the models kept for scoring are fitted at ``as_of`` itself.
 from __future__ import annotations
 
 import pickle
-import warnings
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -26,7 +25,7 @@ from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
 from retain.models.btyd._base import (
     ConvergenceWarning,
     convergence_noted,
-    not_converged_summary,
+    warn_not_converged,
 )
 from retain.models.churn import ChurnModel
 from retain.models.reasons import churn_reasons
@@ -282,14 +281,11 @@ class RetentionModel:
         )
         with convergence_noted(not_converged, f"{day:%Y-%m-%d}"):
             self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
-        if not_converged:
-            warnings.warn(
-                f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits: "
-                f"{not_converged_summary(not_converged)}; their columns use the best parameters "
-                "found.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        warn_not_converged(
+            not_converged,
+            f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits",
+            "their columns use the best parameters found.",
+        )
         self.segmenter_ = RFMSegmenter().fit(now)
         self.as_of_ = day
         self._fit_levels(table, self._with_btyd(now, self.btyd_))

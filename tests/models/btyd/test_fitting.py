@@ -14,7 +14,7 @@ from retain.models.btyd._base import (
     RFMData,
     convergence_noted,
     factorize_rows,
-    not_converged_summary,
+    warn_not_converged,
 )
 
 TIME_PARAMS = {"bgnbd": ("alpha",), "pareto": ("alpha", "beta"), "mbgnbd": ("alpha",)}
@@ -119,12 +119,19 @@ def test_many_fits_that_do_not_converge_are_told_once() -> None:
         "unrelated 2024-03-31",
     ]
     assert list(notes) == ["2024-01-31", "2024-02-29", "2024-03-31"]
-    summary = not_converged_summary(notes)
+    with pytest.warns(ConvergenceWarning) as told:
+        warn_not_converged(notes, "3 fits", "the best parameters are used.")
+    assert len(told) == 1
+    summary = str(told[0].message)
     assert summary.startswith(
-        "ParetoNBDModel did not converge on the customers of 2024-01-31, 2024-02-29 and "
+        "3 fits: ParetoNBDModel did not converge on the customers of 2024-01-31, 2024-02-29 and "
         "2024-03-31 (r ran to 0, the edge of its range"
     )
+    assert summary.endswith("; the best parameters are used.")
     assert summary.count("ParetoNBDModel") == 1  # the same reason is not repeated per fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_not_converged({}, "no fit", "nothing to say")  # every fit converged: silence
 
 
 @pytest.mark.parametrize("key", list(TRANSACTION_MODELS))

@@ -55,7 +55,7 @@ __all__ = [
     "factorize_rows",
     "like_input",
     "maximize_log_likelihood",
-    "not_converged_summary",
+    "warn_not_converged",
 ]
 
 # Up to this many (customer, time) pairs, log_probability_of_no_purchase makes one call.
@@ -461,19 +461,26 @@ def convergence_noted(notes: dict[str, list[ConvergenceWarning]], fit: str) -> I
             )
 
 
-def not_converged_summary(notes: dict[str, list[ConvergenceWarning]]) -> str:
-    """``notes`` (see :func:`convergence_noted`) in one sentence: which models, on which fits, why."""
+def warn_not_converged(
+    notes: dict[str, list[ConvergenceWarning]], subject: str, consequence: str
+) -> None:
+    """One warning for the fits in ``notes`` (see :func:`convergence_noted`), none when every fit
+    converged: ``subject``, then which models did not converge on which fits and why, then
+    ``consequence``."""
+    if not notes:
+        return
     fits: dict[str, dict[str, None]] = {}
     reasons: dict[str, dict[str, None]] = {}
     for fit, found in notes.items():
         for warning in found:
             fits.setdefault(warning.model, {})[fit] = None
             reasons.setdefault(warning.model, {})[warning.reason] = None
-    return "; ".join(
+    summary = "; ".join(
         f"{model} did not converge on the customers of {_listed(list(fits[model]))} "
         f"({'; '.join(reasons[model])})"
         for model in fits
     )
+    warnings.warn(f"{subject}: {summary}; {consequence}", ConvergenceWarning, stacklevel=3)
 
 
 def _listed(items: list[str]) -> str:
