@@ -282,35 +282,6 @@ def test_unreadable_parquet_is_one_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "sep"),
-    [("export.csv", ";"), ("export.csv", "|"), ("export.txt", "\t"), ("export.tsv", ",")],
-)
-def test_a_csv_with_another_separator_is_read_by_its_header(
-    tmp_path: Path, name: str, sep: str
-) -> None:
-    """Exports from locales with decimal commas separate with ';' (or a tab, or '|'): the header
-    says which, and the ids keep their leading zeros as with a comma."""
-    path = tmp_path / name
-    rows = [["customer_id", "timestamp", "amount"], ["007", "2024-01-01 10:00", "10.5"]]
-    rows.append(["008", "2024-01-02 11:00", "3.25"])
-    path.write_text("".join(sep.join(row) + "\n" for row in rows))
-    from retain.data.io import csv_separator
-
-    assert csv_separator(path) == sep
-    validated = load_table(path, TRANSACTIONS)
-    assert validated.frame["customer_id"].tolist() == ["007", "008"]
-    assert validated.frame["amount"].tolist() == [10.5, 3.25]
-
-
-def test_a_comma_in_a_header_name_does_not_change_the_separator(tmp_path: Path) -> None:
-    path = tmp_path / "export.csv"
-    path.write_text('customer_id,"net amount; incl. VAT",timestamp\n1,2.5,2024-01-01\n')
-    from retain.data.io import csv_separator
-
-    assert csv_separator(path) == ","
-
-
-@pytest.mark.parametrize(
     ("written", "hint"),
     [
         (["1,234.50", "12,345"], "these have commas (decimal or thousands separators)"),

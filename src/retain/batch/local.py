@@ -94,7 +94,7 @@ class LocalEngine:
     ) -> tuple[pd.DataFrame, InputSummary]:
         columns.check_names(contract.columns, contract.name)
         with timer.stage("read"):
-            raw = read_table(path, contract, columns)
+            raw = read_table(path, contract, columns, settings.validation)
         with timer.stage("validate"):
             validated = validate_table(raw, contract, columns, settings.validation)
         del raw

@@ -18,11 +18,17 @@ __all__ = ["csv_separator", "load_table", "read_table"]
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.zip")
 
 
-def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    contract: TableContract,
+    columns: ColumnMapping,
+    options: ValidationOptions | None = None,
+) -> pd.DataFrame:
     """Read a CSV or parquet file as it is, with id and text columns kept as text.
 
     Id columns are read as text so that "00042" stays "00042"; everything else keeps its own type
-    and is parsed strictly by validation.
+    and is parsed strictly by validation. With a timestamp format in ``options``, timestamp columns
+    are read as text too, for validation to parse with that format.
     """
     path = Path(path)
     if not path.exists():
@@ -36,15 +42,15 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
             used = None if available is None else [c for c in available if c in wanted]
             return pd.read_parquet(path, columns=used or None)
         if name.endswith(_CSV_SUFFIXES):
+            as_text = {"id", "text"}
+            if options is not None and options.timestamp_format is not None:
+                as_text |= {"timestamp", "date"}
             text_columns = {
-                columns.source_of(c): "str"
-                for c, kind in contract.kinds.items()
-                if kind in ("id", "text")
+                columns.source_of(c): "str" for c, kind in contract.kinds.items() if kind in as_text
             }
             sep = csv_separator(path)
             header = pd.read_csv(path, nrows=0, sep=sep).columns
-            dtypes = {c: t for c, t in text_columns.items() if c in header}
-            return pd.read_csv(path, dtype=dtypes, sep=sep)
+            return _read_csv(path, sep, {c: t for c, t in text_columns.items() if c in header})
     except pd.errors.EmptyDataError as error:
         raise RetainInputError(f"{contract.name}: {path} is empty (no header, no rows)") from error
     except (
@@ -58,6 +64,20 @@ def read_table(path: str | Path, contract: TableContract, columns: ColumnMapping
     raise RetainInputError(
         f"{contract.name}: {path} is neither parquet nor CSV (expected .parquet, .csv or .tsv)"
     )
+
+
+def _read_csv(path: Path, sep: str, dtypes: dict[str, str]) -> pd.DataFrame:
+    """The CSV file through pyarrow's multi-threaded reader, or pandas' own where pyarrow refuses
+    the file (pandas' reader then names the problem).
+
+    pyarrow reads ten million rows about three times faster, and types ISO 8601 timestamp columns
+    as it reads them: their values are the instants validation would parse from the text (a column
+    that mixes zoned and naive values, or holds anything else, stays text and is parsed there).
+    """
+    try:
+        return pd.read_csv(path, dtype=dtypes, sep=sep, engine="pyarrow")
+    except (pa.ArrowException, ValueError, pd.errors.ParserError):
+        return pd.read_csv(path, dtype=dtypes, sep=sep)
 
 
 # Separators of exports from spreadsheets and shops in locales that write decimal commas.
@@ -90,4 +110,4 @@ def load_table(
     """Read a file and validate it against its table's contract."""
     columns = columns or ColumnMapping()
     columns.check_names(contract.columns, contract.name)
-    return validate_table(read_table(path, contract, columns), contract, columns, options)
+    return validate_table(read_table(path, contract, columns, options), contract, columns, options)
