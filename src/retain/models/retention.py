@@ -170,6 +170,10 @@ class RetentionModel:
     n_cutoffs, step_days:
         Rolling training origins: the last at ``as_of - horizon_days``, ``step_days`` apart
         (default: half the horizon).
+    same_season:
+        Also train on the cutoff a year before ``as_of`` when the history allows, so that the
+        models, and the level of the value models, see the season of the horizon predicted
+        (:func:`~retain.models.training.rolling_cutoffs`).
     windows:
         Trailing windows of the feature builder, in days.
     calibrate_churn:
@@ -188,6 +192,7 @@ class RetentionModel:
         *,
         n_cutoffs: int = 4,
         step_days: int | None = None,
+        same_season: bool = True,
         windows: tuple[int, ...] = (30, 90, 180, 365),
         calibrate_churn: bool = False,
         random_state: int = 0,
@@ -196,6 +201,7 @@ class RetentionModel:
         self.horizon_days = horizon_days
         self.n_cutoffs = n_cutoffs
         self.step_days = step_days
+        self.same_season = same_season
         self.windows = windows
         self.calibrate_churn = calibrate_churn
         self.random_state = random_state
@@ -215,7 +221,12 @@ class RetentionModel:
         day = to_cutoff(as_of)
         self.builder_ = FeatureBuilder(windows=self.windows)
         self.cutoffs_ = rolling_cutoffs(
-            transactions, day, self.horizon_days, self.n_cutoffs, self.step_days
+            transactions,
+            day,
+            self.horizon_days,
+            self.n_cutoffs,
+            self.step_days,
+            same_season=self.same_season,
         )
         table = training_table(
             transactions,
