@@ -187,7 +187,7 @@ def kpis(
     tx = _load_transactions(transactions, columns, options, quarantine).frame
     table = retention_kpis(tx, period=period, active_window_days=active_window_days)
     cohorts = cohort_retention(tx, period=period)
-    _echo_kpis(summarize_kpis(tx), table, _last_day(tx))
+    _echo_kpis(summarize_kpis(tx), table, _last_day(tx), active_window_days)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "kpis.csv", index=False)
@@ -741,22 +741,56 @@ def _echo_segments(table: pd.DataFrame) -> None:
     typer.echo(sizes.to_string())
 
 
-def _echo_kpis(summary: dict[str, float], table: pd.DataFrame, last_day: pd.Timestamp) -> None:
-    """Whole-history figures and the KPI table; a last period the data do not cover to its end
-    is said to be partial."""
+def _echo_kpis(
+    summary: dict[str, float], table: pd.DataFrame, last_day: pd.Timestamp, window_days: int = 365
+) -> None:
+    """Whole-history figures and the KPI table, with what they count: why the customers here can
+    be fewer than validation's, what "active" means, which periods' CRR cannot be measured yet
+    (the first ``window_days`` of the data) and a last period the data do not cover to its end."""
     from retain.kpis import KPI_COLUMNS
 
+    figures = {k: v for k, v in summary.items() if k != "customers_without_purchase"}
     typer.echo(
         "whole history: "
         + ", ".join(
             f"{k.replace('_', ' ')} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}"
-            for k, v in summary.items()
+            for k, v in figures.items()
         )
     )
+    refunds_only = int(summary.get("customers_without_purchase", 0))
+    if refunds_only:
+        typer.echo(
+            f"  customers: {int(summary['customers']):,} with a purchase; {refunds_only:,} more "
+            f"(of the {int(summary['customers']) + refunds_only:,} that validation counts) have "
+            "only refund rows (negative amounts), so no order and no KPI counts them"
+        )
+    typer.echo(
+        f"active: a purchase in the {window_days} days before an instant. B = customers_start "
+        "(active at the period start), E = customers_end (active at its end), N = new_customers "
+        "(first purchase in the period); crr = (E - N) / B and churn_rate = share of B not "
+        "active at the end, in %; revenue (net of refunds) and average_order_value in the "
+        "amount column's currency"
+    )
     # The terminal shows the counts and rates; the period bounds and frequency stay in the CSV.
-    hidden = {"period_start", "period_end", "purchase_frequency"}
-    shown = [c for c in KPI_COLUMNS if c not in hidden]
-    typer.echo(table[[c for c in shown if c in table]].round(1).to_string(index=False))
+    hidden = {"period_start", "period_end", "purchase_frequency", "window_covered"}
+    shown = table[[c for c in KPI_COLUMNS if c not in hidden and c in table]].round(1)
+    uncovered = ~table["window_covered"].to_numpy(dtype=bool)
+    if uncovered.any():
+        shown = shown.astype({"crr": "object", "churn_rate": "object"})
+        shown.loc[uncovered, ["crr", "churn_rate"]] = "n/m"
+    typer.echo(shown.to_string(index=False))
+    if uncovered.any():
+        periods = table.loc[uncovered, "period"]
+        typer.echo(
+            f"note: crr and churn_rate of {periods.iloc[0]}"
+            + (f" to {periods.iloc[-1]}" if len(periods) > 1 else "")
+            + f" are not measurable (n/m): the data do not reach back {window_days} days before "
+            "the period start, so B misses the customers who bought before the data start, some "
+            f"of them count as new, and while the data are less than {window_days} days old "
+            "nobody can have churned (CRR reads 100, churn 0). kpis.csv keeps the formula's "
+            "values, with window_covered false; a longer history or a shorter "
+            "--active-window-days measures them."
+        )
     last = table.iloc[-1]
     data_end = last_day + pd.Timedelta(days=1)
     if last["period_end"] > data_end:

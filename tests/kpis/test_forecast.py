@@ -192,6 +192,22 @@ def test_at_a_period_start_the_scores_alone_give_the_same_forecast() -> None:
     assert alone.observed.empty
 
 
+def test_the_forecast_says_whether_the_data_cover_the_window_before_its_period() -> None:
+    # April's window [2011-01-31, 2011-04-01) lies inside the data (from 2010-12-15) with W = 60;
+    # with W = 365 it starts in 2010-04, before the data: a CRR near 100 % by construction.
+    frame = scores(p_purchase_30d=P30, churn_probability={}, days_since_last_purchase={})
+    covered = forecast_crr(
+        frame, "2011-03-31", horizon_days=90, transactions=hand_table(), active_window_days=W
+    )
+    assert covered.window_covered is True and covered.active_window_days == W
+    year = forecast_crr(frame, "2011-03-31", horizon_days=90, transactions=hand_table())
+    assert year.window_covered is False and year.as_dict()["window_covered"] is False
+    assert not year.observed["window_covered"].any()
+    # The scores alone do not say when the data start.
+    alone = forecast_crr(frame, "2011-03-31", horizon_days=90, active_window_days=W)
+    assert alone.window_covered is None
+
+
 def test_mid_period_without_transactions_is_refused() -> None:
     frame = scores(p_purchase_30d=P30, churn_probability={}, days_since_last_purchase={})
     with pytest.raises(RetainInputError, match="not the last day of a period"):

@@ -179,6 +179,29 @@ def test_the_window_length_changes_who_is_active() -> None:
     assert (april["customers_start"], april["churn_rate"]) == (7, 0.0)
 
 
+def test_periods_the_data_do_not_cover_a_window_before_are_marked() -> None:
+    # The data start on 2010-12-15 (G). With W = 60 days a period is covered when its start minus
+    # 60 days is on or after that day: 2011-03-01 - 60 = 2010-12-31 is, 2011-02-01 - 60 =
+    # 2010-12-03 is not (B of February misses whoever bought from 12-03 to 12-14).
+    kpis = retention_kpis(hand_table(), active_window_days=60)
+    assert kpis["window_covered"].tolist() == [False, False, False, True, True]
+    # A window that starts on the first day covers it, whatever the hour of the first sale
+    # (G bought at 12:00): March's start minus 76 days is 2010-12-15 00:00, minus 77 days the
+    # day before the data.
+    march = retention_kpis(hand_table(), active_window_days=76).set_index("period")
+    assert march.loc["2011-03", "window_covered"]
+    assert (
+        not retention_kpis(hand_table(), active_window_days=77)
+        .set_index("period")
+        .loc["2011-03", "window_covered"]
+    )
+    # With the default 365 days nothing here is covered, and January's CRR is the artefact the
+    # mark is for: 100 % with churn 0, since no purchase in the data can be a year old yet.
+    year = retention_kpis(hand_table()).set_index("period")
+    assert not year["window_covered"].any()
+    assert (year.loc["2011-01", "crr"], year.loc["2011-01", "churn_rate"]) == (100.0, 0.0)
+
+
 def test_quarter_and_year_labels() -> None:
     quarters = retention_kpis(hand_table(), period="Q", active_window_days=60)
     assert quarters["period"].tolist() == ["2010Q4", "2011Q1", "2011Q2"]
@@ -229,6 +252,7 @@ def test_whole_history_summary_by_hand() -> None:
     assert summary == pytest.approx(
         {
             "customers": 7,
+            "customers_without_purchase": 0,
             "orders": 12,
             "revenue": 730.0,
             "average_order_value": 65.0,
@@ -241,7 +265,9 @@ def test_whole_history_summary_by_hand() -> None:
 
 def test_a_customer_with_only_refunds_is_not_a_customer() -> None:
     tx = transactions([("X", "2011-01-03T10:00", 10.0), ("Y", "2011-01-04T10:00", -4.0)])
-    assert summarize_kpis(tx)["customers"] == 1
+    summary = summarize_kpis(tx)
+    # Validation counts two customers; the KPIs one, and say how many they leave out.
+    assert (summary["customers"], summary["customers_without_purchase"]) == (1, 1)
     january = retention_kpis(tx).iloc[0]
     assert (january["buyers"], january["new_customers"], january["revenue"]) == (1, 1, 6.0)
 
@@ -334,6 +360,7 @@ def reference_kpis(tx: pd.DataFrame, period: str, window_days: int) -> pd.DataFr
     )
     naive = tx["timestamp"].dt.tz_localize(None)
     periods = pd.period_range(naive.min().to_period(period), naive.max().to_period(period))
+    first_day = tx["timestamp"].min().normalize()
 
     def active(boundary: pd.Timestamp) -> set[str]:
         recent = purchases["timestamp"].between(boundary - window, boundary, inclusive="left")
@@ -357,6 +384,7 @@ def reference_kpis(tx: pd.DataFrame, period: str, window_days: int) -> pd.DataFr
                 "new_customers": len(new),
                 "crr": (len(e) - len(new)) / len(b) * 100 if b else np.nan,
                 "churn_rate": len(b - e) / len(b) * 100 if b else np.nan,
+                "window_covered": start - window >= first_day,
                 "buyers": len(buyers),
                 "orders": len(in_period),
                 "revenue": tx.loc[

@@ -101,8 +101,14 @@ class CRRForecast:
     customers_unscored: int = 0
     """Existing customers missing from the scores (counted as not retained unless for sure)."""
     observed: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """The last whole periods before this one (period, crr, churn_rate, ...) from the
-    transactions; empty without them."""
+    """The last whole periods before this one (period, crr, churn_rate, window_covered, ...) from
+    the transactions; empty without them."""
+    active_window_days: int = 365
+    """W: a customer is active at an instant with a purchase in the W days before it."""
+    window_covered: bool | None = None
+    """Whether the transactions reach back W days before the period start, as
+    :func:`retention_kpis`' column: when they do not, the CRR is near 100 % by construction, not
+    a measurement. None without transactions (unknown)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as plain values (for JSON and the report), without ``observed``."""
@@ -121,6 +127,8 @@ class CRRForecast:
             "probability_source": self.probability_source,
             "extrapolated": self.extrapolated,
             "customers_unscored": self.customers_unscored,
+            "active_window_days": self.active_window_days,
+            "window_covered": self.window_covered,
             "last_observed_crr": {
                 str(p): float(v)
                 for p, v in zip(
@@ -188,9 +196,12 @@ def forecast_crr(
     window = pd.Timedelta(days=window_days)
     days = int((end - max(end - window, cutoff)) / _DAY)
 
+    covered = None
     if transactions is not None:
         counts = _from_transactions(transactions, scores, cutoff, start, end, window)
         observed = _observed(transactions, cutoff, period, window_days, observed_periods, kpis)
+        first_day = pd.to_datetime(transactions["timestamp"], utc=True).min().normalize()
+        covered = bool(start - window >= first_day)
     elif cutoff == start:
         counts = _from_scores(scores, start, end, window)
         observed = pd.DataFrame()
@@ -222,6 +233,8 @@ def forecast_crr(
         extrapolated=extrapolated,
         customers_unscored=counts.unscored,
         observed=observed,
+        active_window_days=window_days,
+        window_covered=covered,
     )
 
 

@@ -31,6 +31,13 @@ Definitions (the project's contract)
   as retained: that is the formula's convention, and ``churn_rate`` is the figure without it.
 - ``churn_rate`` = share of B with no purchase in the window ending at the period end (in B but
   not in E) x 100; NaN when B = 0.
+- ``window_covered`` says whether the data reach back a whole window before the period start (the
+  window ``[start - W, start)`` begins on or after the day of the first transaction). When they do
+  not, B misses the customers whose purchases precede the data, N counts some of them as new, and
+  while the data are less than W old at the period end nobody can have churned: CRR is 100 and
+  churn 0 by construction (2010-01 to 2010-11 in Online Retail II, with W = 365). Such periods keep
+  the formula's values but are marked: the report and ``retain kpis`` show their CRR and churn as
+  not measurable rather than as a perfect retention.
 - ``buyers`` = distinct customers with an order in the period; ``orders`` = orders in the period;
   ``revenue`` = sum of ``amount`` over the period's rows (net: refunds included, by their own date);
   ``average_order_value`` = gross purchase revenue of the period's orders / ``orders``;
@@ -73,6 +80,7 @@ KPI_COLUMNS: Final = (
     "new_customers",
     "crr",
     "churn_rate",
+    "window_covered",
     "buyers",
     "orders",
     "revenue",
@@ -142,6 +150,7 @@ def retention_kpis(
             "new_customers": new,
             "crr": _ratio(at_end - new, at_start) * 100,
             "churn_rate": _ratio(churned, at_start) * 100,
+            "window_covered": grid.bounds[:-1] - window >= _day_floor(data_first),
             "buyers": buyers,
             "orders": orders.astype(np.int64),
             "revenue": revenue,
@@ -209,7 +218,12 @@ def cohort_retention(
 def summarize_kpis(transactions: pd.DataFrame) -> dict[str, float]:
     """Whole-history figures, with the module's definitions applied to the entire history.
 
-    ``customers`` = customers with at least one order; ``orders``; ``revenue`` (net);
+    ``customers`` = customers with at least one order; ``customers_without_purchase`` = customers
+    whose rows are all refunds (negative amounts): validation counts them among the file's
+    customers, the KPIs cannot (no order, no first purchase), so the two counts differ by them
+    (61 of 5,942 in Online Retail II: returns and manual adjustments, all in the export's first
+    year, so most likely of purchases made before it starts);
+    ``orders``; ``revenue`` (net);
     ``average_order_value`` = gross purchase revenue / orders; ``purchase_frequency`` = orders /
     customers; ``repeat_purchase_rate`` = share (x 100) of customers with at least two orders;
     ``refund_share`` = refunded amount (minus the sum of negative amounts) as a share (x 100) of
@@ -225,6 +239,7 @@ def summarize_kpis(transactions: pd.DataFrame) -> dict[str, float]:
     refunded = abs(float(table.amount[~table.purchase].sum()))  # abs: no "-0.0" without refunds
     return {
         "customers": customers,
+        "customers_without_purchase": table.customers - customers,
         "orders": n_orders,
         "revenue": float(table.amount.sum()),
         "average_order_value": _scalar_ratio(gross, n_orders),
@@ -340,6 +355,12 @@ def _check_window(days: object) -> int:
 def _to_utc(value: DateLike | None, name: str) -> pd.Timestamp | None:
     """A start/end argument as a UTC timestamp; naive values are read as UTC."""
     return None if value is None else to_utc(value, name)
+
+
+def _day_floor(micros: int) -> int:
+    """The start (00:00 UTC) of the day holding an instant, both in microseconds since the epoch:
+    a window that starts on the data's first day covers it, whatever hour the first sale was."""
+    return micros - micros % _MICROSECONDS_PER_DAY
 
 
 def _micros(stamp: pd.Timestamp) -> int:
