@@ -259,6 +259,92 @@ def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(scores, pd.read_parquet(tmp_path / "file" / "scores.parquet"))
 
 
+def test_train_passes_the_penalizer_to_the_model_and_records_how_the_file_was_read(
+    tmp_path: Path,
+) -> None:
+    """An export with its own column names and naive local days: the MLflow run records the
+    mapping, the time zone, the timestamp format and the duplicates policy, and --penalizer is
+    the penalty of the BG/NBD and Gamma-Gamma fits inside the model (and a run param)."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from retain.data.datasets import load_cdnow
+    from retain.models.retention import RetentionModel
+
+    frame = load_cdnow("sample").transactions.frame
+    days = frame["timestamp"].dt.tz_localize(None).dt.strftime("%d/%m/%Y")
+    path = tmp_path / "export.csv"
+    pd.DataFrame(
+        {"Customer ID": frame["customer_id"], "Day": days, "Revenue": frame["amount"]}
+    ).to_csv(path, index=False)
+    mapping = 'customer_id="Customer ID",timestamp=Day,amount=Revenue'
+    trained = run(
+        "train", "--transactions", path, "--as-of", "1997-12-31", "--horizon-days", "90",
+        "--columns", mapping, "--timezone", "America/New_York", "--timestamp-format", "%d/%m/%Y",
+        "--duplicates", "drop", "--penalizer", "0.01", "--out", tmp_path / "model", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    model = RetentionModel.load(tmp_path / "model" / "model.pkl")
+    assert model.penalizer_coef == 0.01
+    assert model.btyd_.transactions_.penalizer_coef == 0.01
+    assert model.btyd_.spend_.penalizer_coef == 0.01
+    store = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (found,) = store.search_runs(store.get_experiment_by_name("retain").experiment_id)
+    params = found.data.params
+    assert params["penalizer_coef"] == "0.01"
+    assert json.loads(params["columns_transactions"]) == {
+        "customer_id": "Customer ID",
+        "timestamp": "Day",
+        "amount": "Revenue",
+    }
+    assert params["timezone"] == "America/New_York"
+    assert params["timestamp_format"] == "%d/%m/%Y"
+    assert params["duplicates"] == "drop"
+
+
+def test_train_refuses_a_negative_penalizer(tmp_path: Path) -> None:
+    result = run(
+        "train", "--transactions", tmp_path / "absent.csv", "--as-of", "1997-12-31",
+        "--penalizer", "-0.1", "--no-tracking",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Invalid value for '--penalizer'" in result.stderr
+    assert "greater than or equal to 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_help_is_whole_at_80_columns() -> None:
+    """At the default terminal width no help line is cut ("…") or wider than the terminal, and
+    the column mapping example is shown whole, and parses."""
+    import re
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from retain.cli import COLUMNS_EXAMPLE, app
+    from retain.data.columns import ColumnMapping
+
+    runner = CliRunner()
+    commands = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"train", "score", "validate", "features", "audiences"} <= set(commands)
+    for command in [None, *commands]:
+        args = [command, "--help"] if command else ["--help"]
+        result = runner.invoke(app, args, env={"COLUMNS": "80"}, terminal_width=80)
+        assert result.exit_code == 0, (command, result.output)
+        lines = result.output.splitlines()
+        assert not [line for line in lines if "…" in line], (command, result.output)
+        assert not [line for line in lines if len(line) > 80], (command, result.output)
+        if command in ("validate", "features", "kpis", "btyd", "train", "score", "evaluate"):
+            assert COLUMNS_EXAMPLE in re.sub(r"\s+", " ", result.output), command
+    assert dict(ColumnMapping.parse(COLUMNS_EXAMPLE)) == {
+        "customer_id": "Customer ID",
+        "timestamp": "InvoiceDate",
+        "amount": "Amount",
+        "order_id": "Invoice",
+    }
+
+
 def test_train_reports_an_unreachable_tracking_server_before_reading(tmp_path: Path) -> None:
     env_uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
     result = run(

@@ -35,16 +35,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help, not rich's tables: at 80 columns rich gives option help a column of about
+    # 23 characters and cuts any longer word with an ellipsis (a column mapping example, a model
+    # URI); click wraps at word boundaries in a column twice as wide, and shows [brackets] as typed.
+    rich_markup_mode=None,
 )
 
 TransactionsOption = Annotated[
     Path, typer.Option("--transactions", "-t", help="Transactions file (CSV or parquet).")
 ]
+# The example's pairs are separated by ", " so that help wraps between them (the parser allows it).
+COLUMNS_EXAMPLE = (
+    'customer_id="Customer ID", timestamp=InvoiceDate, amount=Amount, order_id=Invoice'
+)
 ColumnsOption = Annotated[
     str | None,
     typer.Option(
-        help='Map contract columns to yours: customer_id="Customer ID",timestamp=InvoiceDate,...'
+        help=f"Your file's column names, as contract=yours pairs separated by commas, e.g. "
+        f"{COLUMNS_EXAMPLE}."
     ),
+]
+EventsColumnsOption = Annotated[
+    str | None, typer.Option(help="Column mapping of the events file, like --columns.")
+]
+CustomersColumnsOption = Annotated[
+    str | None, typer.Option(help="Column mapping of the customers file, like --columns.")
 ]
 TimezoneOption = Annotated[
     str, typer.Option(help="Time zone of timestamps that carry none (all end up in UTC).")
@@ -121,9 +136,9 @@ def features(
         int | None, typer.Option(help="Also add labels of this many days after the cutoff.")
     ] = None,
     events: Annotated[Path | None, typer.Option(help="Events file (optional).")] = None,
-    events_columns: ColumnsOption = None,
+    events_columns: EventsColumnsOption = None,
     customers: Annotated[Path | None, typer.Option(help="Customers file (optional).")] = None,
-    customers_columns: ColumnsOption = None,
+    customers_columns: CustomersColumnsOption = None,
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
@@ -265,12 +280,25 @@ def train(
         ),
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of every LightGBM model.")] = 0,
+    penalizer: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="L2 penalty of the model's BG/NBD and Gamma-Gamma fits (lifetimes' "
+            "penalizer_coef); raise it, e.g. to 0.01, when training warns that a fit did not "
+            "converge. 0 is the plain maximum likelihood.",
+        ),
+    ] = 0.001,
     columns: ColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",
 ) -> None:
-    """Train the RetentionModel on the history up to a day; track and register it in MLflow."""
+    """Train the RetentionModel on the history up to a day; track and register it in MLflow.
+
+    The MLflow run records the parameters (the penalizer among them), the column mapping and how
+    the file was read (time zone, timestamp format, duplicates), the data, the holdout metrics
+    beside the baselines, and the model."""
     from retain.models.retention import RetentionModel
 
     options = _options(timezone, timestamp_format, duplicates, False)
@@ -284,10 +312,21 @@ def train(
     if not tracking:
         if out is None:
             raise RetainError("--no-tracking needs --out: the model would be saved nowhere")
-        model = RetentionModel(horizon_days, random_state=seed).fit(tx, as_of)
+        model = RetentionModel(horizon_days, random_state=seed, penalizer_coef=penalizer)
+        model.fit(tx, as_of)
         typer.echo(_trained(model, started) + f" -> {model.save(out / 'model.pkl')}")
         return
-    result = _train_tracked(tx, as_of, horizon_days, seed, settings, str(transactions))
+    result = _train_tracked(
+        tx,
+        as_of,
+        horizon_days,
+        seed,
+        settings,
+        str(transactions),
+        penalizer=penalizer,
+        columns={"transactions": dict(ColumnMapping.parse(columns))},
+        validation=options,
+    )
     typer.echo(_trained(result.model, started))
     if out is not None:
         typer.echo(f"saved: {result.model.save(out / 'model.pkl')}")
@@ -300,6 +339,10 @@ def _train_tracked(
     seed: int,
     settings: TrackingSettings,
     source: str,
+    *,
+    penalizer: float = 0.001,
+    columns: dict[str, dict[str, str]] | None = None,
+    validation: ValidationOptions | None = None,
 ) -> TrackedTraining:
     """Train with tracking and print the holdout table and what the registry did."""
     from retain.evaluation import format_comparison
@@ -311,9 +354,11 @@ def _train_tracked(
         as_of,
         horizon_days,
         settings=settings,
-        model_factory=lambda h: RetentionModel(h, random_state=seed),
+        model_factory=lambda h: RetentionModel(h, random_state=seed, penalizer_coef=penalizer),
         dataset_name=Path(source).name,
         dataset_source=source,
+        columns=columns,
+        validation=validation,
         progress=lambda line: typer.echo(f"  {line}"),
     )
     holdout = result.evaluation.latest
@@ -376,12 +421,8 @@ def score(
         Path | None, typer.Option(help="Customer records file (CSV or parquet).")
     ] = None,
     columns: ColumnsOption = None,
-    events_columns: Annotated[
-        str | None, typer.Option(help="Column mapping of the events file, like --columns.")
-    ] = None,
-    customers_columns: Annotated[
-        str | None, typer.Option(help="Column mapping of the customers file, like --columns.")
-    ] = None,
+    events_columns: EventsColumnsOption = None,
+    customers_columns: CustomersColumnsOption = None,
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",

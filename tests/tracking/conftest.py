@@ -19,12 +19,16 @@ import mlflow
 import pytest
 
 from retain.data.datasets import Dataset
+from retain.data.validation import ValidationOptions
 from retain.models.retention import RetentionModel
 from retain.tracking import TrackedTraining, TrackingSettings, train_tracked
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = "1997-12-31"
 HORIZON = 90
+# How load_cdnow reads the sample: its date column under the contract's timestamp, as %Y%m%d days.
+CDNOW_COLUMNS = {"transactions": {"timestamp": "date"}}
+CDNOW_READING = ValidationOptions(timestamp_format="%Y%m%d", strict=True)
 
 
 def small_model(horizon_days: int) -> RetentionModel:
@@ -60,7 +64,8 @@ class Tracked:
 
 @pytest.fixture(scope="session")
 def tracked(tmp_path_factory: pytest.TempPathFactory, cdnow_sample: Dataset) -> Tracked:
-    """CDNOW sample, as of 1997-12-31, 90 days: trained once per session (tests only read it)."""
+    """CDNOW sample, as of 1997-12-31, 90 days, with how the file was read: trained once per
+    session (tests only read it)."""
     folder = tmp_path_factory.mktemp("tracked")
     settings = sqlite_settings(folder)
     with pytest.MonkeyPatch.context() as patch:
@@ -71,5 +76,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory, cdnow_sample: Dataset) -> 
             HORIZON,
             settings=settings,
             model_factory=small_model,
+            columns=CDNOW_COLUMNS,
+            validation=CDNOW_READING,
         )
     return Tracked(folder, settings, result)

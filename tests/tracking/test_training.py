@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import time
@@ -10,7 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from tests.tracking.conftest import AS_OF, HORIZON, Tracked, small_model, sqlite_settings
+from tests.tracking.conftest import (
+    AS_OF,
+    CDNOW_READING,
+    HORIZON,
+    Tracked,
+    small_model,
+    sqlite_settings,
+)
 
 from retain.data.datasets import Dataset
 from retain.errors import RetainInputError
@@ -58,6 +66,31 @@ def test_the_run_logs_the_configuration_and_the_data(
     assert params["data_customers"] == "2357"
     assert (params["data_first_day"], params["data_last_day"]) == ("1997-01-01", "1997-12-31")
     assert params["data_content_hash"] == content_hash(history)
+    assert params["penalizer_coef"] == "0.001"
+
+
+def test_the_run_records_how_the_files_were_read(tracked: Tracked, tmp_path: Path) -> None:
+    """The column mapping and the validation options, as params and as inputs.json: the same
+    export read with another mapping or time zone is other data."""
+    mlflow_client = client(tracked)
+    run_id = tracked.result.run_id
+    params = mlflow_client.get_run(run_id).data.params
+    assert json.loads(params["columns_transactions"]) == {"timestamp": "date"}
+    assert "columns_events" not in params and "columns_customers" not in params  # none given
+    assert (params["timezone"], params["timestamp_format"], params["duplicates"]) == (
+        "UTC",
+        "%Y%m%d",
+        "keep",
+    )
+    path = mlflow_client.download_artifacts(run_id, "inputs.json", str(tmp_path))
+    inputs = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert inputs["columns"] == {
+        "transactions": {"timestamp": "date"},
+        "events": None,
+        "customers": None,
+    }
+    assert inputs["validation"] == CDNOW_READING.model_dump()
+    assert inputs["validation"]["strict"] is True
 
 
 def test_the_data_is_a_dataset_input_whose_digest_is_the_content_hash(
@@ -228,3 +261,22 @@ def test_no_history_before_as_of_is_an_input_error(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RetainInputError, match="no transactions on or before 1996-06-30"):
         train_tracked(transactions, "1996-06-30", HORIZON, settings=sqlite_settings(tmp_path))
+
+
+def test_a_mapping_of_an_unknown_table_is_reported_before_any_training(
+    transactions: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def factory(horizon_days: int) -> RetentionModel:
+        raise AssertionError("no model should be made")
+
+    with pytest.raises(RetainInputError, match=r"columns: mappings of unknown tables \['event'\]"):
+        train_tracked(
+            transactions,
+            AS_OF,
+            HORIZON,
+            settings=sqlite_settings(tmp_path),
+            model_factory=factory,
+            columns={"event": {"event_type": "kind"}},
+        )

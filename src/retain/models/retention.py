@@ -176,6 +176,10 @@ class RetentionModel:
         (:func:`~retain.models.training.rolling_cutoffs`).
     windows:
         Trailing windows of the feature builder, in days.
+    penalizer_coef:
+        L2 penalty of the BG/NBD and Gamma-Gamma fits whose outputs are features (lifetimes'
+        ``penalizer_coef``). A larger one steadies a fit that runs a parameter to an edge of its
+        range (``retain train --penalizer``); 0 is the plain maximum likelihood.
     calibrate_churn:
         Map churn scores through the isotonic calibration fitted on the latest training cutoff.
         Off by default: when that cutoff's season differs from the scored one it miscalibrates
@@ -194,6 +198,7 @@ class RetentionModel:
         step_days: int | None = None,
         same_season: bool = True,
         windows: tuple[int, ...] = (30, 90, 180, 365),
+        penalizer_coef: float = 0.001,
         calibrate_churn: bool = False,
         random_state: int = 0,
         n_jobs: int = 2,
@@ -203,6 +208,7 @@ class RetentionModel:
         self.step_days = step_days
         self.same_season = same_season
         self.windows = windows
+        self.penalizer_coef = penalizer_coef
         self.calibrate_churn = calibrate_churn
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -243,7 +249,7 @@ class RetentionModel:
         not_converged: dict[str, list[ConvergenceWarning]] = {}
         for cutoff_day, group in table.groupby("cutoff", sort=True):
             with convergence_noted(not_converged, f"{cutoff_day:%Y-%m-%d}"):
-                btyd = BTYDFeatures(self.horizon_days).fit(group)
+                btyd = BTYDFeatures(self.horizon_days, self.penalizer_coef).fit(group)
             parts.append(self._with_btyd(group, btyd))
             hazards.append(btyd.hazards(group, edges))
         table = pd.concat(parts, ignore_index=True)
@@ -291,7 +297,7 @@ class RetentionModel:
             up_to(transactions, day), day, events=up_to(events, day), customers=customers
         )
         with convergence_noted(not_converged, f"{day:%Y-%m-%d}"):
-            self.btyd_ = BTYDFeatures(self.horizon_days).fit(now)
+            self.btyd_ = BTYDFeatures(self.horizon_days, self.penalizer_coef).fit(now)
         warn_not_converged(
             not_converged,
             f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits",

@@ -11,8 +11,10 @@
 4. logs it as a pyfunc with a signature and an input example, and registers it (see
    :mod:`retain.tracking.registry`).
 
-Parameters (as_of, horizon, cutoffs, feature windows, hyper-parameters, seed) and the data (rows,
-customers, period, content hash via ``mlflow.log_input``) are logged with the run. LightGBM
+Parameters (as_of, horizon, cutoffs, feature windows, hyper-parameters, BTYD penalizer, seed), how
+the files were read (column mappings, time zone, timestamp format, duplicates policy: params and
+``inputs.json``, so the run can be reproduced from the raw export) and the data (rows, customers,
+period, content hash via ``mlflow.log_input``) are logged with the run. LightGBM
 autologging is not used: it would log each of the five boosters of a fit as a model of its own
 and clutter the run; their feature importances are in the evaluation artefacts instead.
 """
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.pandas_dataset import from_pandas
 
 from retain.data.dates import DateLike
+from retain.data.validation import ValidationOptions
 from retain.errors import RetainInputError
 from retain.evaluation.backtest import BacktestResult, backtest
 from retain.evaluation.report import write_report
@@ -114,13 +118,26 @@ def train_tracked(
     dataset_source: str | None = None,
     register: bool = True,
     progress: Callable[[str], None] | None = None,
+    columns: Mapping[str, Mapping[str, str]] | None = None,
+    validation: ValidationOptions | None = None,
 ) -> TrackedTraining:
-    """Evaluate, fit, log and register a RetentionModel trained on data up to ``as_of``."""
+    """Evaluate, fit, log and register a RetentionModel trained on data up to ``as_of``.
+
+    ``columns`` (table name -> that file's column mapping: transactions, events, customers) and
+    ``validation`` say how the raw files were read; when given they are logged with the run (see
+    :func:`_log_reading`), since the same export read with another mapping or time zone is other
+    data.
+    """
     settings = settings or TrackingSettings()
     say = progress or (lambda _: None)
     uri = check_tracking_server(settings)
     if register:
         check_promotion_metrics(settings)  # a typo fails now, not after the training
+    unknown = sorted(set(columns or {}) - set(_TABLES))
+    if unknown:
+        raise RetainInputError(
+            f"columns: mappings of unknown tables {unknown}; the tables are {', '.join(_TABLES)}"
+        )
     factory = model_factory or RetentionModel
     day = to_cutoff(as_of)
     history = up_to(transactions, day)
@@ -139,6 +156,8 @@ def train_tracked(
             }
         )
         _log_data(history, dataset_name, dataset_source)
+        if columns is not None or validation is not None:
+            _log_reading(columns or {}, validation)
 
         say(
             f"holdout: fitting up to {day - pd.Timedelta(days=horizon_days):%Y-%m-%d}, "
@@ -221,6 +240,36 @@ def _log_data(history: pd.DataFrame, name: str, source: str | None) -> None:
         digest=digest,
     )
     mlflow.log_input(dataset, context="training")
+
+
+_TABLES = ("transactions", "events", "customers")
+
+
+def _log_reading(
+    columns: Mapping[str, Mapping[str, str]], validation: ValidationOptions | None
+) -> None:
+    """How the files were read: each table's column mapping and the validation options.
+
+    As params (searchable, comparable across runs: ``columns_<table>`` as JSON, ``{}`` for a file
+    read under the contract's own names; ``timezone``, ``timestamp_format``, ``duplicates``) and as
+    ``inputs.json``, which also says which tables were not given (null).
+    """
+    mappings = {table: dict(columns[table]) for table in _TABLES if table in columns}
+    params = {f"columns_{table}": json.dumps(mapping) for table, mapping in mappings.items()}
+    if validation is not None:
+        params |= {
+            "timezone": validation.timezone,
+            "timestamp_format": validation.timestamp_format or "ISO 8601",
+            "duplicates": validation.duplicates,
+        }
+    mlflow.log_params(params)
+    mlflow.log_dict(
+        {
+            "columns": {table: mappings.get(table) for table in _TABLES},
+            "validation": None if validation is None else validation.model_dump(),
+        },
+        "inputs.json",
+    )
 
 
 def _requirements() -> list[str]:
