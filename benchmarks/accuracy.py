@@ -219,11 +219,19 @@ def expected_purchases_by_quadrature(
     (1 - exp(-lambda p t)) / p on average (Poisson purchases, death with probability p after
     each). Given the history and alive, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x),
     independent, so E = P(alive) E_p[(1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p], integrated
-    over the Beta density by Gauss-Jacobi quadrature (the integrand is smooth on [0, 1]).
+    over the Beta density by Gauss-Jacobi quadrature (the integrand is smooth on [0, 1]); for
+    a below 1e-9 (a fit that ran a to 0), the limit P(alive) (r+x) t / (alpha+T).
     """
     r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
     out = np.empty(len(x))
-    for value in np.unique(x):
+    if a < 1e-9:
+        # Gauss-Jacobi needs a - 1 > -1 by a margin. As a -> 0 the Beta(a, b+x) mass goes to
+        # p = 0, where the integrand is (r+x) t / (alpha+T): its limit is used instead.
+        out[:] = (r + x) * t / (alpha + T)
+        x_values: np.ndarray = np.array([])
+    else:
+        x_values = np.unique(x)
+    for value in x_values:
         rows = np.flatnonzero(x == value)
         nodes, weights = special.roots_jacobi(QUADRATURE_NODES, b + value - 1, a - 1)
         p = (1 + nodes) / 2
@@ -240,26 +248,61 @@ def expected_purchases_by_quadrature(
     return out * special.expit(-log_odds_dead)
 
 
+def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[Any, str]:
+    """lifetimes' ``BetaGeoFitter`` (penalizer 0.001), and which attempt converged.
+
+    lifetimes' BFGS stops with ``ConvergenceError`` on some data whose likelihood peaks at a
+    parameter's edge (Online Retail II from 2011-01-01: a and b run to 0, nobody drops out),
+    depending on the start. The attempts, in order: lifetimes' own start (log-parameters 0.1) on
+    the distinct histories with weights (the same likelihood, faster), then on one row per
+    customer; then the start r = 0.5, alpha = the mean T, a = 0.5, b = 2, both ways. The first
+    that converges is used, and the note says which.
+    """
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import ConvergenceError
+
+    rfm = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
+    distinct = rfm.groupby(["x", "t_x", "T"], sort=False).size().reset_index(name="weight")
+    starts = {
+        "lifetimes' start": None,
+        "start r 0.5, alpha mean T, a 0.5, b 2": np.log([0.5, max(float(T.mean()), 1.0), 0.5, 2]),
+    }
+    errors = []
+    for start_name, start in starts.items():
+        for weighted in (True, False):
+            data = distinct if weighted else rfm
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fitter = BetaGeoFitter(penalizer_coef=PENALIZER).fit(
+                        data["x"],
+                        data["t_x"],
+                        data["T"],
+                        weights=distinct["weight"] if weighted else None,
+                        initial_params=start,
+                    )
+            except ConvergenceError as error:
+                errors.append(str(error).strip().splitlines()[0])
+                continue
+            rows = "distinct histories, weighted" if weighted else "one row per customer"
+            return fitter, f"{start_name}, {rows}, attempt {len(errors) + 1} of 4"
+    raise RuntimeError(f"lifetimes BG/NBD did not converge in {len(errors)} attempts")
+
+
 def bgnbd_scores(
     features: pd.DataFrame, horizon: int, notes: list[str], truth: dict[str, float] | None
 ) -> dict[str, np.ndarray]:
     """BG/NBD + Gamma-Gamma (lifetimes) scores of every customer of ``features``."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes import GammaGammaFitter
 
     from retain.models.btyd import BetaGeoModel
 
     x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     # lifetimes fits one row per distinct history with weights: the same likelihood, faster.
-    rfm = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
-    distinct = rfm.groupby(["x", "t_x", "T"], sort=False).size().reset_index(name="weight")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitter = BetaGeoFitter(penalizer_coef=PENALIZER).fit(
-            distinct["x"], distinct["t_x"], distinct["T"], weights=distinct["weight"]
-        )
+    fitter, attempt = fit_bgnbd(x, t_x, T)
     params = {k: float(fitter.params_[k]) for k in ("r", "alpha", "a", "b")}
     notes.append(
-        "lifetimes BG/NBD (days): "
+        f"lifetimes BG/NBD (days; {attempt}): "
         + ", ".join(f"{k} {v:.4g}" for k, v in params.items())
         + (
             "; simulated truth: " + ", ".join(f"{k} {truth[k]:.4g}" for k in params)
@@ -464,11 +507,14 @@ def run_window(window: Window, quick: bool, cache: dict[str, pd.DataFrame]) -> W
     if window.data == "synthetic":
         params = cache["synthetic-params"].iloc[0]
         truth = {k: float(params[k]) for k in ("r", "alpha", "a", "b")}
-    contenders: dict[str, dict[str, np.ndarray]] = {
-        "bgnbd": bgnbd_scores(features, horizon, result.notes, truth),
-        "naive": naive_scores(history, features, as_of, horizon),
-    }
+    contenders: dict[str, dict[str, np.ndarray]] = {}
     result.chosen = {"bgnbd": "bgnbd+gg", "naive": "naive"}
+    try:
+        contenders["bgnbd"] = bgnbd_scores(features, horizon, result.notes, truth)
+    except Exception as error:  # a report: the failure is shown, the others still run
+        result.chosen["bgnbd"] = "failed"
+        result.notes.append(f"bgnbd failed: {type(error).__name__}: {error}")
+    contenders["naive"] = naive_scores(history, features, as_of, horizon)
     try:
         scores, seconds, chosen = retain_scores(
             transactions, as_of, horizon, features["customer_id"]
@@ -526,7 +572,7 @@ def rows_of(results: list[WindowResult]) -> list[dict[str, Any]]:
             best = best_of(values, metric)
             cells = {}
             for c in CONTENDERS:
-                if c == "retain" and result.retain_error is not None:
+                if result.chosen.get(c) == "failed":
                     cells[c] = "failed"
                 elif math.isnan(values[c]):
                     cells[c] = "-"
