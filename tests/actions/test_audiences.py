@@ -80,12 +80,14 @@ def test_who_is_in_it(row: dict[str, Any], settings: dict[str, Any], included: b
 
 
 def test_the_action_is_recommended_when_the_scores_lack_it() -> None:
-    table = scores(risky("a", 0.9, 10.0, p_alive=0.01), risky("b", 0.9, 10.0)).drop(
-        columns="action"
-    )
+    # Both 200 days since their last purchase, against a usual gap of 50: overdue.
+    late = {"days_since_last_purchase": 200.0}
+    table = scores(
+        risky("a", 0.9, 10.0, p_alive=0.01, segment="Lost", **late), risky("b", 0.9, 10.0, **late)
+    ).drop(columns="action")
     audience = retargeting_audience(table)
-    assert audience["customer_id"].tolist() == ["b"]  # a: P(alive) 1%, let go
-    assert audience["action"].tolist() == ["win back"]  # risky, and Loyal
+    assert audience["customer_id"].tolist() == ["b"]  # a: lapsed, P(alive) 1%, not valuable: let go
+    assert audience["action"].tolist() == ["win back"]  # overdue, risky, and Loyal
 
 
 def test_max_size_keeps_the_top() -> None:

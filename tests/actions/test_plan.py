@@ -45,7 +45,7 @@ def test_the_plan_columns() -> None:
     plan = plan_actions(table, AS_OF, settings)
     assert list(plan.columns) == [*table.columns, *PLAN_COLUMNS]
     assert plan.index.tolist() == [4, 2, 9]
-    assert plan["lifecycle_segment"].tolist() == ["steady", "new", "overdue"]
+    assert plan["lifecycle_segment"].tolist() == ["steady", "newcomer", "overdue"]
     assert plan["loyalty_tier"].tolist() == ["low", "high", "high"]
     assert plan["value_at_risk"].tolist() == pytest.approx([4.0, 4.0, 4.0])
     assert plan["contact_date"].tolist() == [
@@ -102,18 +102,20 @@ def test_every_customer_of_a_real_table_is_planned(real_scores: pd.DataFrame) ->
     assert set(plan["lifecycle_segment"]) <= set(LIFECYCLE_SEGMENTS)
     assert plan["loyalty_tier"].notna().all()
     assert set(plan["loyalty_tier"]) <= {"Bronze", "Silver", "Gold", "Platinum"}
-    assert (plan["contact_date"] >= pd.Timestamp(AS_OF)).all()
+    # No contact date exactly where no purchase is expected within the horizon.
+    assert plan["contact_date"].isna().eq(real_scores["expected_next_purchase_date"].isna()).all()
+    assert (plan["contact_date"].dropna() >= pd.Timestamp(AS_OF)).all()
     assert (plan["value_at_risk"] >= 0).all()
     assert plan["value_at_risk"].to_numpy() == pytest.approx(
         (real_scores["churn_probability"] * real_scores["clv"]).to_numpy()
     )
-    # Only repeat customers can be overdue; every segment but "new" (nobody bought first in the
-    # last 90 days of this shop) is populated.
+    # Only repeat customers can be overdue; every segment but "newcomer" and "one-off" (nobody
+    # bought first in the last year of this shop: its one-time buyers are lapsed) is populated.
     assert not plan.loc[plan["frequency"] == 0, "overdue"].any()
     assert (plan["days_overdue"] > 0).eq(plan["overdue"]).all()
     summary = segment_summary(plan)
     assert summary["customers"].sum() == 2000
-    assert (summary.drop(index="new")["customers"] > 0).all()
+    assert (summary.drop(index=["newcomer", "one-off"])["customers"] > 0).all()
     # Quantile tiers: the top 5% of 2,000 customers is Platinum, the bottom half Bronze.
     counts = plan["loyalty_tier"].value_counts()
     assert counts["Platinum"] == 100
@@ -121,7 +123,9 @@ def test_every_customer_of_a_real_table_is_planned(real_scores: pd.DataFrame) ->
     assert tier_cuts(plan["clv"])["customers"].tolist() == [1000, 600, 300, 100]
     # High value at risk and champions come from the top fifth of CLV.
     high = plan["clv"] > plan["clv"].quantile(0.8)
-    assert high[plan["lifecycle_segment"].isin(["high value at risk", "champion"])].all()
+    assert high[
+        plan["lifecycle_segment"].isin(["high value, slipping", "high value, secure"])
+    ].all()
 
 
 def test_an_audience_of_a_real_table(real_scores: pd.DataFrame, tmp_path: Path) -> None:

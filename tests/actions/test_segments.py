@@ -40,25 +40,39 @@ def segment_of(*changes: dict[str, Any], settings: ActionSettings = SETTINGS) ->
 
 def test_the_segments_in_rule_order() -> None:
     assert LIFECYCLE_SEGMENTS == (
-        "new",
+        "newcomer",
         "lapsed",
-        "high value at risk",
+        "high value, slipping",
         "overdue",
-        "champion",
+        "high value, secure",
+        "one-off",
         "steady",
     )
+
+
+def test_no_lifecycle_segment_is_named_like_an_rfm_segment() -> None:
+    """The issue's confusion: RFM "Champions" beside lifecycle "champion" in one report."""
+    from retain.features.segments import SEGMENTS
+
+    def words(name: str) -> set[str]:
+        return {w.strip(",").rstrip("s") for w in name.lower().split()}
+
+    for lifecycle in LIFECYCLE_SEGMENTS:
+        for rfm in SEGMENTS:
+            assert not words(lifecycle) & words(rfm), (lifecycle, rfm)
+        assert lifecycle != "champion"  # the registry's alias of the model in use
 
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
         ((), "steady"),
-        ((NEW,), "new"),
+        ((NEW,), "newcomer"),
         ((LAPSED,), "lapsed"),
         (({"days_since_last_purchase": 366.0, "T": 900.0},), "lapsed"),
-        ((HIGH, AT_RISK), "high value at risk"),
+        ((HIGH, AT_RISK), "high value, slipping"),
         ((OVERDUE,), "overdue"),
-        ((HIGH, SAFE), "champion"),
+        ((HIGH, SAFE), "high value, secure"),
         # High value with a middling churn risk (0.3 to 0.5): neither at risk nor champion.
         ((HIGH, {"churn_probability": 0.4}), "steady"),
         ((AT_RISK,), "steady"),  # at risk but not high value
@@ -72,11 +86,11 @@ def test_each_rule(changes: tuple[dict[str, Any], ...], expected: str) -> None:
     ("changes", "expected"),
     [
         # new beats everything: no verdict on a customer who has not had the time to come back
-        ((NEW, HIGH, AT_RISK, LAPSED), "new"),
+        ((NEW, HIGH, AT_RISK, LAPSED), "newcomer"),
         # lapsed beats high value at risk and overdue
         ((LAPSED, HIGH, AT_RISK, OVERDUE), "lapsed"),
         # high value at risk beats overdue
-        ((HIGH, AT_RISK, OVERDUE), "high value at risk"),
+        ((HIGH, AT_RISK, OVERDUE), "high value, slipping"),
         # overdue beats champion
         ((HIGH, SAFE, OVERDUE), "overdue"),
     ],
@@ -88,16 +102,16 @@ def test_first_match_wins(changes: tuple[dict[str, Any], ...], expected: str) ->
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"frequency": 0.0, "T": 89.0, "days_since_last_purchase": 89.0}, "new"),
-        ({"frequency": 0.0, "T": 90.0, "days_since_last_purchase": 90.0}, "steady"),
+        ({"frequency": 0.0, "T": 89.0, "days_since_last_purchase": 89.0}, "newcomer"),
+        ({"frequency": 0.0, "T": 90.0, "days_since_last_purchase": 90.0}, "one-off"),
         ({"p_alive": 0.0999}, "lapsed"),
         ({"p_alive": 0.1}, "steady"),
         # Usual gap 335 days: overdue at 365 days, lapsed only past 365.
         ({"T": 700.0, "frequency": 1.0, "days_since_last_purchase": 365.0}, "overdue"),
         ({"T": 700.5, "frequency": 1.0, "days_since_last_purchase": 365.5}, "lapsed"),
         (HIGH | {"churn_probability": 0.4999}, "steady"),
-        (HIGH | {"churn_probability": 0.5}, "high value at risk"),
-        (HIGH | {"churn_probability": 0.2999}, "champion"),
+        (HIGH | {"churn_probability": 0.5}, "high value, slipping"),
+        (HIGH | {"churn_probability": 0.2999}, "high value, secure"),
         (HIGH | {"churn_probability": 0.3}, "steady"),
         ({"clv": 99.99, "churn_probability": 0.9}, "steady"),
     ],
@@ -106,9 +120,11 @@ def test_boundaries(change: dict[str, Any], expected: str) -> None:
     assert segment_of(change) == expected
 
 
-def test_a_one_time_buyer_past_the_new_window_is_never_overdue() -> None:
+def test_a_one_time_buyer_past_the_new_window_is_one_off_never_overdue_nor_steady() -> None:
     old_single = {"frequency": 0.0, "T": 300.0, "days_since_last_purchase": 300.0}
-    assert segment_of(old_single) == "steady"
+    assert segment_of(old_single) == "one-off"
+    # A high value one with a low churn risk is still high value, secure (that rule comes first).
+    assert segment_of(old_single, HIGH, SAFE) == "high value, secure"
 
 
 def test_overdue_follows_the_outreach_settings() -> None:
@@ -124,12 +140,15 @@ def test_thresholds_are_configurable() -> None:
         return ActionSettings(segments=SegmentRules(**values))
 
     assert segment_of(settings=rules(high_value_clv=5.0, at_risk_churn=0.35)) == (
-        "high value at risk"
+        "high value, slipping"
     )
-    assert segment_of(settings=rules(high_value_clv=5.0, champion_max_churn=0.5)) == "champion"
+    assert (
+        segment_of(settings=rules(high_value_clv=5.0, champion_max_churn=0.5))
+        == "high value, secure"
+    )
     assert segment_of(settings=rules(lapsed_p_alive=0.9)) == "lapsed"
     assert segment_of(settings=rules(lapsed_days=10)) == "lapsed"
-    assert segment_of(NEW, settings=rules(new_max_days=10)) == "steady"
+    assert segment_of(NEW, settings=rules(new_max_days=10)) == "one-off"
 
 
 def test_high_value_is_a_quantile_of_the_table() -> None:
@@ -137,7 +156,7 @@ def test_high_value_is_a_quantile_of_the_table() -> None:
     # The 80th percentile of 1..10 is 8.2: the customers with 9 and 10 are high value.
     assert high_value_threshold(table["clv"]) == pytest.approx(8.2)
     segments = lifecycle_segments(table)
-    assert segments.tolist() == ["steady"] * 8 + ["champion"] * 2
+    assert segments.tolist() == ["steady"] * 8 + ["high value, secure"] * 2
     assert high_value_threshold(np.array([])) == np.inf
 
 
@@ -155,7 +174,9 @@ def test_an_amount_replaces_the_quantile() -> None:
     table = scores(*({"clv": float(v), "churn_probability": 0.1} for v in range(1, 11)))
     settings = ActionSettings(segments=SegmentRules(high_value_clv=3.0))
     assert high_value_threshold(table["clv"], settings.segments) == 3.0
-    assert lifecycle_segments(table, settings).tolist() == ["steady"] * 2 + ["champion"] * 8
+    assert (
+        lifecycle_segments(table, settings).tolist() == ["steady"] * 2 + ["high value, secure"] * 8
+    )
 
 
 def test_a_categorical_with_the_index() -> None:
@@ -164,7 +185,7 @@ def test_a_categorical_with_the_index() -> None:
     assert segments.name == "lifecycle_segment"
     assert segments.index.tolist() == [7, 3, 5]
     assert list(segments.cat.categories) == list(LIFECYCLE_SEGMENTS)
-    assert segments.tolist() == ["new", "lapsed", "steady"]
+    assert segments.tolist() == ["newcomer", "lapsed", "steady"]
 
 
 def test_an_empty_table() -> None:
@@ -201,13 +222,13 @@ def test_segment_summary() -> None:
     summary = segment_summary(table)
     assert summary.index.tolist() == list(LIFECYCLE_SEGMENTS)  # empty segments too, in order
     assert summary.index.name == "lifecycle_segment"
-    assert summary["customers"].tolist() == [1, 2, 0, 0, 1, 0]
-    assert summary["share"].tolist() == [0.25, 0.5, 0, 0, 0.25, 0]
+    assert summary["customers"].tolist() == [1, 2, 0, 0, 1, 0, 0]
+    assert summary["share"].tolist() == [0.25, 0.5, 0, 0, 0.25, 0, 0]
     assert summary.loc["lapsed", "clv_total"] == pytest.approx(8.0)
     assert summary.loc["lapsed", "clv_mean"] == pytest.approx(4.0)
     assert summary.loc["lapsed", "churn_probability_mean"] == pytest.approx(0.8)
     assert summary.loc["lapsed", "value_at_risk"] == pytest.approx(0.9 * 2 + 0.7 * 6)
-    assert summary.loc["champion", "value_at_risk"] == pytest.approx(0.2 * 100)
+    assert summary.loc["high value, secure", "value_at_risk"] == pytest.approx(0.2 * 100)
     assert summary.loc["overdue", "value_at_risk"] == 0
     assert summary["customers"].sum() == len(table)
 

@@ -1,21 +1,35 @@
 """Lifecycle segments: what marketing should do about a customer, from their predictions.
 
-Unlike the RFM segments (``segment``: where a customer stands on past recency, frequency and
-spend), these read the models' predictions. First match wins (thresholds from
-:class:`~retain.actions.settings.SegmentRules`, defaults in brackets):
+Two segment schemes exist, with names that cannot be mistaken for each other:
 
-1. ``new``: one purchase day so far (``frequency == 0``) made fewer than ``new_max_days`` (90) days
-   ago: welcome them and ask for a second order; their churn risk is no verdict yet.
+- the **RFM segment** (``segment``; :mod:`retain.features.segments`): where a customer stands on
+  past recency, frequency and spend, capitalised names from the usual RFM grid (Champions, Loyal,
+  At risk, ...);
+- the **lifecycle segment** (``lifecycle_segment``, this module): what the models predict for
+  them, lower-case names of their own (none is an RFM name, nor the registry's ``champion``
+  alias).
+
+The recommended action (:mod:`retain.actions.recommend`) reads neither: it is a function of the
+customer state defined there, because it must be computed per customer by the HTTP service,
+while these segments compare a customer with the rest of the scored base (high value is a quantile).
+
+First match wins (thresholds from :class:`~retain.actions.settings.SegmentRules`, defaults in
+brackets):
+
+1. ``newcomer``: one purchase day so far (``frequency == 0``) made fewer than ``new_max_days`` (90)
+   days ago: welcome them and ask for a second order; their churn risk is no verdict yet.
 2. ``lapsed``: BG/NBD P(alive) under ``lapsed_p_alive`` (0.1), or no purchase for more than
    ``lapsed_days`` (365) days: probably gone; a cheap win-back at most.
-3. ``high value at risk``: high value and churn probability at least ``at_risk_churn`` (0.5): the
-   customers worth personal attention now.
+3. ``high value, slipping``: high value and churn probability at least ``at_risk_churn`` (0.5):
+   the customers worth personal attention now.
 4. ``overdue``: a repeat customer later than their own usual gap between purchases (the rule of
    :mod:`retain.actions.outreach`, with :class:`~retain.actions.settings.OutreachSettings`): a
    timely reminder.
-5. ``champion``: high value and churn probability below ``champion_max_churn`` (0.3): reward, do
-   not discount.
-6. ``steady``: everyone else: the regular programme.
+5. ``high value, secure``: high value and churn probability below ``champion_max_churn`` (0.3):
+   reward, do not discount.
+6. ``one-off``: one purchase day so far, made ``new_max_days`` or more ago (and not lapsed): no
+   habit formed; their churn risk is high by nature, which is why they are not ``steady``.
+7. ``steady``: everyone else: repeat customers within their rhythm; the regular programme.
 
 High value means predicted CLV (``clv``) above the ``high_value_quantile`` (0.8) quantile of the
 scored table (strictly: when many customers share the quantile's value, zero say, none of them is
@@ -43,11 +57,12 @@ __all__ = [
 ]
 
 LIFECYCLE_SEGMENTS: Final = (
-    "new",
+    "newcomer",
     "lapsed",
-    "high value at risk",
+    "high value, slipping",
     "overdue",
-    "champion",
+    "high value, secure",
+    "one-off",
     "steady",
 )
 _NEEDED: Final = (
@@ -87,13 +102,15 @@ def lifecycle_segments(scores: pd.DataFrame, settings: ActionSettings | None = N
     clv = numbers(scores, "clv")
     high = high_value(clv, rules)
     late, _ = overdue(scores, settings.outreach)
+    one_time = numbers(scores, "frequency") == 0
     conditions = [
-        (numbers(scores, "frequency") == 0) & (numbers(scores, "T") < rules.new_max_days),
+        one_time & (numbers(scores, "T") < rules.new_max_days),
         (numbers(scores, "p_alive") < rules.lapsed_p_alive)
         | (numbers(scores, "days_since_last_purchase") > rules.lapsed_days),
         high & (churn >= rules.at_risk_churn),
         late,
         high & (churn < rules.champion_max_churn),
+        one_time,
     ]
     codes = np.select(conditions, list(range(len(conditions))), default=len(conditions))
     return pd.Series(

@@ -61,7 +61,7 @@ class SegmentRules(_Part):
     and their order). Whether a customer is overdue is decided by :class:`OutreachSettings`."""
 
     new_max_days: float = Field(default=90.0, ge=0)
-    """``new``: one purchase day so far (``frequency == 0``), made fewer than this many days ago
+    """``newcomer``: one purchase day so far (``frequency == 0``), made fewer than this many days ago
     (``T``)."""
     lapsed_p_alive: float = Field(default=0.1, ge=0, le=1)
     """``lapsed``: BG/NBD P(alive) below this..."""
@@ -72,9 +72,9 @@ class SegmentRules(_Part):
     high_value_clv: float | None = Field(default=None, ge=0)
     """High value: predicted CLV at or above this amount; when set, replaces the quantile."""
     at_risk_churn: float = Field(default=0.5, ge=0, le=1)
-    """``high value at risk``: high value and churn probability at or above this."""
+    """``high value, slipping``: high value and churn probability at or above this."""
     champion_max_churn: float = Field(default=0.3, ge=0, le=1)
-    """``champion``: high value and churn probability below this."""
+    """``high value, secure``: high value and churn probability below this."""
 
 
 class TierSettings(_Part):

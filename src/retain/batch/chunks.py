@@ -73,9 +73,9 @@ def score_chunk(
         )
     table = model.features(history, day, events=events, customers=customers)
     scores = model.score_features(table, day, n_reasons=n_reasons)
-    scores["action"] = recommend_actions(scores).to_numpy()
     for column in HISTORY_COLUMNS:
         scores[column] = table[column].to_numpy(dtype="float64")
+    scores["action"] = recommend_actions(scores).to_numpy()  # reads the history columns too
     profile: DriftProfile | None = getattr(model, "drift_profile_", None)
     counts: dict[str, list[int]] = {}
     if profile is not None:

@@ -290,21 +290,29 @@ def _cohorts(data: ReportData) -> str:
     return _section("cohorts", "Cohort retention", plot + table)
 
 
+# The two segment schemes, named so that they cannot be confused (retain.actions.segments).
+_SEGMENT_SCHEMES: Final = {
+    "lifecycle_segment": "lifecycle segment (from the predictions)",
+    "segment": "RFM segment (from past recency, frequency and spend)",
+}
+
+
 def _segments(data: ReportData) -> str:
     column = _first(data.scores, ("lifecycle_segment", "segment"))
     if column is None:
         return _section("segments", "Segments", _missing("The scores hold no segment column."))
+    scheme = _SEGMENT_SCHEMES[column]
     sizes = data.scores[column].astype("str").value_counts()
     plot = _figure(
-        lambda ax: plot_bars(sizes, f"Customers per segment ({column})", ax=ax),
+        lambda ax: plot_bars(sizes, f"Customers per {scheme}", ax=ax),
         (8.5, 1.3 + 0.36 * len(sizes)),
         "Segment sizes",
     )
     if data.segments is not None and not data.segments.empty:
         table = _frame_table(data.segments, caption="The action plan's segment summary.")
     else:
-        table = _size_table(sizes, "Segment", data.scores, column)
-    return _section("segments", "Segments", table + plot)
+        table = _size_table(sizes, scheme[0].upper() + scheme[1:], data.scores, column)
+    return _section("segments", f"Segments: {scheme}", table + plot)
 
 
 def _tiers(data: ReportData) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retain.actions import recommend_actions
+from retain.batch.schema import HISTORY_COLUMNS
 from retain.data.contract import EVENTS, TRANSACTIONS
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
@@ -102,7 +103,11 @@ class Scorer:
         # without one rather than let the feature builder say that nobody has any.
         purchase = (tx["amount"].to_numpy() >= 0) & on_or_before(tx["timestamp"], to_cutoff(as_of))
         _check_scorable(asked, set(tx["customer_id"].to_numpy()[purchase]), as_of)
-        scores = self.model.predict(tx, as_of, events=ev, n_reasons=request.n_reasons)
+        day = to_cutoff(as_of)
+        table = self.model.features(tx, day, events=ev)
+        scores = _with_history(
+            self.model.score_features(table, day, n_reasons=request.n_reasons), table
+        )
         scored = scores["customer_id"].tolist()
         _check_scorable(asked, set(scored), as_of)
         if scored != asked:  # the builder orders customers by id; answer in the request's order
@@ -124,8 +129,9 @@ class Scorer:
                 + ", ".join(f"rows[{i}]" for i in without_id[:5])
             )
         table = _feature_table(request.rows)
-        scores = self.model.score_features(
-            self.model.complete_features(table), as_of, n_reasons=request.n_reasons
+        table = self.model.complete_features(table)
+        scores = _with_history(
+            self.model.score_features(table, as_of, n_reasons=request.n_reasons), table
         )
         return self._response(scores, as_of)
 
@@ -180,6 +186,14 @@ def _one_loader_at_a_time() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _with_history(scores: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The scores with the history columns the recommended action reads (as the batch job's
+    scores carry them), from the feature table they were computed from (same rows, same order)."""
+    for column in HISTORY_COLUMNS:
+        scores[column] = table[column].to_numpy(dtype="float64")
+    return scores
 
 
 def _check_as_of(as_of: dt.date) -> dt.date:
