@@ -553,6 +553,7 @@ def audiences(
     from retain.reporting.outputs import (
         ACTIONS_FOLDER,
         load_action_settings,
+        load_report_settings,
         publish_actions,
         read_campaign_history,
         read_scores,
@@ -593,6 +594,7 @@ def audiences(
         discount_settings=discount_settings,
         period=period,
         active_window_days=active_window_days,
+        report_settings=load_report_settings(settings),
         log=typer.echo,
     )
     _echo_lines(run.lines())

@@ -72,6 +72,13 @@ class Rendered:
     page_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     """Every URL the page asked for besides the file itself and inline data."""
+    text: str = ""
+    """The text a reader sees (``innerText`` of the body: laid out and not hidden), lines joined
+    by newlines and runs of spaces made one."""
+
+    def shows(self, label: str) -> bool:
+        """Whether ``label`` is visible on the page (whitespace-insensitive)."""
+        return " ".join(label.split()) in " ".join(self.text.split())
 
 
 def render(path: Path, screenshot: Path | None = None) -> Rendered:
@@ -117,6 +124,7 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             sections = page.evaluate(
                 "Array.from(document.querySelectorAll('section')).map(s => s.id)"
             )
+            text = page.evaluate("document.body.innerText")
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
             return Rendered(
@@ -127,6 +135,7 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
                 console_errors=console,
                 page_errors=errors,
                 requests=requests,
+                text=text,
             )
         finally:
             browser.close()

@@ -25,6 +25,7 @@ from retain.reporting import (
     render_report,
     write_report,
 )
+from retain.reporting.html import NOT_MEASURABLE
 
 AS_OF = "2024-06-30"
 HOSTILE = '<script>alert("x")</script>'
@@ -53,7 +54,8 @@ def scores_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def full_data() -> ReportData:
+def full_data(**options: object) -> ReportData:
+    """Every section's data; ``options`` replace ReportData fields (currency...)."""
     tx = simulate(500, seed=2).transactions
     ids = tx["customer_id"].unique()
     scores = scores_frame(len(ids))
@@ -81,8 +83,12 @@ def full_data() -> ReportData:
         forecast=forecast_crr(scores, AS_OF, horizon_days=90, transactions=known),
         tiers=tiers,
         audiences=[
-            AudienceSummary("retargeting", 300, 1234.5, None, "retargeting.csv", "lapsing"),
-            AudienceSummary("discounts", 40, 500.0, 200.0, "discounts.csv", "rule mode"),
+            AudienceSummary(
+                "retargeting", 300, 1234.5, None, "retargeting.csv", "lapsing", "value at risk"
+            ),
+            AudienceSummary(
+                "discounts", 40, 500.0, 200.0, "discounts.csv", "rule mode", "incremental margin"
+            ),
         ],
         discounts=DiscountSection(
             mode="rule",
@@ -94,6 +100,7 @@ def full_data() -> ReportData:
             assumptions=["Gross margin: 30% of revenue.", f"a rate {HOSTILE}"],
         ),
         notes=[f"note {HOSTILE}"],
+        **options,  # type: ignore[arg-type]
     )
 
 
@@ -199,10 +206,130 @@ def test_tiers_are_drawn_in_their_order_and_shares_as_percentages(document: str)
     assert "75.0%" in summary and "25.0%" in summary
 
 
-def test_the_report_renders_in_headless_chromium(data: ReportData, tmp_path: Path) -> None:
-    path = write_report(data, tmp_path / "report.html")
+# What every figure must say beside it (its horizon, window and unit), as a reader sees it, with
+# GBP as the currency; the browser test below checks they are visible.
+LABELS_GBP = [
+    "Mean churn risk (no order in the next 90 days)",
+    "Predicted CLV, next 90 days, total (GBP)",
+    "Value at risk, next 90 days, total (GBP)",
+    "(active: an order in 365 days)",
+    "Revenue (GBP, net)",
+    "AOV (GBP)",
+    "Active = an order in the 365 days before an instant",
+    "Value (GBP)",
+    "Value is",
+    "value at risk",
+    "Cost (GBP)",
+    "spend expected in the next 90 days (GBP)",
+    "P(no order in the next 90 days)",
+    "Money\nin GBP.",
+]
+
+
+def test_every_figure_says_its_horizon_window_and_unit() -> None:
+    document = render_report(full_data(currency="GBP"))
+    text = re.sub(r"<[^>]+>", "\n", document)
+    for label in LABELS_GBP:
+        assert label.replace("\n", "") in text.replace("\n", ""), label
+    assert "Predicted CLV, total" not in document and "Expected value" not in document
+    # Without a currency, money is labelled "amount" and the definitions say how to set one.
+    plain = render_report(full_data())
+    assert "Predicted CLV, next 90 days, total (amount)" in plain
+    assert "Revenue (amount, net)" in plain and "(GBP)" not in plain
+    assert "RETAIN_REPORT_CURRENCY" in plain
+
+
+def test_periods_without_a_whole_active_window_of_data_show_not_measurable() -> None:
+    tx = simulate(500, seed=2).transactions
+    known = tx.loc[tx["timestamp"] < pd.Timestamp("2024-07-01", tz="UTC")]
+    kpis = retention_kpis(known)
+    young = kpis.loc[~kpis["window_covered"]]
+    assert len(young) >= 12  # the data's first year
+    # The first 13 periods, with the formula's 100 % / 0 % where the window is not covered.
+    shown = kpis.head(13)
+    uncovered = shown.loc[~shown["window_covered"] & shown["customers_start"].gt(0)]
+    assert (uncovered["crr"] == 100.0).all() and (uncovered["churn_rate"] == 0.0).all()
+    document = render_report(
+        ReportData(as_of=AS_OF, scores=scores_frame(), kpis=shown, active_window_days=365)
+    )
+    cells = re.findall(r'<td class="num">([^<]*)</td>', document)
+    assert cells.count(NOT_MEASURABLE) == 2 * int((~shown["window_covered"]).sum())
+    last = shown.iloc[-1]  # covered: its CRR is shown
+    assert last["window_covered"] and f'<td class="num">{last["crr"]:.1f}</td>' in document
+    assert "not measurable, the data do not reach back 365 days" in document
+
+
+def test_each_overdue_count_says_of_whom() -> None:
+    data = full_data()
+    scores = data.scores
+    first = pd.Timestamp(AS_OF)
+    due = scores["contact_date"].between(first, first + pd.Timedelta(days=41))
+    document = render_report(data)
+    everyone = int(scores["overdue"].sum())
+    contacts = int((scores["overdue"] & due).sum())
+    assert everyone != contacts  # two counts of one flag over two sets of customers
+    assert (
+        f'<td class="text">Overdue, of all {len(scores):,} customers (any contact date)</td>'
+        f'<td class="num">{everyone:,}</td>'
+    ) in document
+    assert (
+        f'<td class="text">Overdue, of the {int(due.sum()):,} contacts in the 42 days</td>'
+        f'<td class="num">{contacts:,}</td>'
+    ) in document
+    assert "overdue in all" not in document
+
+
+def test_a_segment_named_overdue_is_told_apart_from_the_overdue_flag() -> None:
+    scores = scores_frame()
+    scores["lifecycle_segment"] = np.where(scores["overdue"], "overdue", "steady")
+    scores.loc[scores.index[:20], "lifecycle_segment"] = "lapsed"  # first rule met wins
+    segments = scores.groupby("lifecycle_segment").size().rename("customers").to_frame()
+    document = render_report(ReportData(as_of=AS_OF, scores=scores, segments=segments))
+    flagged = scores.loc[scores["overdue"], "lifecycle_segment"].value_counts()
+    assert f"{int(scores['overdue'].sum()):,} of the {len(scores):,}, by segment: " in document
+    assert f"overdue {flagged['overdue']:,}" in document
+    assert "a segment&#x27;s count is not the overdue count" in document
+
+
+def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    path = write_report(full_data(currency="GBP"), tmp_path / "report.html")
     rendered = render(path)
 
     assert rendered.title == f"Retention report as of {AS_OF}"
     assert rendered.sections == ["notes", *SECTIONS]
     assert_renders(rendered, min_images=8, min_tables=10)
+    for label in LABELS_GBP:
+        assert rendered.shows(label), label
+
+
+def test_the_crr_plot_leaves_out_and_shades_the_periods_it_cannot_measure() -> None:
+    from matplotlib.figure import Figure
+
+    from retain.reporting.plots import plot_crr
+
+    kpis = pd.DataFrame(
+        {
+            "period": ["2010-01", "2010-02", "2010-03", "2010-04"],
+            "crr": [100.0, 100.0, 96.0, 95.0],
+            "churn_rate": [0.0, 0.0, 4.0, 5.0],
+            "window_covered": [False, False, True, True],
+        }
+    )
+    ax = plot_crr(
+        kpis,
+        {"period": "2010-05", "expected_crr": 94.0},
+        window_days=365,
+        ax=Figure().add_subplot(),
+    )
+    crr, churn = (line.get_ydata() for line in ax.get_lines()[:2])
+    assert np.isnan(crr[:2]).all() and list(crr[2:]) == [96.0, 95.0]
+    assert np.isnan(churn[:2]).all() and list(churn[2:]) == [4.0, 5.0]
+    assert len(ax.patches) == 1  # the shaded, not measurable periods
+    assert "active: an order in the last 365 days" in ax.get_title()
+    # A forecast period without a whole window of data is not drawn as an expected CRR.
+    young = plot_crr(
+        kpis.assign(window_covered=False),
+        {"period": "2010-05", "expected_crr": 100.0, "window_covered": False},
+        ax=Figure().add_subplot(),
+    )
+    assert not any(line.get_label().startswith("CRR expected") for line in young.get_lines())

@@ -18,7 +18,7 @@ from tests.batch.conftest import run_cli
 from tests.reporting.browser import SECTIONS, assert_renders, render
 
 from retain.data.datasets import Dataset
-from retain.kpis import retention_kpis
+from retain.kpis import retention_kpis, summarize_kpis
 from retain.models.retention import RetentionModel
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,21 @@ def test_the_crr_of_october_2011_equals_a_hand_count(transactions: pd.DataFrame)
     assert october["churn_rate"] == pytest.approx(len(b - e) / len(b) * 100, abs=1e-9)
 
 
+def test_the_kpis_say_what_they_cannot_count(transactions: pd.DataFrame) -> None:
+    # 61 customers have only refund rows (returns and manual adjustments of the export's first
+    # year): validation counts 5,942 customers, the KPIs 5,881, and say why.
+    summary = summarize_kpis(transactions)
+    assert summary["customers_without_purchase"] == 61
+    assert summary["customers"] + 61 == transactions["customer_id"].nunique() == 5_942
+    # The data start on 2009-12-01: with a 365-day window, no month before 2010-12 has a whole
+    # window of data before it, and their CRRs are the 100 % the formula gives there.
+    kpis = retention_kpis(transactions).set_index("period")
+    young = kpis.loc[~kpis["window_covered"]]
+    assert young.index.tolist() == [str(p) for p in pd.period_range("2009-12", "2010-11", freq="M")]
+    assert (young["crr"].dropna() == 100.0).all() and (young["churn_rate"].dropna() == 0.0).all()
+    assert kpis.loc["2010-12", "window_covered"] and kpis.loc["2010-12", "churn_rate"] > 0
+
+
 def test_the_job_writes_the_audiences_and_the_report(output: Output) -> None:
     actions = output.actions
     for name in ("actions.parquet", "retargeting.csv", "discounts.csv", "outreach.csv"):
@@ -131,3 +146,19 @@ def test_the_report_renders_in_headless_chromium(output: Output, tmp_path: Path)
     # CRR, cohorts, segments, tiers, churn risk, CLV, discount levels, outreach calendar.
     assert_renders(rendered, min_images=8, min_tables=10)
     assert (tmp_path / "report.png").stat().st_size > 100_000
+    # Every figure with its horizon, window and unit, as a reader sees them (no currency was set).
+    for label in (
+        "Mean churn risk (no order in the next 90 days)",
+        "Predicted CLV, next 90 days, total (amount)",
+        "Value at risk, next 90 days, total (amount)",
+        "Expected CRR 2011-10 (active: an order in 365 days)",
+        "Active window",
+        "a customer is active with an order in the 365 days before an instant",
+        "n/m: not measurable",
+        "Value (amount)",
+        "value at risk",
+        "Overdue, of all",
+        "Overdue, of the",
+    ):
+        assert rendered.shows(label), label
+    assert not rendered.shows("Predicted CLV, total") and not rendered.shows("overdue in all")

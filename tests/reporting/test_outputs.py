@@ -14,13 +14,17 @@ from tests.reporting.conftest import AS_OF, Scored
 
 from retain.actions import PLAN_COLUMNS, ActionSettings, retargeting_audience
 from retain.actions.discounts import DiscountPolicy, DiscountSettings
+from retain.batch import BatchSettings
 from retain.data.contract import CUSTOMERS
 from retain.data.io import load_table
 from retain.errors import RetainInputError
 from retain.kpis import forecast_crr, retention_kpis
 from retain.reporting.outputs import (
     ActionRun,
+    JobActions,
+    ReportSettings,
     load_action_settings,
+    load_report_settings,
     publish_actions,
     read_campaign_history,
     read_scores,
@@ -184,6 +188,67 @@ def test_a_settings_file_sets_the_plan_and_the_discounts(
     plan = pd.read_parquet(out / "actions.parquet")
     assert set(plan["loyalty_tier"].astype(str)) == {"Blue", "Gold"}
     assert "Discount levels on offer: 10% (or no discount)." in (out / "report.html").read_text()
+
+
+def test_the_report_settings_label_money_with_a_currency(
+    scored_output: Scored, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "actions.toml"
+    path.write_text('[report]\ncurrency = "GBP"\n\n[outreach]\nlead_days = 5\n')
+    action_settings, _ = load_action_settings(path)  # the [report] table is not the plan's
+    assert action_settings.outreach.lead_days == 5
+    assert load_report_settings(path) == ReportSettings(currency="GBP")
+    scores, manifest = read_scores(scored_output.folder)
+    run = write_actions(
+        tmp_path / "out",
+        scores,
+        manifest,
+        budget=BUDGET,
+        action_settings=action_settings,
+        report_settings=load_report_settings(path),
+    )
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Predicted CLV, next 90 days, total (GBP)" in report
+    summary = json.loads((tmp_path / "out" / "actions.json").read_text())
+    assert summary["currency"] == "GBP"
+    lines = "\n".join(run.lines())
+    assert re.search(r"retargeting: [\d,]+ customers, value at risk [\d,.]+ GBP", lines), lines
+    assert re.search(r"discounts: .*expected incremental margin [\d,.]+ GBP, cost", lines), lines
+    # The scoring job reads the same table from its --action-settings file.
+    job = JobActions.prepare(BatchSettings(
+        transactions=scored_output.transactions, as_of=AS_OF, out=tmp_path / "job",
+        model="unused.pkl", action_settings=path,
+    ))  # fmt: skip
+    assert job.report_settings.currency == "GBP"
+    # Without a file: RETAIN_REPORT_CURRENCY, else no currency ("amount").
+    assert load_report_settings(None).currency is None
+    monkeypatch.setenv("RETAIN_REPORT_CURRENCY", "EUR")
+    assert load_report_settings(None).currency == "EUR"
+    assert load_report_settings(path).currency == "GBP"  # the file wins
+    (tmp_path / "bad.toml").write_text('[report]\ncurrency = "G B P"\n')
+    with pytest.raises(RetainInputError, match="currency"):
+        load_report_settings(tmp_path / "bad.toml")
+    (tmp_path / "typo.toml").write_text('[report]\ncurency = "GBP"\n')
+    with pytest.raises(RetainInputError, match="curency"):
+        load_report_settings(tmp_path / "typo.toml")
+
+
+def test_the_retargeting_value_is_named_value_at_risk(written: ActionRun) -> None:
+    summary = json.loads((written.folder / "actions.json").read_text())
+    audiences = {a["name"]: a for a in summary["audiences"]}
+    retargeting = pd.read_csv(written.folder / "retargeting.csv")
+    assert audiences["retargeting"]["value_is"] == "value at risk"
+    assert audiences["retargeting"]["value"] == pytest.approx(retargeting["value_at_risk"].sum())
+    assert audiences["discounts"]["value_is"] == "expected incremental margin"
+    assert all("expected_value" not in a for a in summary["audiences"])
+    report = (written.folder / "report.html").read_text(encoding="utf-8")
+    assert '<td class="text">value at risk</td>' in report
+    # The outreach audience counts the overdue among its own contacts, and says so.
+    outreach = pd.read_csv(written.folder / "outreach.csv")
+    assert (
+        f"{int(outreach['overdue'].sum()):,} of these {len(outreach):,} are overdue (whose days "
+        "since their last order exceed their usual gap between orders by more than 7 days)"
+    ) in report
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,14 @@ file names, settings, the manifest) is escaped. Rendering the same data twice gi
 :func:`render_report` takes a :class:`ReportData`: plain frames and values, as the KPI and action
 functions return them, so the report can be rendered from any source (the ``retain audiences``
 command, the scoring job, a notebook).
+
+Every figure says what it counts: its window (the KPIs' active window, a customer being active with
+a purchase in the last ``active_window_days``), its horizon (predictions cover the ``horizon_days``
+after ``as_of``) and its unit (money in ``currency``, or in the unit of the amount column when no
+currency is set). The same word means the same thing everywhere: *overdue* is always the outreach
+rule's flag, and each count of it says over which customers it is taken. CRRs of periods the data
+do not cover a whole active window before (``window_covered`` of the KPIs) are shown as not
+measurable ("n/m"), not as the 100 % the formula gives there.
 """
 
 from __future__ import annotations
@@ -61,16 +69,25 @@ _KPI_HEADERS: Final = {
 }
 
 
+NOT_MEASURABLE: Final = "n/m"
+"""Shown for a CRR or churn rate of a period the data do not cover a whole active window before."""
+
+
 @dataclass(frozen=True)
 class AudienceSummary:
-    """One audience: how many customers, what they are expected to bring and to cost."""
+    """One audience: how many customers, the value it stands for and what it costs.
+
+    ``value_is`` names the value, since audiences differ: a retargeting audience's is the value at
+    risk (what its customers would take with them), a discount's the margin it is expected to add.
+    """
 
     name: str
     customers: int
-    expected_value: float | None = None
+    value: float | None = None
     cost: float | None = None
     file: str | None = None
     description: str = ""
+    value_is: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,34 @@ class ReportData:
     notes: Sequence[str] = ()
     title: str = "Retention report"
     period_name: str = "month"
+    currency: str | None = None
+    """The currency of the amounts (a code such as GBP, shown beside every money figure); None
+    labels them "amount", the unit of the transactions' amount column."""
+    active_window_days: int = 365
+    """W of the KPIs: a customer is active with a purchase in the W days before an instant."""
+    overdue_rule: str = "later than their usual gap between orders"
+    """When a customer counts as overdue (the outreach settings, in words)."""
+
+    @property
+    def horizon_days(self) -> int | None:
+        """Days the predictions cover after as_of (the manifest's, or its model's)."""
+        manifest = self.manifest or {}
+        model = manifest.get("model")
+        horizon = manifest.get("horizon_days") or (
+            model.get("horizon_days") if isinstance(model, Mapping) else None
+        )
+        return horizon if isinstance(horizon, int) and horizon > 0 else None
+
+    @property
+    def unit(self) -> str:
+        """What money is counted in: the currency, or "amount" when none was given."""
+        return self.currency or "amount"
+
+    @property
+    def next_days(self) -> str:
+        """The prediction window in words: "next 90 days" (or "horizon" when it is unknown)."""
+        horizon = self.horizon_days
+        return f"next {horizon} days" if horizon else "horizon"
 
 
 def write_report(data: ReportData, path: str | Path) -> Path:
@@ -176,28 +221,84 @@ def render_report(data: ReportData) -> str:
 
 def _summary(data: ReportData) -> str:
     scores = data.scores
+    window, unit, upcoming = data.active_window_days, data.unit, data.next_days
     cards = [("Customers scored", f"{len(scores):,}")]
     if "churn_probability" in scores:
-        cards.append(("Mean churn risk", _percent(float(scores["churn_probability"].mean()) * 100)))
-    if "clv" in scores:
-        cards.append(("Predicted CLV, total", _money(float(scores["clv"].sum()))))
-    if "value_at_risk" in scores:
-        cards.append(("Value at risk, total", _money(float(scores["value_at_risk"].sum()))))
-    if data.forecast is not None:
-        cards.append((f"Expected CRR {data.forecast.period}", _percent(data.forecast.expected_crr)))
-        observed = data.forecast.observed
-        if not observed.empty:
-            cards.append(
-                (f"Last CRR ({observed['period'].iloc[-1]})", _percent(observed["crr"].iloc[-1]))
+        cards.append(
+            (
+                f"Mean churn risk (no order in the {upcoming})",
+                _percent(float(scores["churn_probability"].mean()) * 100),
             )
+        )
+    if "clv" in scores:
+        cards.append(
+            (f"Predicted CLV, {upcoming}, total ({unit})", _money(float(scores["clv"].sum())))
+        )
+    if "value_at_risk" in scores:
+        cards.append(
+            (
+                f"Value at risk, {upcoming}, total ({unit})",
+                _money(float(scores["value_at_risk"].sum())),
+            )
+        )
+    if data.forecast is not None:
+        forecast = data.forecast
+        cards.append(
+            (
+                f"Expected CRR {forecast.period} (active: an order in {window} days)",
+                _crr(forecast.expected_crr, forecast.window_covered),
+            )
+        )
+        observed = forecast.observed
+        if not observed.empty:
+            last = observed.iloc[-1]
+            cards.append((f"Last CRR ({last['period']})", _crr(last["crr"], _covered(last))))
     for audience in data.audiences:
-        cards.append((f"Audience: {audience.name}", f"{audience.customers:,}"))
+        cards.append((f"Audience: {audience.name} (customers)", f"{audience.customers:,}"))
     items = "".join(
         f'<div class="card"><div class="label">{_e(label)}</div>'
         f'<div class="value">{_e(value)}</div></div>'
         for label, value in cards
     )
-    return _section("summary", "Summary", f'<div class="cards">{items}</div>')
+    return _section("summary", "Summary", f'<div class="cards">{items}</div>' + _definitions(data))
+
+
+def _definitions(data: ReportData) -> str:
+    """What the figures count, once, under the summary: the horizon, the active window, the unit
+    of money, the scores and the overdue rule."""
+    horizon = data.horizon_days
+    window = data.active_window_days
+    if horizon:
+        end = pd.Timestamp(data.as_of) + pd.Timedelta(days=horizon)
+        predictions = (
+            f"the {horizon} days after {data.as_of} (to {end:%Y-%m-%d}): churn risk = P(no "
+            f"order in them), CLV = the spend expected in them, value at risk = churn risk x CLV"
+        )
+    else:
+        predictions = (
+            "the model's horizon (not in the manifest): churn risk = P(no order in it), CLV = "
+            "the spend expected in it, value at risk = churn risk x CLV"
+        )
+    money = (
+        f"in {data.currency}"
+        if data.currency
+        else 'in the unit of the transactions\' amount column, labelled "amount" (no currency '
+        "was set: currency in the [report] table of the settings file, or RETAIN_REPORT_CURRENCY)"
+    )
+    items = [
+        ("Predictions", predictions + "."),
+        (
+            "Active window",
+            f"a customer is active with an order in the {window} days before an instant; CRR = "
+            f"(E - N) / B, churn = share of B not active at the period end. In the data's first "
+            f"{window} days nobody can have churned yet: those periods show {NOT_MEASURABLE} (not "
+            "measurable) instead of 100%.",
+        ),
+        ("Money", money + "."),
+        ("Overdue", f"a repeat customer {data.overdue_rule}; each count says of whom."),
+    ]
+    rows = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in items)
+    return f'<dl class="definitions">{rows}</dl>'
 
 
 def _kpis(data: ReportData) -> str:
@@ -212,17 +313,41 @@ def _kpis(data: ReportData) -> str:
             ),
         )
     kpis = data.kpis
+    window = data.active_window_days
     forecast = data.forecast.as_dict() if data.forecast is not None else None
-    plot = _figure(lambda ax: plot_crr(kpis, forecast, ax=ax), (8.5, 3.8), "CRR per period")
+    plot = _figure(
+        lambda ax: plot_crr(kpis, forecast, window_days=window, ax=ax), (8.5, 3.8), "CRR per period"
+    )
     shown = kpis.tail(KPI_TABLE_PERIODS)
     columns = [c for c in _KPI_HEADERS if c in shown]
-    rows = [[_cell(row[c], c) for c in columns] for _, row in shown.iterrows()]
+    rows = [
+        [
+            NOT_MEASURABLE if c in ("crr", "churn_rate") and not _covered(row) else _cell(row[c], c)
+            for c in columns
+        ]
+        for _, row in shown.iterrows()
+    ]
+    headers = {
+        **_KPI_HEADERS,
+        "revenue": f"Revenue ({data.unit}, net)",
+        "average_order_value": f"AOV ({data.unit})",
+    }
+    uncovered = int((~kpis.apply(_covered, axis=1)).sum()) if "window_covered" in kpis else 0
     table = _table(
-        [_KPI_HEADERS[c] for c in columns],
+        [headers[c] for c in columns],
         rows,
-        caption=f"The last {len(shown)} {data.period_name}s (of {len(kpis)}). CRR = (E - N) / B; "
-        "churn = share of B not active at the end; repeat rate = share of the buyers with two "
-        "orders or more by the end; AOV = gross order value / orders.",
+        caption=f"The last {len(shown)} {data.period_name}s (of {len(kpis)}). Active = an order in "
+        f"the {window} days before an instant: B = active at the {data.period_name}'s start, E = "
+        "at its end, N = first order in it. CRR = (E - N) / B; churn = share of B not active at "
+        "the end; repeat rate = share of the buyers with two orders or more by the end; AOV = "
+        "gross order value / orders."
+        + (
+            f" {NOT_MEASURABLE}: not measurable, the data do not reach back {window} days before "
+            f"the {data.period_name}'s start ({uncovered} {data.period_name}s from the first): "
+            "nobody can have churned yet, so the formula would read 100%."
+            if uncovered
+            else ""
+        ),
     )
     return _section(
         "kpis", "KPIs and the CRR forecast", _forecast_table(data.forecast) + plot + table
@@ -243,8 +368,8 @@ def _forecast_table(forecast: CRRForecast | None) -> str:
         ["Customers with a purchase before the period start", f"{forecast.existing_customers:,}"],
         ["... of whom active at the period end whatever happens", f"{forecast.active_for_sure:,}"],
         ["Expected E - N (retained)", f"{forecast.expected_retained:,.1f}"],
-        ["Expected CRR", _percent(forecast.expected_crr)],
-        ["Expected churn rate", _percent(forecast.expected_churn_rate)],
+        ["Expected CRR", _crr(forecast.expected_crr, forecast.window_covered)],
+        ["Expected churn rate", _crr(forecast.expected_churn_rate, forecast.window_covered)],
         [
             "Days predicted",
             f"{forecast.days_predicted} (from {forecast.probability_source}"
@@ -254,11 +379,12 @@ def _forecast_table(forecast: CRRForecast | None) -> str:
     if forecast.customers_unscored:
         rows.append(["Existing customers without scores", f"{forecast.customers_unscored:,}"])
     for _, row in forecast.observed.iterrows():
-        rows.append([f"Observed CRR {row['period']}", _percent(row["crr"])])
+        rows.append([f"Observed CRR {row['period']}", _crr(row["crr"], _covered(row))])
     return _table(
         ["CRR forecast", ""],
         rows,
-        caption="Expected E - N = customers active for sure + the sum of the others' probability "
+        caption=f"Active = an order in the {forecast.active_window_days} days before an instant. "
+        "Expected E - N = customers active for sure + the sum of the others' probability "
         "of a purchase before the period end, under a constant purchase hazard fitted to "
         "p_purchase_30d (windows up to 31 days) or churn_probability (longer ones).",
         numeric=False,
@@ -309,10 +435,33 @@ def _segments(data: ReportData) -> str:
         "Segment sizes",
     )
     if data.segments is not None and not data.segments.empty:
-        table = _frame_table(data.segments, caption="The action plan's segment summary.")
+        table = _frame_table(
+            data.segments,
+            caption="The action plan's segment summary." + _overdue_by_segment(data, column),
+            money=_money_labels(data),
+        )
     else:
         table = _size_table(sizes, scheme[0].upper() + scheme[1:], data.scores, column)
     return _section("segments", f"Segments: {scheme}", table + plot)
+
+
+def _overdue_by_segment(data: ReportData, column: str) -> str:
+    """Where the overdue customers are: segments are exclusive and the first rule a customer
+    meets wins, so a segment named "overdue" holds only the overdue customers no earlier rule
+    took, a different count from the overdue flag's."""
+    scores = data.scores
+    if "overdue" not in scores:
+        return ""
+    flag = scores["overdue"].fillna(False).astype(bool)
+    if not flag.any():
+        return ""
+    where = scores.loc[flag, column].astype("str").value_counts()
+    parts = ", ".join(f"{name} {count:,}" for name, count in where.items())
+    return (
+        f" Overdue customers ({data.overdue_rule}): {int(flag.sum()):,} of the {len(scores):,}, "
+        f"by segment: {parts}. Segments are exclusive (the first rule met wins), so a segment's "
+        "count is not the overdue count."
+    )
 
 
 def _tiers(data: ReportData) -> str:
@@ -324,8 +473,9 @@ def _tiers(data: ReportData) -> str:
         parts.append(
             _frame_table(
                 data.tiers,
-                caption="Tiers by predicted CLV, lowest first: a customer is in the highest tier "
-                "whose lower cut their CLV reaches.",
+                caption=f"Tiers by predicted CLV ({data.next_days}, {data.unit}), lowest first: a "
+                "customer is in the highest tier whose lower cut their CLV reaches.",
+                money=_money_labels(data),
             )
         )
     if column is not None:
@@ -352,7 +502,7 @@ def _distributions(data: ReportData) -> str:
                 lambda ax: plot_distribution(
                     scores["churn_probability"],
                     "Churn risk",
-                    "P(no purchase in the horizon)",
+                    f"P(no purchase in the {data.next_days})",
                     percent=True,
                     ax=ax,
                 ),
@@ -364,7 +514,11 @@ def _distributions(data: ReportData) -> str:
         parts.append(
             _figure(
                 lambda ax: plot_distribution(
-                    scores["clv"], "Predicted CLV", "CLV", clip_quantile=0.99, ax=ax
+                    scores["clv"],
+                    f"Predicted CLV, {data.next_days}",
+                    f"CLV ({data.unit})",
+                    clip_quantile=0.99,
+                    ax=ax,
                 ),
                 (8.5, 3.3),
                 "CLV distribution",
@@ -384,15 +538,29 @@ def _distributions(data: ReportData) -> str:
         if c in scores
     ]
     quantiles = scores[described].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).T
+    upcoming, unit = data.next_days, data.unit
+    meaning = {
+        "churn_probability": f"P(no order in the {upcoming})",
+        "p_purchase_30d": "P(an order in the next 30 days)",
+        "clv": f"spend expected in the {upcoming} ({unit})",
+        "value_at_risk": f"churn probability x CLV, {upcoming} ({unit})",
+        "expected_purchases": f"purchase days expected in the {upcoming}",
+    }
     rows = [
-        [_e(name), f"{scores[name].mean():,.3f}", *(f"{v:,.3f}" for v in quantiles.loc[name])]
+        [
+            _e(name),
+            _e(meaning[name]),
+            f"{scores[name].mean():,.3f}",
+            *(f"{v:,.3f}" for v in quantiles.loc[name]),
+        ]
         for name in described
     ]
     table = _table(
-        ["Score", "Mean", "10%", "25%", "Median", "75%", "90%"],
+        ["Score", "What it is", "Mean", "10%", "25%", "Median", "75%", "90%"],
         rows,
         caption="Distribution of the scores over the customers.",
         escaped=True,
+        text=(0, 1),
     )
     return _section("scores", "Churn risk and CLV", table + "".join(parts))
 
@@ -404,19 +572,30 @@ def _audiences(data: ReportData) -> str:
         [
             _e(a.name),
             f"{a.customers:,}",
-            _money(a.expected_value),
+            _money(a.value),
+            _e(a.value_is),
             _money(a.cost),
             _e(a.file or ""),
             _e(a.description),
         ]
         for a in data.audiences
     ]
+    unit = data.unit
     table = _table(
-        ["Audience", "Customers", "Expected value", "Cost", "File", "What it is"],
+        [
+            "Audience",
+            "Customers",
+            f"Value ({unit})",
+            "Value is",
+            f"Cost ({unit})",
+            "File",
+            "What it is",
+        ],
         rows,
-        caption="Each audience's size, the value it is expected to bring and what it costs.",
+        caption="Each audience's size, the value it stands for (what the value is differs: see "
+        "its column) and what it costs.",
         escaped=True,
-        text=(0, 4, 5),
+        text=(0, 3, 5, 6),
     )
     return _section("audiences", "Audiences", table)
 
@@ -429,13 +608,19 @@ def _discounts(data: ReportData) -> str:
         "rule": "rule mode (no campaign history: assumed response rates from the settings)",
         "uplift": "uplift mode (per-customer uplift learned from the campaign history)",
     }.get(section.mode, section.mode)
-    budget = "no cap" if section.budget is None else _money(section.budget)
+    budget = "no cap" if section.budget is None else f"{_money(section.budget)} {data.unit}"
     parts = [f"<p>Mode: <strong>{_e(mode)}</strong>; budget {_e(budget)}.</p>"]
     if section.summary:
         parts.append(
             _table(
                 ["Figure", "Value"],
-                [[_e(k.replace("_", " ")), _e(_plain(v))] for k, v in section.summary.items()],
+                [
+                    [
+                        _e(_money_label(k.replace("_", " "), _money_labels(data))),
+                        _e("no cap" if k == "budget" and v is None else _plain(v)),
+                    ]
+                    for k, v in section.summary.items()
+                ],
                 caption="The recommendation's totals.",
                 escaped=True,
             )
@@ -444,7 +629,13 @@ def _discounts(data: ReportData) -> str:
     if levels is not None and not levels.empty:
         if levels.index.name is not None:
             levels = levels.reset_index()
-        parts.append(_frame_table(levels, caption="Customers and value per discount level."))
+        parts.append(
+            _frame_table(
+                levels,
+                caption="Customers and value per discount level.",
+                money=_money_labels(data),
+            )
+        )
         count = _first(levels, ("customers", "count", "n"))
         label = _first(levels, ("level", "discount"))
         if count is not None and label is not None:
@@ -503,12 +694,22 @@ def _outreach(data: ReportData) -> str:
     if earlier:
         rows.append([f"Before {first:%Y-%m-%d}", f"{earlier:,}"])
     rows.append([f"After the {CALENDAR_DAYS} days", f"{later:,}"])
-    rows.append(["No contact date", f"{int(contact.isna().sum()):,}"])
-    rows.append(["Overdue in all (later than their usual gap between orders)", f"{overdue:,}"])
+    rows.append(["No contact date (no next order expected)", f"{int(contact.isna().sum()):,}"])
+    rows.append([f"Overdue, of all {len(scores):,} customers (any contact date)", f"{overdue:,}"])
+    due = (contact >= first) & (contact < first + pd.Timedelta(days=CALENDAR_DAYS))
+    if "overdue" in scores:
+        flag = scores["overdue"].fillna(False).astype(bool)
+        rows.append(
+            [
+                f"Overdue, of the {int(due.sum()):,} contacts in the {CALENDAR_DAYS} days",
+                f"{int((flag & due).sum()):,}",
+            ]
+        )
     table = _table(
         ["Week", "Contacts"],
         rows,
-        caption="Contact date = expected next order date minus the lead time.",
+        caption="Contact date = expected next order date minus the lead time. Overdue = a repeat "
+        f"customer {data.overdue_rule}.",
     )
     return _section("outreach", "Outreach calendar", plot + table)
 
@@ -601,11 +802,14 @@ def _table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
-def _frame_table(frame: pd.DataFrame, caption: str = "") -> str:
-    """Any small frame as a table (its index too when it is named)."""
+def _frame_table(
+    frame: pd.DataFrame, caption: str = "", money: Mapping[str, str] | None = None
+) -> str:
+    """Any small frame as a table (its index too when it is named); ``money`` labels the
+    money columns with their unit (:func:`_money_labels`)."""
     if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()
-    header = [str(c).replace("_", " ") for c in frame.columns]
+    header = [_money_label(str(c).replace("_", " "), money or {}) for c in frame.columns]
     rows = [
         [_cell(v, str(c)) for c, v in zip(frame.columns, row, strict=True)]
         for row in frame.itertuples(index=False)
@@ -666,6 +870,39 @@ def _level_label(value: object) -> str:
     except (TypeError, ValueError):
         return str(value)
     return f"{number:.0%}" if 0 <= number <= 1 else f"{number:g}%"
+
+
+_MONEY_WORDS: Final = ("margin", "cost", "value", "revenue", "spend", "budget", "bound")
+
+
+def _money_labels(data: ReportData) -> dict[str, str]:
+    """The unit to add to a money column's name: CLV-based figures also carry the horizon."""
+    return {"clv": f"{data.unit}, {data.next_days}", "": data.unit}
+
+
+def _money_label(name: str, money: Mapping[str, str]) -> str:
+    """``name`` with its unit when it names money ("clv total (GBP, next 90 days)"); other names
+    as they are. Value at risk is churn risk x CLV, so it carries CLV's horizon."""
+    if not money:
+        return name
+    words = name.lower()
+    if "clv" in words or "value at risk" in words:
+        return f"{name} ({money['clv']})"
+    if any(word in words for word in _MONEY_WORDS):
+        return f"{name} ({money['']})"
+    return name
+
+
+def _covered(row: Mapping[str, Any] | pd.Series) -> bool:
+    """Whether a KPI row's period has a whole active window of data before it (rows without the
+    column count as covered)."""
+    value = row.get("window_covered", True)
+    return bool(value) if value is not None and not pd.isna(value) else True
+
+
+def _crr(value: object, covered: bool | None) -> str:
+    """A CRR or churn rate, or "n/m" when the data do not cover the window before its period."""
+    return NOT_MEASURABLE if covered is False else _percent(value)
 
 
 def _first(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
@@ -730,4 +967,8 @@ figure { margin: 10px 0; }
 figure img { max-width: 100%; height: auto; }
 .missing { color: var(--muted); font-style: italic; }
 ul.notes li, ul.assumptions li { margin: 3px 0; }
+dl.definitions { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px;
+  margin: 14px 0 4px; font-size: 13.5px; max-width: 1000px; }
+dl.definitions dt { font-weight: 600; }
+dl.definitions dd { margin: 0; color: var(--muted); }
 """

@@ -19,6 +19,12 @@ discount budget, :func:`write_actions` writes into one folder:
 - ``actions.json``: what was written, the budget and the counts (it also marks the folder as an
   output of this step, which :func:`publish_actions` may replace).
 
+The report's own settings (:class:`ReportSettings`: the currency its money figures are labelled
+with) come from a ``[report]`` table of the same settings file, or ``RETAIN_REPORT_*`` variables::
+
+    [report]
+    currency = "GBP"
+
 :func:`publish_actions` does it atomically into a folder of its own (``retain audiences``); the
 scoring job calls :func:`write_actions` into its staging folder, so the scores and their actions are
 published together.
@@ -35,6 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from retain.batch.publish import check_replaceable
 from retain.batch.settings import BatchSettings
@@ -57,7 +66,9 @@ __all__ = [
     "ACTIONS_FOLDER",
     "ActionRun",
     "JobActions",
+    "ReportSettings",
     "load_action_settings",
+    "load_report_settings",
     "publish_actions",
     "read_campaign_history",
     "read_scores",
@@ -74,7 +85,27 @@ REPORT_FILE: Final = "report.html"
 _SCORES_FILE: Final = "scores.parquet"
 _MANIFEST_FILE: Final = "manifest.json"
 _DAY: Final = pd.Timedelta(days=1)
+_REPORT_TABLE: Final = "report"
 logger = logging.getLogger("retain.reporting")
+
+
+class ReportSettings(BaseSettings):
+    """How the report labels its figures: a ``[report]`` table in the action settings file, or
+    ``RETAIN_REPORT_<FIELD>`` environment variables (the file wins)."""
+
+    model_config = SettingsConfigDict(env_prefix="RETAIN_REPORT_", extra="forbid", frozen=True)
+
+    currency: str | None = Field(default=None, min_length=1, max_length=8, pattern=r"^\S+$")
+    """The currency of the transactions' amounts, as it should be shown: a code such as GBP or
+    EUR, or a symbol. retain converts nothing; the amounts stay as they are. Default: none, and
+    money figures are labelled "amount" (the unit of the amount column)."""
+
+    def __init__(self, **values: Any) -> None:
+        """A bad value is a :class:`RetainInputError` naming the field."""
+        try:
+            super().__init__(**values)
+        except (SettingsError, ValidationError) as error:
+            raise RetainInputError(f"report settings: {error}") from error
 
 
 @dataclass
@@ -89,17 +120,19 @@ class ActionRun:
     discounts: dict[str, Any] = field(default_factory=dict)
     forecast: CRRForecast | None = None
     report_bytes: int = 0
+    currency: str | None = None
 
     def lines(self) -> list[str]:
-        """A short summary for the terminal."""
+        """A short summary for the terminal; money with its currency when one was set."""
+        unit = f" {self.currency}" if self.currency else ""
         lines = [f"actions for {self.customers:,} customers as of {self.as_of} -> {self.folder}"]
         for audience in self.audiences:
             value = (
-                f", expected value {audience.expected_value:,.2f}"
-                if audience.expected_value is not None
+                f", {audience.value_is or 'value'} {audience.value:,.2f}{unit}"
+                if audience.value is not None
                 else ""
             )
-            cost = f", cost {audience.cost:,.2f}" if audience.cost is not None else ""
+            cost = f", cost {audience.cost:,.2f}{unit}" if audience.cost is not None else ""
             lines.append(f"  {audience.name}: {audience.customers:,} customers{value}{cost}")
         if self.forecast is not None:
             observed = self.forecast.observed
@@ -178,11 +211,33 @@ def load_action_settings(path: str | Path | None) -> tuple[ActionSettings, Disco
         raise RetainInputError(f"settings: cannot read {path}: {error}") from error
     if not isinstance(values, dict):
         raise RetainInputError(f"settings: {path} must hold tables of settings")
+    values.pop(_REPORT_TABLE, None)  # the report's own table: load_report_settings
     discounts = values.pop("discounts", {})
     if not isinstance(discounts, dict):
         raise RetainInputError(f"settings: [discounts] in {path} must be a table")
     try:
         return ActionSettings(**values), DiscountSettings(**discounts)
+    except RetainInputError as error:
+        raise RetainInputError(f"{error} (in {path})") from error
+
+
+def load_report_settings(path: str | Path | None) -> ReportSettings:
+    """The ``[report]`` table of the settings file that :func:`load_action_settings` reads (what
+    it leaves out from ``RETAIN_REPORT_*`` variables, then the defaults); without a file, the
+    variables and the defaults. The file was read once already, so its errors were reported."""
+    if path is None:
+        return ReportSettings()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise RetainInputError(f"settings: cannot read {path}: {error}") from error
+    table = values.get(_REPORT_TABLE, {}) if isinstance(values, dict) else {}
+    if not isinstance(table, dict):
+        raise RetainInputError(f"settings: [{_REPORT_TABLE}] in {path} must be a table")
+    try:
+        return ReportSettings(**table)
     except RetainInputError as error:
         raise RetainInputError(f"{error} (in {path})") from error
 
@@ -253,6 +308,7 @@ def write_actions(
     discount_settings: DiscountSettings | None = None,
     period: str = "M",
     active_window_days: int = 365,
+    report_settings: ReportSettings | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ActionRun:
     """Plan the actions of ``scores`` and write every output file into ``folder`` (module doc).
@@ -260,7 +316,8 @@ def write_actions(
     ``manifest`` is the scoring run's (``as_of`` and ``horizon_days`` are needed; the model's
     name and version are shown in the report). ``budget`` caps the discounts' expected cost
     (default: the discount settings' budget). ``transactions`` (validated) give the KPIs, cohorts
-    and CRR forecast; rows after ``as_of`` are left out of them.
+    and CRR forecast; rows after ``as_of`` are left out of them. ``report_settings`` label the
+    report (default: ``RETAIN_REPORT_*`` variables, else no currency).
     """
     from retain.actions import (
         ActionSettings,
@@ -273,6 +330,7 @@ def write_actions(
     from retain.actions.discounts import DiscountPolicy, DiscountSettings
 
     say = log or logger.info
+    report_settings = report_settings or ReportSettings()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     as_of, horizon = _as_of(manifest), _horizon(manifest)
@@ -366,7 +424,7 @@ def write_actions(
         )
 
     audiences = _audiences(
-        audience, audience_files, offers, discount_summary, calendar, action_settings
+        audience, audience_files, offers, discount_summary, calendar, action_settings, horizon
     )
     levels = _levels(recommendation)
     discount_section = DiscountSection(
@@ -391,6 +449,9 @@ def write_actions(
         discounts=discount_section,
         notes=notes,
         period_name={"M": "month", "Q": "quarter", "Y": "year"}[period],
+        currency=report_settings.currency,
+        active_window_days=active_window_days,
+        overdue_rule=_overdue_rule(action_settings),
     )
     report = write_report(data, folder / REPORT_FILE)
     files["report"] = str(report)
@@ -403,6 +464,7 @@ def write_actions(
         discounts=discount_summary,
         forecast=forecast,
         report_bytes=report.stat().st_size,
+        currency=report_settings.currency,
     )
     _write_summary(run, folder / SUMMARY_FILE, budget)
     files["summary"] = str(folder / SUMMARY_FILE)
@@ -418,6 +480,7 @@ class JobActions:
     settings: BatchSettings
     action_settings: ActionSettings
     discount_settings: DiscountSettings
+    report_settings: ReportSettings = field(default_factory=ReportSettings)
 
     @classmethod
     def prepare(cls, settings: BatchSettings) -> JobActions:
@@ -430,7 +493,8 @@ class JobActions:
                 "replaces as a whole; give another output folder"
             )
         action_settings, discount_settings = load_action_settings(settings.action_settings)
-        return cls(settings, action_settings, discount_settings)
+        report_settings = load_report_settings(settings.action_settings)
+        return cls(settings, action_settings, discount_settings, report_settings)
 
     def write(self, folder: Path, manifest: Manifest, log: Callable[[str], None]) -> ActionRun:
         from retain.data.columns import ColumnMapping
@@ -458,6 +522,7 @@ class JobActions:
             customers=customers,
             action_settings=self.action_settings,
             discount_settings=self.discount_settings,
+            report_settings=self.report_settings,
             log=log,
         )
         final = Path(settings.out) / ACTIONS_FOLDER  # where the job publishes the staging folder
@@ -527,18 +592,21 @@ def _audiences(
     discounts: Mapping[str, Any],
     calendar: pd.DataFrame,
     settings: ActionSettings,
+    horizon: int,
 ) -> list[AudienceSummary]:
     rules = settings.audience
     summaries = [
         AudienceSummary(
             name="retargeting",
             customers=len(audience),
-            expected_value=float(audience["value_at_risk"].sum()),
+            value=float(audience["value_at_risk"].sum()),
+            value_is="value at risk",
             cost=None,
             file=Path(str(files["audience"])).name,
             description=f"churn probability at least {rules.min_churn_probability:g}, ranked by "
-            "value at risk (churn probability x CLV, the value shown); the media cost is set "
-            "on the ad platform",
+            f"value at risk (churn probability x CLV over the next {horizon} days: what these "
+            "customers would take with them, not what retargeting brings back); the media cost "
+            "is set on the ad platform",
         )
     ]
     if "customer_match" in files:
@@ -555,7 +623,8 @@ def _audiences(
         AudienceSummary(
             name="discounts",
             customers=len(offers),
-            expected_value=float(discounts["expected_incremental_margin"]),
+            value=float(discounts["expected_incremental_margin"]),
+            value_is="expected incremental margin",
             cost=float(discounts["expected_cost"]),
             file=DISCOUNTS_FILE,
             description=f"{discounts['mode']} mode; value = expected incremental margin, cost = "
@@ -568,10 +637,21 @@ def _audiences(
             name="outreach",
             customers=len(calendar),
             file=OUTREACH_FILE,
-            description=f"contact date in the next {CALENDAR_DAYS} days ({overdue:,} overdue)",
+            description=f"contact date in the next {CALENDAR_DAYS} days; {overdue:,} of these "
+            f"{len(calendar):,} are overdue ({_overdue_rule(settings)})",
         )
     )
     return summaries
+
+
+def _overdue_rule(settings: ActionSettings) -> str:
+    """When a customer is overdue, in words (:mod:`retain.actions.outreach`), for the report."""
+    rules = settings.outreach
+    gap = "their usual gap" if rules.gap_factor == 1 else f"{rules.gap_factor:g} x their usual gap"
+    return (
+        f"whose days since their last order exceed {gap} between orders by more than "
+        f"{rules.grace_days:g} days"
+    )
 
 
 def _assumptions(policy: object, settings: DiscountSettings) -> list[str]:
@@ -607,12 +687,14 @@ def _write_summary(run: ActionRun, path: Path, budget: float | None) -> None:
         "as_of": run.as_of,
         "customers": run.customers,
         "budget": budget,
+        "currency": run.currency,
         "files": {name: Path(p).name for name, p in run.files.items()},
         "audiences": [
             {
                 "name": a.name,
                 "customers": a.customers,
-                "expected_value": a.expected_value,
+                "value": a.value,
+                "value_is": a.value_is,
                 "cost": a.cost,
                 "file": a.file,
             }

@@ -34,13 +34,17 @@ _GREY = "#888888"
 def plot_crr(
     kpis: pd.DataFrame,
     forecast: Mapping[str, object] | None = None,
+    window_days: int | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """CRR and churn rate per period (``retention_kpis`` rows), with the expected CRR of the
     forecast period as an open marker joined to the last observed CRR by a dashed line.
 
     ``forecast`` holds ``period`` and ``expected_crr`` (``CRRForecast.as_dict()``); periods are
-    drawn in order at equal spacing and labelled by name.
+    drawn in order at equal spacing and labelled by name. Periods whose ``window_covered`` is
+    false (the data do not reach back a whole active window before them) are shaded and their
+    CRR and churn left out: there the formula gives 100 % and 0 % by construction, which a line
+    would show as perfect retention. ``window_days`` (the active window) is said in the title.
     """
     for column in ("period", "crr", "churn_rate"):
         if column not in kpis:
@@ -48,9 +52,27 @@ def plot_crr(
     ax = axes_or_new(ax, (8.0, 3.6))
     labels = [str(p) for p in kpis["period"]]
     x = np.arange(len(labels))
-    ax.plot(x, kpis["crr"], marker="o", color="C0", label="CRR (observed)")
-    ax.plot(x, kpis["churn_rate"], marker=".", color="C3", linewidth=1.0, label="churn rate")
-    if forecast is not None and _finite(forecast.get("expected_crr")):
+    crr = kpis["crr"].to_numpy(dtype=float)
+    churn = kpis["churn_rate"].to_numpy(dtype=float)
+    if "window_covered" in kpis:
+        uncovered = ~kpis["window_covered"].fillna(True).to_numpy(dtype=bool)
+        crr, churn = np.where(uncovered, np.nan, crr), np.where(uncovered, np.nan, churn)
+        if uncovered.any():
+            last = int(np.flatnonzero(uncovered)[-1])
+            ax.axvspan(-0.5, last + 0.5, color=_GREY, alpha=0.15, linewidth=0)
+            ax.text(
+                (last) / 2,
+                50,
+                "not measurable:\nless than a whole\nactive window of data",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color=_GREY,
+            )
+    ax.plot(x, crr, marker="o", color="C0", label="CRR (observed)")
+    ax.plot(x, churn, marker=".", color="C3", linewidth=1.0, label="churn rate")
+    measurable = forecast is not None and forecast.get("window_covered") is not False
+    if forecast is not None and measurable and _finite(forecast.get("expected_crr")):
         expected = float(forecast["expected_crr"])  # type: ignore[arg-type]
         period = str(forecast["period"])
         if period in labels:
@@ -58,7 +80,7 @@ def plot_crr(
         else:
             labels.append(period)
             position = float(len(labels) - 1)
-        observed = kpis["crr"].to_numpy(dtype=float)
+        observed = crr
         finite = np.flatnonzero(np.isfinite(observed) & (x < position))
         if finite.size:
             last = int(finite[-1])
@@ -77,7 +99,10 @@ def plot_crr(
     ax.set_xticks(np.arange(len(labels))[::step], labels[::step], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylabel("% of customers active at the period start")
-    ax.set_title("Customer retention rate per period")
+    ax.set_title(
+        "Customer retention rate per period"
+        + (f" (active: an order in the last {window_days} days)" if window_days else "")
+    )
     ax.legend(loc="best", frameon=False, fontsize="small")
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
@@ -174,7 +199,8 @@ def plot_distribution(
     scale = 100.0 if percent else 1.0
     ax.hist(data * scale, bins=bins, color="C0", alpha=0.85)
     median = float(np.median(data)) * scale
-    ax.axvline(median, color=_GREY, linestyle="--", linewidth=1.0, label=f"median {median:,.2f}")
+    label = f"median {median:.1f}%" if percent else f"median {median:,.2f}"
+    ax.axvline(median, color=_GREY, linestyle="--", linewidth=1.0, label=label)
     if percent:
         ax.xaxis.set_major_formatter(PercentFormatter(100))
     ax.set_xlabel(xlabel)
@@ -188,7 +214,8 @@ def plot_distribution(
 
 def plot_outreach_calendar(contacts: pd.Series, overdue: int = 0, ax: Axes | None = None) -> Axes:
     """Contacts planned per day (``contacts`` indexed by date), weekends shaded; ``overdue``
-    (customers past their expected date, contacted at once) is said in the title."""
+    (the customers later than their usual gap between orders, of all customers, whatever their
+    contact date) is said in the title."""
     if not isinstance(contacts, pd.Series):
         raise RetainInputError(f"contacts must be a pandas Series, not {type(contacts).__name__}")
     days = pd.to_datetime(pd.Index(contacts.index))
@@ -202,7 +229,7 @@ def plot_outreach_calendar(contacts: pd.Series, overdue: int = 0, ax: Axes | Non
     ax.set_ylabel("Customers to contact")
     title = "Outreach calendar: contacts per day (weekends in orange)"
     if overdue:
-        title += f"; {overdue:,} overdue in all"
+        title += f"; overdue, of all customers: {overdue:,}"
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
