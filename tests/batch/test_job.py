@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from tests.batch.conftest import AS_OF, N_CUSTOMERS, Fitted, Run, copy_output, score
@@ -62,6 +63,15 @@ def test_the_scores_file_has_exactly_the_output_schema(scored: Run) -> None:
     schema = pq.read_schema(scored.out / "scores.parquet").remove_metadata()
     assert schema.equals(SCORES_SCHEMA), schema
     assert "action" in schema.names
+    # A customer with no purchase expected within the horizon has nulls there (not NaN, not a
+    # date decades away): the same customers in both columns.
+    table = pq.read_table(scored.out / "scores.parquet")
+    days = table.column("days_to_next_purchase")
+    dates = table.column("expected_next_purchase_date")
+    assert 0 < days.null_count < len(table)
+    assert days.is_null().equals(dates.is_null())
+    assert not pc.any(pc.is_nan(days)).as_py()
+    assert pc.max(days).as_py() <= scored.manifest.horizon_days
     assert sorted(p.name for p in scored.out.iterdir()) == [
         "actions",
         "manifest.json",
@@ -74,12 +84,16 @@ def test_the_scores_are_complete_and_in_range(scored: Run) -> None:
     for column in ("churn_probability", "p_alive", "p_purchase_30d"):
         assert scores[column].notna().all(), column
         assert scores[column].between(0, 1).all(), column
-    for column in ("expected_purchases", "clv", "days_to_next_purchase"):
+    for column in ("expected_purchases", "clv"):
         assert scores[column].notna().all(), column
         assert (scores[column] >= 0).all(), column
     assert set(scores["action"]) <= set(ACTIONS)
-    assert scores["expected_next_purchase_date"].notna().all()
-    assert scores["reasons"].map(len).between(1, 3).all()
+    # Days and date: both null (no purchase expected within the horizon) or both set, within it.
+    days, dates = scores["days_to_next_purchase"], scores["expected_next_purchase_date"]
+    assert days.isna().eq(dates.isna()).all()
+    assert days.dropna().between(0, scored.manifest.horizon_days).all()
+    assert scores["reasons"].map(len).between(0, 3).all()  # none when no feature is a reason
+    assert scores["reasons"].map(len).gt(0).mean() > 0.5
 
 
 # -- the manifest -----------------------------------------------------------------------------------
@@ -235,8 +249,11 @@ def test_the_scores_are_the_models_predictions(scored: Run, fitted: Fitted) -> N
         np.testing.assert_allclose(actual[column], expected[column], rtol=1e-9, err_msg=column)
     assert actual["segment"].tolist() == expected["segment"].tolist()
     assert actual["reasons"].map(list).tolist() == expected["reasons"].map(list).tolist()
-    dates = pd.to_datetime(expected["expected_next_purchase_date"]).dt.date
-    assert actual["expected_next_purchase_date"].tolist() == dates.tolist()
+    dates = [
+        None if pd.isna(stamp) else stamp.date()
+        for stamp in expected["expected_next_purchase_date"]
+    ]
+    assert actual["expected_next_purchase_date"].tolist() == dates
     assert actual["action"].tolist() == recommend_actions(expected).tolist()
 
 

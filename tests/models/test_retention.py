@@ -42,15 +42,39 @@ def test_scores_table(model: RetentionModel, data: pd.DataFrame) -> None:
     for column in ("churn_probability", "p_alive", "p_purchase_30d"):
         assert scores[column].between(0, 1).all(), column
     assert (scores["expected_purchases"] >= 0).all() and (scores["clv"] >= 0).all()
-    assert (scores["expected_next_purchase_date"] >= pd.Timestamp(AS_OF)).all()
+    dates = scores["expected_next_purchase_date"].dropna()
+    assert (dates >= pd.Timestamp(AS_OF)).all()
+    # Up to three reasons each; none for a customer whose risk no reason-worthy feature raises.
     assert all(
-        isinstance(r, list) and r and all(isinstance(t, str) for t in r) for r in scores["reasons"]
+        isinstance(r, list) and len(r) <= 3 and all(isinstance(t, str) for t in r)
+        for r in scores["reasons"]
     )
+    assert scores["reasons"].map(len).gt(0).mean() > 0.5
     # Risk ranks sensibly: the riskiest decile has been away longer than the safest.
     features = model.features(data, AS_OF).set_index("customer_id")
     away = features.loc[scores["customer_id"], "days_since_last_purchase"].to_numpy()
     risk = scores["churn_probability"].to_numpy()
     assert away[risk >= np.quantile(risk, 0.9)].mean() > away[risk <= np.quantile(risk, 0.1)].mean()
+
+
+def test_no_purchase_is_dated_past_the_horizon(model: RetentionModel, data: pd.DataFrame) -> None:
+    """Days and dates are null exactly for the customers whose P(purchase within the horizon), by
+    the timing model, is below one half; every other customer is dated within the horizon."""
+    scores = model.predict(data, AS_OF, n_reasons=0)
+    table = model.features(data, AS_OF)
+    X = table[model.feature_names_].astype("float64")
+    within = model.timing_.predict_cdf(
+        X, model.horizon_days, model.btyd_.hazards(table, model.timing_.bin_edges_)
+    )
+    days = scores["days_to_next_purchase"]
+    dates = scores["expected_next_purchase_date"]
+    assert np.array_equal(days.isna().to_numpy(), within < 0.5)
+    assert np.array_equal(dates.isna().to_numpy(), within < 0.5)
+    assert 0 < days.isna().sum() < len(scores)  # both kinds of customer are there
+    assert days.max() <= model.horizon_days
+    last = pd.Timestamp(AS_OF) + pd.Timedelta(days=model.horizon_days)
+    assert dates.between(pd.Timestamp(AS_OF), last).sum() == days.notna().sum()
+    assert pd.api.types.is_datetime64_dtype(dates)
 
 
 def test_training_never_reads_past_as_of(model: RetentionModel, data: pd.DataFrame) -> None:

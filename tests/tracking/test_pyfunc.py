@@ -101,7 +101,9 @@ def test_the_loaded_champion_scores_raw_transactions_as_the_model_in_memory(
     pd.testing.assert_frame_equal(scored, expected)
     assert scored.columns.tolist() == SCORE_COLUMNS
     assert len(scored) == 2_357  # every customer of the sample bought by 1997-12-31
-    assert scored["reasons"].str.count("; ").eq(2).all()  # three reasons each by default
+    # Up to three reasons each by default (fewer when fewer features are reasons for them).
+    assert scored["reasons"].str.count("; ").le(2).all()
+    assert scored["reasons"].str.count("; ").eq(2).any()
 
 
 def test_params_choose_the_day_and_the_number_of_reasons(
