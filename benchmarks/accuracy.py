@@ -68,6 +68,8 @@ fails a window: this is a report, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import subprocess
 import sys
@@ -272,7 +274,8 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[Any, str]:
         for weighted in (True, False):
             data = distinct if weighted else rfm
             try:
-                with warnings.catch_warnings():
+                # lifetimes prints the optimiser's report when it fails: kept off the table.
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                     warnings.simplefilter("ignore")
                     fitter = BetaGeoFitter(penalizer_coef=PENALIZER).fit(
                         data["x"],
