@@ -502,6 +502,41 @@ def score(
     typer.echo(f"manifest: {out / 'manifest.json'} (model version {manifest.model.version})")
 
 
+def _print_action_settings(value: bool) -> None:
+    """``retain audiences --print-settings``: every table of the settings file at its defaults
+    (not the ``RETAIN_*`` variables: the file's own defaults), then exit."""
+    if not value:
+        return
+    from retain.actions.discounts import DiscountSettings
+    from retain.actions.settings import (
+        AudienceSettings,
+        OutreachSettings,
+        SegmentRules,
+        TierSettings,
+        settings_toml,
+    )
+    from retain.reporting.outputs import ReportSettings
+
+    header = "\n".join(
+        [
+            "Settings of `retain audiences --settings FILE` (`retain score --action-settings`),",
+            "at their defaults. A file needs only the keys it changes; a key left out keeps its",
+            "default, or the value of RETAIN_ACTIONS_<TABLE>__<KEY> (RETAIN_REPORT_<KEY> for",
+            "[report]) when that variable is set.",
+        ]
+    )
+    tables = {
+        "segments": SegmentRules(),
+        "tiers": TierSettings(),
+        "outreach": OutreachSettings(),
+        "audience": AudienceSettings(),
+        "discounts": DiscountSettings(),
+        "report": ReportSettings.model_construct(),  # its defaults, not the environment's
+    }
+    typer.echo(settings_toml(tables, header), nl=False)
+    raise typer.Exit()
+
+
 @app.command()
 def audiences(
     scores: Annotated[
@@ -534,7 +569,10 @@ def audiences(
     ] = None,
     settings: Annotated[
         Path | None,
-        typer.Option(help="TOML/JSON settings: segments, tiers, outreach, audience, [discounts]."),
+        typer.Option(
+            help="TOML/JSON settings file with the tables [segments], [tiers], [outreach], "
+            "[audience], [discounts] and [report]; --print-settings shows every key."
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -547,6 +585,16 @@ def audiences(
     timezone: TimezoneOption = "UTC",
     timestamp_format: FormatOption = None,
     duplicates: DuplicatesOption = "keep",
+    print_settings: Annotated[
+        bool,
+        typer.Option(
+            "--print-settings",
+            is_eager=True,
+            callback=_print_action_settings,
+            help="Print every setting of a --settings file, with its default and meaning, as "
+            "TOML (a file that reads back as the defaults), and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Audiences, discounts, outreach and an HTML report from scores: OUT/actions.parquet,
     retargeting.csv (+ retargeting_customer_match.csv), discounts.csv, outreach.csv, report.html."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from retain.actions import (
     ActionSettings,
@@ -15,7 +17,10 @@ from retain.actions import (
     SegmentRules,
     TierSettings,
 )
+from retain.actions.discounts import DiscountSettings
+from retain.cli import app
 from retain.errors import RetainInputError
+from retain.reporting.outputs import ReportSettings, load_action_settings, load_report_settings
 
 
 @pytest.fixture(autouse=True)
@@ -110,8 +115,65 @@ def test_an_unknown_setting_is_refused_with_its_name_and_file(tmp_path: Path) ->
         RetainInputError, match=r"outreach\.lead_day: unknown setting.*actions\.toml"
     ):
         ActionSettings.from_file(path)
-    with pytest.raises(RetainInputError, match="discounts: unknown setting"):
+    with pytest.raises(RetainInputError, match="discounts: unknown table"):
         ActionSettings(discounts={})
+
+
+def test_an_unknown_table_lists_the_tables(tmp_path: Path) -> None:
+    """The issue's ``[retargeting]``: the error names the tables a settings file can hold."""
+    path = tmp_path / "actions.toml"
+    path.write_text("[retargeting]\nmax_size = 100\n")
+    tables = "segments, tiers, outreach, audience, discounts, report"
+    with pytest.raises(
+        RetainInputError, match=f"retargeting: unknown table; the tables are {tables}"
+    ):
+        ActionSettings.from_file(path)
+    with pytest.raises(RetainInputError, match=f"the tables are {tables}.*actions\\.toml"):
+        load_action_settings(path)
+
+
+def test_an_unknown_key_lists_its_tables_keys(tmp_path: Path) -> None:
+    """The issue's ``audience.foo``: the error names the keys of [audience], not the tables."""
+    path = tmp_path / "actions.toml"
+    path.write_text("[audience]\nfoo = 1\n")
+    keys = "min_churn_probability, min_value_at_risk, max_size, exclude_actions"
+    with pytest.raises(
+        RetainInputError, match=f"audience\\.foo: unknown setting; \\[audience\\] takes {keys}"
+    ):
+        load_action_settings(path)
+
+
+def test_print_settings_lists_every_key_as_toml_that_loads_back(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["audiences", "--print-settings"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    parsed = tomllib.loads(text)
+    models = {
+        "segments": SegmentRules,
+        "tiers": TierSettings,
+        "outreach": OutreachSettings,
+        "audience": AudienceSettings,
+        "discounts": DiscountSettings,
+        "report": ReportSettings,
+    }
+    assert list(parsed) == list(models)
+    for table, model in models.items():
+        for key in model.model_fields:  # every key, set or (an optional one) commented out
+            assert f"\n{key} = " in text or f"\n# {key} = " in text, (table, key)
+    assert "# Discount levels on offer" in text  # with its meaning
+    path = tmp_path / "printed.toml"
+    path.write_text(text)
+    actions, discounts = load_action_settings(path)
+    assert actions == ActionSettings()
+    assert discounts == DiscountSettings()
+    assert load_report_settings(path) == ReportSettings.model_construct()
+
+
+def test_the_settings_help_names_the_tables_and_the_printout() -> None:
+    result = CliRunner().invoke(app, ["audiences", "--help"], env={"COLUMNS": "200"})
+    help_text = " ".join(result.output.split())
+    assert ", ." not in help_text  # the issue's "segments, tiers, outreach, audience, ."
+    assert "[audience], [discounts] and [report]; --print-settings shows every key" in help_text
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,16 @@ part::
 
 Fields the file leaves out come from ``RETAIN_ACTIONS_<PART>__<FIELD>`` environment variables (for
 example ``RETAIN_ACTIONS_OUTREACH__LEAD_DAYS=5``; lists as JSON), then from the defaults. A value in
-the file wins over a variable. An unknown key is an error (a typo must not pass silently), and so is
-a bad value: both are :class:`~retain.errors.RetainInputError` naming the field.
+the file wins over a variable. An unknown key is an error (a typo must not pass silently) that
+lists the valid keys at the level of the mistake (the table names for an unknown table, that
+table's keys for an unknown key), and so is a bad value: both are
+:class:`~retain.errors.RetainInputError` naming the field.
+
+The settings file of ``retain audiences --settings`` also holds a ``[discounts]`` table
+(:class:`~retain.actions.discounts.DiscountSettings`) and a ``[report]`` table
+(:class:`~retain.reporting.outputs.ReportSettings`); ``retain audiences --print-settings`` prints
+every key of every table with its default and meaning, as TOML that loads back unchanged
+(:func:`settings_toml`).
 
 Optional fields (``high_value_clv``, ``amounts``, ``max_size``) default to ``None`` and, when set,
 replace the behaviour described beside them; so a file that leaves them out means the default.
@@ -26,9 +34,13 @@ replace the behaviour described beside them; so a file that leaves them out mean
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import math
+import textwrap
 import tomllib
+from collections.abc import Mapping
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final, Self
@@ -46,9 +58,13 @@ __all__ = [
     "OutreachSettings",
     "SegmentRules",
     "TierSettings",
+    "settings_toml",
 ]
 
 ENV_PREFIX: Final = "RETAIN_ACTIONS_"
+# The settings file's tables read by other models than ActionSettings (retain.reporting.outputs
+# reads them): named in the error about an unknown table.
+OTHER_FILE_TABLES: Final = ("discounts", "report")
 _SUFFIXES: Final = (".toml", ".json")
 
 
@@ -136,7 +152,7 @@ class AudienceSettings(_Part):
     """At most this many customers, highest value at risk first; default: no limit."""
     exclude_actions: list[str] = Field(default=["let go"])
     """Recommended actions (:mod:`retain.actions.recommend`) kept out of the audience: ``let go``
-    customers (P(alive) under 5%) are not worth paid media."""
+    customers (lapsed, not valuable, P(alive) under 5%) are not worth paid media."""
 
 
 class ActionSettings(BaseSettings):
@@ -205,10 +221,62 @@ def _problems(error: ValidationError) -> str:
         if problem["type"] == "value_error":  # one of our checks: its message says it all
             messages.append(f"{where}: {problem.get('ctx', {}).get('error', problem['msg'])}")
         elif problem["type"] == "extra_forbidden":
-            messages.append(f"{where}: unknown setting")
+            messages.append(f"{where}: {_unknown(problem['loc'])}")
         else:
             messages.append(f"{where}: {problem['msg']}, not {problem['input']!r}")
     return "; ".join(messages)
+
+
+def _unknown(loc: tuple[int | str, ...]) -> str:
+    """What an unknown key is, with the valid keys at its level: table names for a table, the
+    table's keys for a key of a known table."""
+    if len(loc) == 1:
+        tables = [*ActionSettings.model_fields, *OTHER_FILE_TABLES]
+        return f"unknown table; the tables are {', '.join(tables)}"
+    field = ActionSettings.model_fields.get(str(loc[0]))
+    part = field.annotation if field is not None else None
+    if isinstance(part, type) and issubclass(part, BaseModel):
+        return f"unknown setting; [{loc[0]}] takes {', '.join(part.model_fields)}"
+    return "unknown setting"
+
+
+def settings_toml(tables: Mapping[str, BaseModel], header: str = "") -> str:
+    """Settings as TOML, every key with its meaning above it (the field's docstring) and its
+    value; an unset optional key (``None``) is a commented-out line, since TOML has no null.
+    Reading the text back gives the same settings."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, settings in tables.items():
+        docs = _field_docs(type(settings))
+        lines += ["", f"[{name}]"]
+        for key in type(settings).model_fields:
+            value = getattr(settings, key)
+            for line in textwrap.wrap(docs.get(key, ""), 96):
+                lines.append(f"# {line}")
+            if value is None:
+                lines.append(f"# {key} =   (not set)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _field_docs(model: type[BaseModel]) -> dict[str, str]:
+    """The docstrings written under each field of a settings class, as one line each."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    except (OSError, TypeError):  # no source at hand: keys and values without their meaning
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for field, after in pairwise(body):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[field.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 def _toml(values: dict[str, dict[str, Any]]) -> str:
@@ -230,4 +298,7 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)  # a JSON string is a TOML basic string
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # keys as strings: TOML keys are (and pydantic reads them back)
+        pairs = (f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(pairs) + " }"
     raise TypeError(f"no TOML for {value!r}")
