@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from tests.serving.conftest import AS_OF, VERSION, Trained, histories, json_rows
 
 from retain.actions import ACTIONS
@@ -158,6 +159,86 @@ def test_zoned_timestamps_are_converted_to_utc(scorer: Scorer) -> None:
     assert scores(new_york) == scores(before)
     with pytest.raises(RetainInputError, match=r"no purchase .* 'c1'"):
         scorer.predict(request(buyer("c1", "1998-03-31T23:30:00-05:00")))
+
+
+def late_history(trained: Trained) -> list[pd.Timestamp]:
+    """The purchase instants (CDNOW days) of the first customer with four purchases (the scorer's
+    limit), moved to 20:00 UTC: late enough in the UTC day that Auckland's wall clock (UTC+12/+13)
+    shows the next day."""
+    tx = trained.transactions
+    sizes = tx.groupby("customer_id").size()
+    stamps = tx.loc[tx["customer_id"] == sizes[sizes == 4].index[0], "timestamp"]
+    return [stamp + pd.Timedelta(hours=20) for stamp in stamps]
+
+
+def test_naive_timestamps_are_read_in_the_request_timezone(
+    scorer: Scorer, trained: Trained
+) -> None:
+    """The same purchases as Auckland wall-clock times with timezone=Pacific/Auckland, as UTC
+    instants ("Z") or with Auckland's offsets score the same; read as UTC, the wall-clock times
+    fall a day later and score otherwise."""
+    instants = late_history(trained)
+    local = [stamp.tz_convert("Pacific/Auckland") for stamp in instants]
+    assert all(w.date() != i.date() for w, i in zip(local, instants, strict=True))  # a day later
+    wall = [w.tz_localize(None).isoformat() for w in local]
+    in_auckland = scorer.predict(
+        request(buyer("c1", *wall), timezone="Pacific/Auckland", as_of="1998-06-30")
+    )
+    as_utc = scorer.predict(
+        request(
+            buyer("c1", *(i.strftime("%Y-%m-%dT%H:%M:%SZ") for i in instants)), as_of="1998-06-30"
+        )
+    )
+    with_offsets = scorer.predict(
+        request(
+            buyer("c1", *(w.isoformat() for w in local)),
+            timezone="Pacific/Auckland",
+            as_of="1998-06-30",
+        )
+    )
+    assert scores(in_auckland) == scores(as_utc) == scores(with_offsets)
+    naive_utc = scorer.predict(request(buyer("c1", *wall), as_of="1998-06-30"))
+    assert scores(naive_utc)[0]["churn_probability"] != scores(in_auckland)[0]["churn_probability"]
+
+
+def test_zoned_timestamps_ignore_the_request_timezone(scorer: Scorer) -> None:
+    stamps = ("1997-06-01T10:00:00+02:00", "1998-03-31T23:30:00-05:00", "1998-02-01T12:00:00Z")
+    in_london = scorer.predict(request(buyer("c1", *stamps), timezone="Europe/London"))
+    assert scores(in_london) == scores(scorer.predict(request(buyer("c1", *stamps))))
+
+
+def test_a_wall_time_the_clocks_repeat_is_refused_by_its_path(scorer: Scorer) -> None:
+    """1997-10-26 01:30 happened twice in London (the clocks went back at 02:00 BST): which one
+    is meant cannot be known, so the request is refused naming the timestamp; one the clocks
+    skip (1998-03-29 01:30) moves forward, as validation of a file does."""
+    twice = buyer("c2", "1997-06-01T10:00:00", "1997-10-26T01:30:00")
+    body = request(buyer("c1"), twice, timezone="Europe/London")
+    with pytest.raises(RetainInputError) as refused:
+        scorer.predict(body)
+    assert str(refused.value) == (
+        "timestamps: 1 without an offset are ambiguous in Europe/London (the clocks go back and "
+        "that time happens twice); give them an offset: "
+        "customers[1].transactions[1].timestamp (1997-10-26T01:30:00)"
+    )
+    skipped = scorer.predict(request(buyer("c1", "1998-03-29T01:30:00"), timezone="Europe/London"))
+    forward = scorer.predict(request(buyer("c1", "1998-03-29T01:00:00Z")))
+    assert scores(skipped) == scores(forward)
+    events = buyer("c1") | {
+        "events": [{"timestamp": "1997-10-26T01:30:00", "event_type": "session"}]
+    }
+    with pytest.raises(RetainInputError, match=r"customers\[0\]\.events\[0\]\.timestamp"):
+        scorer.predict(request(events, timezone="Europe/London"))
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
+    for zone in ("Europe/Lodnon", "../../etc/passwd", ""):
+        with pytest.raises(ValidationError) as refused:
+            request(buyer("c1"), timezone=zone)
+        (problem,) = refused.value.errors()
+        assert problem["loc"] == ("timezone",), problem
+    with pytest.raises(ValidationError, match="unknown time zone 'Europe/Lodnon'; give an IANA"):
+        request(buyer("c1"), timezone="Europe/Lodnon")
+    assert request(buyer("c1")).timezone == "UTC"
 
 
 def test_integer_amounts_are_amounts(scorer: Scorer) -> None:

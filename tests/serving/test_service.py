@@ -8,6 +8,7 @@ answering afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 import time
@@ -34,6 +35,7 @@ from tests.serving.conftest import (
 
 from retain.actions import ACTIONS
 from retain.features import build_features
+from retain.serving.schemas import Prediction
 
 N_CUSTOMERS = 20
 
@@ -137,6 +139,81 @@ def test_predict_features_gives_the_batch_scores(
     assert_same_scores(response.json(), batch, customer_ids)
 
 
+def test_naive_timestamps_are_read_in_the_request_timezone(
+    client: httpx.Client, trained: Trained, batch: pd.DataFrame, customer_ids: list[str]
+) -> None:
+    """Histories sent as Auckland wall-clock times (no offset) with timezone=Pacific/Auckland are
+    the batch scores of the same instants; read as UTC, purchases move a day and the scores
+    change. (CDNOW's purchases are at 00:00 UTC: 12:00 or 13:00 the same day in Auckland, so they
+    are moved to 20:00 UTC, the next day's morning there.)"""
+    ids = customer_ids[:5]
+    moved = trained.transactions.assign(
+        timestamp=trained.transactions["timestamp"] + pd.Timedelta(hours=20)
+    )
+    expected = trained.model.predict(moved, AS_OF).set_index("customer_id")
+    sent = histories(moved, ids)
+    for history in sent:
+        for line in history["transactions"]:
+            stamp = pd.Timestamp(line["timestamp"]).tz_convert("Pacific/Auckland")
+            line["timestamp"] = stamp.tz_localize(None).isoformat()  # wall clock, no offset
+    body = {"customers": sent, "as_of": AS_OF, "timezone": "Pacific/Auckland"}
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    assert_same_scores(response.json(), expected, ids)
+    as_utc = client.post("/predict", json={"customers": sent, "as_of": AS_OF})
+    assert as_utc.status_code == 200, as_utc.text
+    churn = [p["churn_probability"] for p in as_utc.json()["predictions"]]
+    assert churn != pytest.approx(expected.loc[ids, "churn_probability"].tolist(), rel=1e-9)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request (the curl command's ``-d '...'``) and the response (the ```json block) of the
+    README's "Serving predictions over HTTP"."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Serving predictions over HTTP", 1)[1].split("\n## ", 1)[0]
+    sent = re.search(r"-d '(\{.*?\})'", section, re.DOTALL)
+    shown = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert sent and shown, "the README's serving section lost its request or response example"
+    return json.loads(sent.group(1)), json.loads(shown.group(1))
+
+
+def json_shape(value: Any, nullable: frozenset[str] = frozenset(), key: str = "") -> Any:
+    """Keys and JSON types, not values: objects by key, a list by its first item; a field the
+    response model lets be null may be null or its type."""
+    if isinstance(value, dict):
+        return {k: json_shape(v, nullable, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_shape(value[0], nullable, key)] if value else []
+    if key in nullable:
+        return "nullable"
+    if isinstance(value, bool) or value is None:
+        return type(value).__name__
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def test_the_readme_shows_a_real_response(client: httpx.Client) -> None:
+    """The README's request is answered 200, and the response it shows has the keys and types
+    of the real answer (the values come from the demo's model, not this one)."""
+    sent, shown = readme_example()
+    response = client.post("/predict", json=sent)
+    assert response.status_code == 200, response.text
+    real = response.json()
+    properties = Prediction.model_json_schema()["properties"]
+    nullable = frozenset(
+        name for name, spec in properties.items() if {"type": "null"} in spec.get("anyOf", [])
+    )
+    assert json_shape(shown, nullable) == json_shape(real, nullable)
+    assert shown["as_of"] == sent["as_of"] == real["as_of"]
+    assert [p["customer_id"] for p in shown["predictions"]] == [
+        c["customer_id"] for c in sent["customers"]
+    ]
+    assert shown["predictions"][0]["model_version"] == shown["model_version"]
+    assert shown["predictions"][0]["action"] in ACTIONS
+
+
 # -- bad requests ------------------------------------------------------------------------------------
 
 
@@ -217,6 +294,12 @@ SCHEMA_ERRORS: dict[str, tuple[Any, str, list[Any]]] = {
         ["as_of"],
     ),
     "not an object": ([customer("c1")], "model_type", []),
+    "timezone unknown": (
+        predict(customer("c1"), timezone="Europe/Lodnon"),
+        "value_error",
+        ["timezone"],
+    ),
+    "timezone empty": (predict(customer("c1"), timezone=""), "string_too_short", ["timezone"]),
 }
 
 
@@ -322,6 +405,10 @@ UNSCORABLE: dict[str, tuple[dict[str, Any], list[str]]] = {
     "one of two": (
         predict(customer("ok"), customer("late", timestamp="1999-01-01")),
         ["customers: 1 have no purchase", "'late'"],
+    ),
+    "a wall time London's clocks repeat": (
+        predict(customer("c1", timestamp="1997-10-26T01:30:00"), timezone="Europe/London"),
+        ["1 without an offset are ambiguous in Europe/London", "customers[0].transactions[0]"],
     ),
     "the same customer twice": (
         predict(customer("c1"), customer("c2"), customer("c1")),

@@ -2,16 +2,17 @@
 
 Requests are strict: unknown fields are refused (a typo in a field name must not be silently ignored),
 amounts are numbers (JSON integers are fine), timestamps are ISO 8601 with or without a zone (naive ones
-are UTC). The sizes of a request are checked by the service against its limits (HTTP 413), not here, so
+are read in the request's ``timezone``, default UTC, as ``--timezone`` does for a file). The sizes of a request are checked by the service against its limits (HTTP 413), not here, so
 that a too-large request is told so rather than given a list of 422 errors.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "CustomerHistory",
@@ -60,6 +61,21 @@ class CustomerHistory(BaseModel):
     events: list[Event] | None = None
 
 
+def _known_zone(name: str) -> str:
+    """An IANA time zone name that this machine's zone database has (a typo must not fall back to
+    UTC: it would move purchases across days without a word)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; give an IANA name such as 'Europe/London' or 'UTC'"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
 class PredictRequest(BaseModel):
     """Customers to score as of a day (default: today, UTC)."""
 
@@ -68,6 +84,11 @@ class PredictRequest(BaseModel):
     customers: list[CustomerHistory] = Field(min_length=1)
     as_of: dt.date | None = None
     n_reasons: int = Field(default=3, ge=0, le=10)
+    timezone: TimeZone = Field(
+        default="UTC",
+        description="IANA time zone of timestamps without an offset (e.g. 'Europe/London'), like "
+        "the CLI's --timezone; timestamps with an offset keep it. as_of is a UTC day either way.",
+    )
 
 
 class FeatureRequest(BaseModel):

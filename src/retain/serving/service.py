@@ -135,7 +135,8 @@ class RetentionService:
 
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, *, ctx: bentoml.Context) -> PredictResponse:
-        """Scores, reasons and the recommended action for each customer, as of a day."""
+        """Scores, reasons and the recommended action for each customer, as of a day (timestamps
+        without an offset read in the request's ``timezone``, default UTC)."""
         return self._answer(ctx, lambda scorer: scorer.predict(request))
 
     @bentoml.api(route="/predict_features")
