@@ -17,10 +17,11 @@ from tests.batch.conftest import AS_OF, N_CUSTOMERS, Fitted, Run, copy_output, s
 
 from retain.actions import ACTIONS, recommend_actions
 from retain.batch import Manifest
-from retain.batch.schema import SCORES_SCHEMA
+from retain.batch.schema import HISTORY_COLUMNS, SCORES_SCHEMA
 from retain.data.contract import TRANSACTIONS
 from retain.data.io import load_table
 from retain.data.synthetic import simulate
+from retain.features.builder import to_cutoff
 from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS
 
 CHUNK = 700
@@ -254,7 +255,10 @@ def test_the_scores_are_the_models_predictions(scored: Run, fitted: Fitted) -> N
         for stamp in expected["expected_next_purchase_date"]
     ]
     assert actual["expected_next_purchase_date"].tolist() == dates
-    assert actual["action"].tolist() == recommend_actions(expected).tolist()
+    # The action reads the customer's history too: the feature table's, beside the predictions.
+    history = fitted.model.features(validated, to_cutoff(AS_OF))[["customer_id", *HISTORY_COLUMNS]]
+    with_history = expected.merge(history.astype({"customer_id": "str"}), on="customer_id")
+    assert actual["action"].tolist() == recommend_actions(with_history).tolist()
 
 
 def test_a_rerun_gives_the_same_bytes(scored: Run, fitted: Fitted, tmp_path: Path) -> None:
