@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from tests.actions.rows import AS_OF, scores
 
@@ -160,15 +161,37 @@ def test_a_missing_column_is_named(column: str) -> None:
         outreach_schedule(scores({}).drop(columns=column), AS_OF)
 
 
-def test_missing_and_unreadable_dates_are_counted() -> None:
+def test_no_expected_date_means_no_contact_date() -> None:
+    """A null expected date (no purchase expected within the horizon) gives a null contact date:
+    the customer is out of the reminder calendar; overdue is still judged by their rhythm."""
+    table = scores(
+        {"expected_next_purchase_date": None, "days_since_last_purchase": 200.0},
+        {"expected_next_purchase_date": pd.NaT},
+        {"expected_next_purchase_date": dt.date(2024, 7, 20)},
+    )
+    schedule = outreach_schedule(table, AS_OF)
+    assert schedule["contact_date"].isna().tolist() == [True, True, False]
+    assert schedule["expected_next_purchase_date"].isna().tolist() == [True, True, False]
+    assert schedule["contact_date"].iloc[2] == day("2024-07-17")
+    assert schedule["overdue"].tolist() == [True, False, False]
+    # The same from a scores table as the batch job reads it (date32 with nulls, from Parquet).
+    read = pa.Table.from_pandas(
+        table.assign(expected_next_purchase_date=[None, None, dt.date(2024, 7, 20)]),
+        preserve_index=False,
+    ).to_pandas()
+    assert outreach_schedule(read, AS_OF)["contact_date"].isna().tolist() == [True, True, False]
+
+
+def test_unreadable_dates_are_counted() -> None:
     table = scores(
         {},
         {"expected_next_purchase_date": None},
         {"expected_next_purchase_date": "soon"},
+        {"expected_next_purchase_date": "later"},
     )
     with pytest.raises(
         RetainInputError,
-        match="column expected_next_purchase_date has 2 missing or unreadable dates in 3 rows",
+        match="column expected_next_purchase_date has 2 unreadable dates in 4 rows",
     ):
         outreach_schedule(table, AS_OF)
 

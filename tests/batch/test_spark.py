@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from tests.helpers import PREDICTED_FLOATS
 
@@ -117,6 +120,19 @@ def test_spark_gives_the_local_scores(both: dict[str, Manifest]) -> None:
     for column in ("expected_next_purchase_date", "segment", "action"):
         assert local[column].tolist() == spark[column].tolist(), column
     assert [list(r) for r in local["reasons"]] == [list(r) for r in spark["reasons"]]
+
+
+def test_both_engines_store_a_date_and_nulls(both: dict[str, Manifest]) -> None:
+    """The expected next purchase date is a Parquet DATE in both outputs; a customer with no
+    purchase expected within the horizon has nulls (not NaN) in both columns."""
+    for engine, manifest in both.items():
+        table = pq.read_table(Path(str(manifest.output["folder"])) / "scores.parquet")
+        assert table.schema.field("expected_next_purchase_date").type == pa.date32(), engine
+        days = table.column("days_to_next_purchase")
+        assert 0 < days.null_count < len(table), engine
+        assert days.is_null().equals(table.column("expected_next_purchase_date").is_null()), engine
+        assert not pc.any(pc.is_nan(days)).as_py(), engine
+        assert pc.max(days).as_py() <= manifest.horizon_days, engine
 
 
 def test_spark_counts_what_the_local_engine_counts(both: dict[str, Manifest]) -> None:

@@ -195,17 +195,33 @@ def test_treating_censored_examples_as_events_fails_calibration(
 def test_predicted_days_are_the_median(model: TimingModel, tables: dict[str, pd.DataFrame]) -> None:
     X = features(tables["test"])
     days = model.predict_days(X)
-    assert days.shape == (len(X),) and np.all(days > 0)
-    # The CDF reaches 1/2 at the predicted day, inside the horizon or beyond it (extrapolated).
-    some = np.flatnonzero(days < 36_500)[:400]
+    known = np.isfinite(days)
+    assert days.shape == (len(X),) and np.all(days[known] > 0)
+    # The CDF reaches 1/2 at the predicted day.
+    some = np.flatnonzero(known)[:400]
     cdf_at = np.diag(model.predict_cdf(X.iloc[some], days[some]))  # row i at its own day
     np.testing.assert_allclose(cdf_at, 0.5, atol=1e-9)
-    assert (days[some] > HORIZON).any() and (days[some] < HORIZON).any()
-    inside = days <= HORIZON
-    assert np.array_equal(inside, model.predict_cdf(X, HORIZON) >= 0.5)
-    assert 0 < inside.sum() < len(X)
     # Customers expected sooner are more likely to buy within 30 days.
-    assert pd.Series(days).corr(pd.Series(model.predict_cdf(X, 30)), method="spearman") < -0.9
+    assert (
+        pd.Series(days[known]).corr(pd.Series(model.predict_cdf(X, 30)[known]), method="spearman")
+        < -0.9
+    )
+
+
+def test_no_predicted_day_lies_beyond_the_horizon(
+    model: TimingModel, tables: dict[str, pd.DataFrame]
+) -> None:
+    """The model learns nothing past the horizon (censored there), so it dates no purchase past
+    it: the days are within it, and NaN exactly for the customers whose P(purchase within the
+    horizon) is below one half (whose median would lie beyond it)."""
+    X = features(tables["test"])
+    days = model.predict_days(X)
+    unknown = np.isnan(days)
+    assert np.array_equal(unknown, model.predict_cdf(X, HORIZON) < 0.5)
+    assert 0 < unknown.sum() < len(X)  # both kinds of customer are there
+    assert np.all((days[~unknown] > 0) & (days[~unknown] <= HORIZON))
+    # The same from hazards already predicted (the RetentionModel's path).
+    np.testing.assert_array_equal(model.days_from_hazards(model.predict_hazard(X)), days)
 
 
 def test_contributions_explain_the_hazard(

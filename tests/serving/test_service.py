@@ -66,12 +66,17 @@ def assert_same_scores(answer: dict[str, Any], batch: pd.DataFrame, ids: list[st
     assert got["customer_id"].tolist() == ids
     expected = batch.loc[ids].reset_index()
     for column in PREDICTED_FLOATS:
-        assert got[column].to_numpy() == pytest.approx(
-            expected[column].to_numpy(), rel=1e-9, abs=1e-9
+        # JSON null (no purchase expected within the horizon) where the batch has NaN.
+        values = got[column].astype("float64").to_numpy()
+        assert values == pytest.approx(
+            expected[column].to_numpy(), rel=1e-9, abs=1e-9, nan_ok=True
         ), column
     assert got["segment"].tolist() == expected["segment"].astype(str).tolist()
     assert got["reasons"].tolist() == expected["reasons"].tolist()
-    dates = [d.date().isoformat() for d in expected["expected_next_purchase_date"]]
+    dates = [
+        None if pd.isna(d) else d.date().isoformat()
+        for d in expected["expected_next_purchase_date"]
+    ]
     assert got["expected_next_purchase_date"].tolist() == dates
     assert set(got["model_version"]) == {VERSION}
     assert set(got["action"]) <= set(ACTIONS)
@@ -98,6 +103,27 @@ def test_predict_of_one_customer_is_their_batch_score(
     body = {"customers": histories(trained.transactions, ids), "as_of": AS_OF}
     response = client.post("/predict", json=body)
     assert response.status_code == 200, response.text
+    assert_same_scores(response.json(), batch, ids)
+
+
+def test_no_expected_purchase_is_answered_with_nulls(
+    client: httpx.Client, trained: Trained, batch: pd.DataFrame
+) -> None:
+    """A customer the timing model expects no purchase from within the horizon gets null days and
+    date in the JSON (not a date decades away), beside one who gets both; as in the batch."""
+    unknown = batch.index[batch["days_to_next_purchase"].isna()][0]
+    known = batch.index[batch["days_to_next_purchase"].notna()][0]
+    ids = [str(unknown), str(known)]
+    body = {"customers": histories(trained.transactions, ids), "as_of": AS_OF}
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["predictions"]
+    assert first["days_to_next_purchase"] is None
+    assert first["expected_next_purchase_date"] is None
+    assert 0 < second["days_to_next_purchase"] <= trained.model.horizon_days
+    assert dt.date.fromisoformat(second["expected_next_purchase_date"]) > dt.date.fromisoformat(
+        AS_OF
+    )
     assert_same_scores(response.json(), batch, ids)
 
 

@@ -50,18 +50,32 @@ def finite_numbers(frame: pd.DataFrame, column: str, table: str = "scores") -> n
     return array
 
 
-def days(frame: pd.DataFrame, column: str, table: str = "scores") -> np.ndarray:
-    """A date column (dates, timestamps or ISO text) as naive UTC days, ``datetime64[s]``."""
+def days(
+    frame: pd.DataFrame, column: str, table: str = "scores", *, missing: bool = False
+) -> np.ndarray:
+    """A date column (dates, timestamps or ISO text) as naive UTC days, ``datetime64[s]``.
+
+    ``missing=True`` keeps missing values (None, NaT, NaN) as NaT, for a column where a null has
+    a meaning (no date expected); text that is not a date is refused either way.
+    """
     values = frame[column]
     try:
         parsed = pd.to_datetime(values, errors="coerce", utc=True)
     except (TypeError, ValueError) as error:  # mixed types pandas cannot read at all
         raise RetainInputError(f"{table}: column {column} is not a date") from error
-    bad = int(parsed.isna().sum())
-    if bad:
-        raise RetainInputError(
-            f"{table}: column {column} has {bad} missing or unreadable dates in {len(values)} rows"
-        )
+    if missing:
+        bad = int((parsed.isna() & values.notna()).sum())
+        if bad:
+            raise RetainInputError(
+                f"{table}: column {column} has {bad} unreadable dates in {len(values)} rows"
+            )
+    else:
+        bad = int(parsed.isna().sum())
+        if bad:
+            raise RetainInputError(
+                f"{table}: column {column} has {bad} missing or unreadable dates in "
+                f"{len(values)} rows"
+            )
     return parsed.dt.tz_localize(None).dt.floor("D").to_numpy(dtype="datetime64[s]")
 
 

@@ -3,7 +3,11 @@
 Contact date
     The expected next purchase date (``expected_next_purchase_date``, from the timing model) minus
     ``lead_days`` (default 3): the reminder arrives while the customer is deciding. A date before
-    the as-of day becomes the as-of day (nobody is contacted in the past).
+    the as-of day becomes the as-of day (nobody is contacted in the past). A customer with no
+    expected date (null: the timing model expects no purchase within the horizon, see
+    :meth:`~retain.models.timing.TimingModel.predict_days`) gets no contact date and stays out
+    of the reminder calendar: a reminder presumes a purchase on its way; such a customer is
+    lapsing, which is the retargeting audience's business, not a reminder's.
 
 Overdue
     Judged against the customer's own rhythm, not the model's date (which is never before the
@@ -68,12 +72,15 @@ def outreach_schedule(
     scores: pd.DataFrame, as_of: DateLike, settings: ActionSettings | None = None
 ) -> pd.DataFrame:
     """Contact date and overdue status of each row of a scores table (same index); columns
-    ``OUTREACH_COLUMNS``, dates as naive ``datetime64`` days."""
+    ``OUTREACH_COLUMNS``, dates as naive ``datetime64`` days; a null expected date gives a null
+    contact date (NaT)."""
     settings = settings or ActionSettings()
     require(scores, ("customer_id", "expected_next_purchase_date", *_RHYTHM))
     day = as_of_day(as_of)
-    expected = days(scores, "expected_next_purchase_date")
-    contact = np.maximum(expected - np.timedelta64(settings.outreach.lead_days, "D"), day)
+    expected = days(scores, "expected_next_purchase_date", missing=True)
+    # np.maximum would carry NaT through too, but says so only by a NumPy convention.
+    lead = expected - np.timedelta64(settings.outreach.lead_days, "D")
+    contact = np.where(np.isnat(expected), expected, np.maximum(lead, day))
     flag, late = overdue(scores, settings.outreach)
     return pd.DataFrame(
         {

@@ -42,7 +42,7 @@ def plan_actions(
     - ``loyalty_tier``: ordered categorical, lowest first, see :mod:`retain.actions.tiers`;
     - ``value_at_risk``: churn probability x predicted CLV;
     - ``contact_date``: expected next purchase date minus the lead days, not before ``as_of``
-      (naive ``datetime64`` days);
+      (naive ``datetime64`` days); NaT where no purchase is expected within the horizon;
     - ``overdue``, ``days_overdue``: later than the customer's usual gap between purchases, see
       :mod:`retain.actions.outreach`.
     """

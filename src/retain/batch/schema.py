@@ -43,7 +43,9 @@ HISTORY_COLUMNS: Final = (
 
 def to_output_frame(scores: pd.DataFrame) -> pd.DataFrame:
     """A scores frame (``score_chunk``) with the output's columns, in order; the expected next
-    purchase date as a date (it is a day, not an instant)."""
+    purchase date as a date (it is a day, not an instant: Parquet DATE, Arrow ``date32``, Spark
+    ``DateType``). Where no purchase is expected within the horizon the date is NaT and the days
+    NaN: both become nulls in Arrow (``TimingModel.predict_days``)."""
     frame = scores[SCORES_SCHEMA.names].copy()
     frame["expected_next_purchase_date"] = pd.to_datetime(
         frame["expected_next_purchase_date"]

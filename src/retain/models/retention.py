@@ -77,9 +77,14 @@ def _base(values: pd.Series) -> np.ndarray:
 
 
 def _days_after(day: pd.Timestamp, days: np.ndarray) -> np.ndarray:
-    """The dates ``days`` (rounded, at most ten years) after ``day``, as datetime64[us]."""
-    offsets = np.round(np.minimum(days, 3650)).astype("timedelta64[D]")
-    return (np.datetime64(day.date(), "D") + offsets).astype("datetime64[us]")
+    """The dates ``days`` (rounded) after ``day``, as datetime64[us]; NaT where ``days`` is NaN:
+    the timing model expects no purchase within the horizon
+    (:meth:`~retain.models.timing.TimingModel.predict_days`), so there is no date to give."""
+    known = np.isfinite(days)
+    offsets = np.round(np.where(known, days, 0.0)).astype("timedelta64[D]")
+    dates = (np.datetime64(day.date(), "D") + offsets).astype("datetime64[us]")
+    dates[~known] = np.datetime64("NaT")
+    return dates
 
 
 def reference_cutoff(cutoffs: list[pd.Timestamp], as_of: pd.Timestamp) -> pd.Timestamp:

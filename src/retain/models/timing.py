@@ -43,10 +43,6 @@ __all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
 
 BIN_FEATURE: Final = "bin_start"
 
-# Longest predicted wait, in days: past a century "when" means "never", and a cap keeps date
-# arithmetic (cutoff + days) from overflowing for customers whose hazard is all but zero.
-_MAX_DAYS: Final = 36_500.0
-
 # A hazard of exactly 1 would make log(1 - h) infinite; LightGBM never gets there in practice.
 # Baseline hazards are kept inside [_MIN_HAZARD, _MAX_HAZARD] so that their log-odds are finite.
 _MAX_HAZARD: Final = 1.0 - 1e-12
@@ -361,14 +357,18 @@ class TimingModel(_LGBMEstimator):
         return cdf[:, 0] if scalar else cdf
 
     def predict_days(self, X: pd.DataFrame, base_hazard: np.ndarray | None = None) -> np.ndarray:
-        """Expected days from the cutoff to the next purchase: the median of the predicted
-        distribution (the day count where P(purchase within it) reaches 0.5), shape ``(n,)``.
+        """Expected days from the cutoff to the next purchase, shape ``(n,)``: the median of the
+        predicted distribution (the day count where P(purchase within it) reaches 0.5), or NaN
+        when that median lies beyond the horizon, i.e. when P(purchase within the horizon) < 0.5.
 
-        When the median falls inside the horizon it is read off the survival curve (interpolated
-        within a bin). When it does not (P(purchase within the horizon) < 0.5) it is an
-        *extrapolation*: the last bin's daily hazard is held constant beyond the horizon, which
-        the data cannot confirm; such values only say "later than the horizon, roughly this much".
-        Capped at 36,500 days for customers whose hazard is practically zero.
+        Why the horizon bounds it: the model is trained on days censored at the horizon, so its
+        hazards exist for the bins inside it and nothing past it is learned. A median past the
+        horizon could only come from an assumption the data cannot check (holding the last bin's
+        hazard constant put Online Retail II's medians as far as 36,500 days, and the dates a
+        century away); NaN says what the model does know: "no purchase expected within the
+        horizon". Inside the horizon the median is read off the survival curve, interpolated
+        within a bin (constant daily hazard). NaN exactly where ``predict_cdf(X, horizon_days)``
+        is below 0.5; otherwise a value in (0, horizon_days].
         """
         return self.days_from_hazards(self.predict_hazard(X, base_hazard))
 
@@ -381,12 +381,12 @@ class TimingModel(_LGBMEstimator):
         inside = k < self.n_bins_
         k = np.minimum(k, self.n_bins_ - 1)
         rows = np.arange(k.size)
-        start = np.where(inside, self.bin_edges_[k], self.bin_edges_[-1])
-        base = np.where(inside, at_edges[rows, k], at_edges[:, -1])
-        slope = daily[rows, k]  # <= 0
+        # Inside, log S falls from above log(1/2) at the bin's start to at most log(1/2) at its
+        # end, so the slope is negative there; elsewhere the quotient is discarded.
+        slope = daily[rows, k]
         with np.errstate(divide="ignore", invalid="ignore"):
-            extra = np.where(slope < 0, (half - base) / slope, np.inf)
-        return np.minimum(start + extra, _MAX_DAYS)
+            day = self.bin_edges_[k] + (half - at_edges[rows, k]) / slope
+        return np.where(inside, np.minimum(day, self.bin_edges_[k + 1]), np.nan)
 
     def contributions(self, X: pd.DataFrame, day: float = 1.0) -> pd.DataFrame:
         """Contributions to the log-odds of the hazard in the bin holding ``day``, plus ``bias``.

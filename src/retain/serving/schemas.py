@@ -109,8 +109,10 @@ class Prediction(BaseModel):
     p_alive: float
     expected_purchases: float
     p_purchase_30d: float
-    days_to_next_purchase: float
-    expected_next_purchase_date: dt.date
+    # Null when no purchase is expected within the model's horizon (P(purchase within it) < 0.5):
+    # the timing model knows nothing past the horizon (TimingModel.predict_days).
+    days_to_next_purchase: float | None
+    expected_next_purchase_date: dt.date | None
     clv: float
     segment: str
     reasons: list[str]

@@ -40,8 +40,8 @@ __all__ = ["EXPORT_FILE", "RequestTooLarge", "Scorer", "export_model"]
 EXPORT_FILE = "retain.pkl"
 _EXPORT_META = "retain.json"
 log = logging.getLogger("retain.serving")
-# The expected next purchase date is at most ten years after as_of (RetentionModel.score_features),
-# and must still be a date: a later as_of cannot be answered.
+# The expected next purchase date is at most the model's horizon after as_of (null beyond it,
+# TimingModel.predict_days) and must still be a date: ten years of margin cover any horizon used.
 _LATEST_AS_OF = dt.date.max - dt.timedelta(days=3651)
 
 
@@ -161,8 +161,13 @@ class Scorer:
             name: scores[name].tolist() for name in Prediction.model_fields if name in scores
         }
         columns["action"] = recommend_actions(scores).tolist()
+        # Null (None, not NaN or NaT) where no purchase is expected within the horizon.
+        columns["days_to_next_purchase"] = [
+            None if np.isnan(days) else days for days in columns["days_to_next_purchase"]
+        ]
         columns["expected_next_purchase_date"] = [
-            stamp.date() for stamp in scores["expected_next_purchase_date"]
+            None if pd.isna(stamp) else stamp.date()
+            for stamp in scores["expected_next_purchase_date"]
         ]
         columns["segment"] = [str(segment) for segment in scores["segment"]]
         columns["model_version"] = [self.version] * len(scores)

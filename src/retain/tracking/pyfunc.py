@@ -58,6 +58,8 @@ _OUTPUT_TYPES: Final = {
     "segment": "string",
     "reasons": "string",  # the reasons of a customer, joined by "; "
 }
+# Outputs that may be null: no purchase expected within the horizon (TimingModel.predict_days).
+_OPTIONAL_OUTPUTS: Final = frozenset({"days_to_next_purchase", "expected_next_purchase_date"})
 
 
 def signature() -> ModelSignature:
@@ -65,7 +67,12 @@ def signature() -> ModelSignature:
     inputs = Schema(
         [ColSpec(kind, name, required=required) for name, kind, required in INPUT_COLUMNS]
     )
-    outputs = Schema([ColSpec(kind, name) for name, kind in _OUTPUT_TYPES.items()])
+    outputs = Schema(
+        [
+            ColSpec(kind, name, required=name not in _OPTIONAL_OUTPUTS)
+            for name, kind in _OUTPUT_TYPES.items()
+        ]
+    )
     params = ParamSchema([ParamSpec("as_of", "string", ""), ParamSpec("n_reasons", "long", 3)])
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
