@@ -68,7 +68,11 @@ FormatOption = Annotated[
     str | None, typer.Option(help="strftime format of timestamps (default: ISO 8601).")
 ]
 DuplicatesOption = Annotated[
-    str, typer.Option(help="Exact duplicate rows: keep (and count), drop, or error.")
+    str,
+    typer.Option(
+        help="Rows identical to an earlier row in every column of the file: keep (and count), "
+        "drop, or error."
+    ),
 ]
 QuarantineOption = Annotated[
     Path | None, typer.Option(help="Write unusable rows with a reason column here (.csv/.parquet).")

@@ -122,7 +122,11 @@ REFUSALS = {
             "transactions": f.duplicated,
             "validation": ValidationOptions(duplicates="error"),
         },
-        ["exact duplicates of an earlier row: 2 rows"],
+        [
+            "rows identical to an earlier row in all",
+            "2 rows; remove them",
+            "--duplicates keep|drop",
+        ],
     ),
 }
 

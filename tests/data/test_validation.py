@@ -140,13 +140,18 @@ def test_duplicate_rows_are_counted_and_kept_by_default() -> None:
     kept = validate_transactions(table)
     assert kept.report.duplicate_rows == 2
     assert kept.report.rows_valid == 4
-    assert any("exact duplicates of an earlier row: 2 rows" in w for w in kept.report.warnings)
+    what = (
+        "rows identical to an earlier row in all 3 columns (customer_id, timestamp, amount): 2 rows"
+    )
+    assert kept.report.warnings == [
+        f'{what} (kept; to set them aside: --duplicates drop, or duplicates="drop" in Python)'
+    ]
 
     dropped = validate_transactions(table, options=ValidationOptions(duplicates="drop"))
     assert dropped.report.rows_valid == 2
     assert dropped.report.quarantined == {"duplicate row": 2}
 
-    with pytest.raises(RetainInputError, match="exact duplicates of an earlier row: 2 rows"):
+    with pytest.raises(RetainInputError, match=re.escape(f"{what}; remove them")):
         validate_transactions(table, options=ValidationOptions(duplicates="error"))
 
 
@@ -262,16 +267,24 @@ def test_events_and_customers_tables() -> None:
     assert customers.report.quarantined == {"unparseable signup_date": 1, "repeated customer_id": 1}
 
 
-def test_parquet_reads_only_contract_columns(tmp_path: Path) -> None:
+def test_parquet_reads_every_column_to_judge_duplicates(tmp_path: Path) -> None:
+    """Two lines of one order, alike in the contract's columns, are two products."""
     path = tmp_path / "export.parquet"
     pd.DataFrame(
-        {"cid": ["a"], "when": ["2021-01-01"], "net": [1.0], "Description": ["mug"]}
+        {"cid": ["a", "a"], "when": ["2021-01-01"] * 2, "net": [1.0] * 2, "Item": ["mug", "cup"]}
     ).to_parquet(path)
     columns = ColumnMapping.parse("customer_id=cid,timestamp=when,amount=net")
     from retain.data.io import read_table
 
-    assert read_table(path, TRANSACTIONS, columns).columns.tolist() == ["cid", "when", "net"]
-    assert load_table(path, TRANSACTIONS, columns).report.rows_valid == 1
+    assert read_table(path, TRANSACTIONS, columns).columns.tolist() == [
+        "cid",
+        "when",
+        "net",
+        "Item",
+    ]
+    loaded = load_table(path, TRANSACTIONS, columns)
+    assert (loaded.report.rows_valid, loaded.report.duplicate_rows) == (2, 0)
+    assert loaded.frame.columns.tolist() == ["customer_id", "timestamp", "amount"]
 
 
 def test_unreadable_parquet_is_one_clear_error(tmp_path: Path) -> None:

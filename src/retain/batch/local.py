@@ -1,6 +1,7 @@
 """The local engine: read and validate with pandas, then score customer chunks one after another.
 
-Validation needs the whole table (duplicates are exact repeats anywhere in it), so the validated
+Validation needs the whole table (a duplicate repeats a row anywhere in it, in every column of the
+file: ``read_table`` reads them all, and they are let go once validated), so the validated
 frames are held in memory; everything after that (features, the models' matrices, the TreeSHAP
 contributions behind the reasons) is bounded by the chunk size, and each chunk's scores go to disk
 as soon as they are made.

@@ -7,6 +7,13 @@ the actions (:func:`retain.batch.chunks.score_chunk`). The model travels to the 
 broadcast pickle. Each partition also returns one summary row (its validation counts, drift
 counts, or the input error it met), which the driver adds up for the manifest.
 
+Validation per partition judges what the local engine judges on the whole table: a duplicate is a
+row identical to an earlier one in every column of the file, and identical rows have the same
+customer, hence the same partition, so the partitions' counts add up to the table's. (Spark reads a
+CSV file's columns as text, where pyarrow types numbers and timestamps: two rows that differ only
+in how a number is written, "1" and "1.0", are duplicates locally and not here. Rows written alike
+count the same on both engines. A line-item file's amount, quantity x price, is computed per row.)
+
 Running on a cluster: ``retain score --engine spark --master spark://host:7077 ...``, or
 ``spark-submit`` a script that runs :class:`~retain.batch.ScoringJob` with ``engine="spark"``
 (the master then comes from spark-submit). Every worker needs the same Python environment

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from typing import TypeAlias
 
 from retain.errors import RetainInputError
 
-__all__ = ["ColumnMapping"]
+__all__ = ["ColumnMapping", "ColumnsLike"]
 
 # One `name=value` pair: the value may be quoted (to hold commas) or bare (up to the next comma).
 _PAIR = re.compile(
@@ -33,6 +34,33 @@ class ColumnMapping(Mapping[str, str]):
             raise RetainInputError(
                 f"column mapping: file column(s) {repeated} are mapped to more than one contract column"
             )
+
+    @classmethod
+    def of(cls, columns: ColumnsLike) -> ColumnMapping:
+        """A mapping from any of the forms users write one in: a ColumnMapping, a dict
+        (``{"customer_id": "Customer ID"}``), or the ``--columns`` text of the command line
+        (``'customer_id="Customer ID",timestamp=InvoiceDate'``), so that a notebook can paste what
+        works on the command line. ``None`` is the empty mapping (the file uses the contract's names).
+        """
+        if columns is None:
+            return cls()
+        if isinstance(columns, ColumnMapping):
+            return columns
+        if isinstance(columns, str):
+            return cls.parse(columns)
+        if isinstance(columns, Mapping):
+            wrong = {
+                k: v for k, v in columns.items() if not isinstance(k, str) or not isinstance(v, str)
+            }
+            if wrong:
+                raise RetainInputError(
+                    f"column mapping: names and file columns must be text, not {wrong!r}"
+                )
+            return cls(columns)
+        raise RetainInputError(
+            "column mapping: give a dict such as {'customer_id': 'Customer ID'} or text such as "
+            f"'customer_id=\"Customer ID\"', not a {type(columns).__name__}"
+        )
 
     @classmethod
     def parse(cls, text: str | None) -> ColumnMapping:
@@ -87,3 +115,7 @@ class ColumnMapping(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"ColumnMapping({self._pairs!r})"
+
+
+ColumnsLike: TypeAlias = ColumnMapping | Mapping[str, str] | str | None
+"""What functions that take a column mapping accept (see :meth:`ColumnMapping.of`)."""

@@ -9,7 +9,9 @@ Types after validation:
 - ``customer_id``: string (pandas ``str``). Integer-valued ids (``12345`` or ``12345.0``) become
   ``"12345"`` so that one customer is one key whatever the source file's type.
 - ``timestamp``: ``datetime64[us, UTC]``.
-- ``amount``: float64, net revenue; a negative amount is a refund or a return.
+- ``amount``: float64, net revenue; a negative amount is a refund or a return. Line-item exports
+  that carry a unit ``price`` and a ``quantity`` but no line total get ``amount = quantity x price``
+  (:attr:`TableContract.derived`).
 """
 
 from __future__ import annotations
@@ -57,10 +59,14 @@ class TableContract:
         name: str,
         required: dict[str, str],
         optional: dict[str, str],
+        derived: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.name = name
         self.required = required
         self.optional = optional
+        self.derived = derived or {}
+        """Required columns that, when the file has none, are the product of two optional ones:
+        a line-item export has a unit price and a quantity, and no line total."""
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -111,11 +117,14 @@ TRANSACTIONS: Final = TableContract(
     optional={
         "order_id": "text",
         "quantity": "number",
+        "price": "number",
         "product_id": "text",
         "category": "text",
         "discount": "number",
         "channel": "text",
     },
+    # price is the unit price of a line; without an amount, the line's revenue is quantity x price.
+    derived={"amount": ("quantity", "price")},
 )
 
 EVENTS: Final = TableContract(

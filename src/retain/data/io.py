@@ -8,9 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retain.data.columns import ColumnMapping
+from retain.data.columns import ColumnMapping, ColumnsLike
 from retain.data.contract import TableContract
-from retain.data.validation import ValidatedTable, ValidationOptions, validate_table
+from retain.data.validation import OptionsLike, ValidatedTable, as_options, validate_table
 from retain.errors import RetainInputError
 
 __all__ = ["csv_separator", "load_table", "read_table"]
@@ -21,29 +21,31 @@ _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.zip")
 def read_table(
     path: str | Path,
     contract: TableContract,
-    columns: ColumnMapping,
-    options: ValidationOptions | None = None,
+    columns: ColumnsLike = None,
+    options: OptionsLike = None,
 ) -> pd.DataFrame:
-    """Read a CSV or parquet file as it is, with id and text columns kept as text.
+    """Read a CSV or parquet file as it is, every column, with id and text columns kept as text.
 
     Id columns are read as text so that "00042" stays "00042"; everything else keeps its own type
     and is parsed strictly by validation. With a timestamp format in ``options``, timestamp columns
-    are read as text too, for validation to parse with that format.
+    are read as text too, for validation to parse with that format. Columns the contract does not
+    use are read too: a row is a duplicate only when it repeats another in every column (two lines
+    of one invoice differ by their product), and the quarantine file shows whole source rows.
     """
+    columns = ColumnMapping.of(columns)
+    options = as_options(options)
     path = Path(path)
     if not path.exists():
         raise RetainInputError(f"{contract.name}: no file at {path}")
     name = path.name.lower()
     try:
         if name.endswith(".parquet") or path.is_dir():
-            # Read only the columns the contract can use: exports carry many more.
-            available = pq.read_schema(path).names if path.is_file() else None
-            wanted = [columns.source_of(c) for c in contract.columns]
-            used = None if available is None else [c for c in available if c in wanted]
-            return pd.read_parquet(path, columns=used or None)
+            if path.is_file():
+                pq.read_schema(path)  # a file that is not parquet: one clear error below
+            return pd.read_parquet(path)
         if name.endswith(_CSV_SUFFIXES):
             as_text = {"id", "text"}
-            if options is not None and options.timestamp_format is not None:
+            if options.timestamp_format is not None:
                 as_text |= {"timestamp", "date"}
             text_columns = {
                 columns.source_of(c): "str" for c, kind in contract.kinds.items() if kind in as_text
@@ -104,10 +106,17 @@ def csv_separator(path: Path) -> str:
 def load_table(
     path: str | Path,
     contract: TableContract,
-    columns: ColumnMapping | None = None,
-    options: ValidationOptions | None = None,
+    columns: ColumnsLike = None,
+    options: OptionsLike = None,
 ) -> ValidatedTable:
-    """Read a file and validate it against its table's contract."""
-    columns = columns or ColumnMapping()
+    """Read a file and validate it against its table's contract.
+
+    ``columns`` maps the contract's names to the file's, as a ColumnMapping, a dict
+    (``{"customer_id": "Customer ID"}``) or the command line's ``--columns`` text
+    (``'customer_id="Customer ID",timestamp=InvoiceDate'``); ``options`` is a ValidationOptions or
+    a dict of its fields (``{"timezone": "Europe/London"}``).
+    """
+    columns = ColumnMapping.of(columns)
+    options = as_options(options)
     columns.check_names(contract.columns, contract.name)
     return validate_table(read_table(path, contract, columns, options), contract, columns, options)
