@@ -29,7 +29,11 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Transaction(BaseModel):
-    """One line of a customer's purchase history."""
+    """One line of a customer's purchase history.
+
+    No ``price``: a caller sends the line's net ``amount``; the contract's unit price only stands in
+    for a file's missing amount column (amount = quantity x price), and no model reads it.
+    """
 
     model_config = _STRICT
 

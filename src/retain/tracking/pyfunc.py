@@ -35,6 +35,7 @@ __all__ = [
 MODEL_ARTIFACT: Final = "retention_model"
 
 # The contract's transaction columns as the pyfunc takes them: (name, MLflow type, required).
+# Those of the service's request (serving.schemas.Transaction): net amounts, no unit price.
 INPUT_COLUMNS: Final = [
     ("customer_id", "string", True),
     ("timestamp", "string", True),
