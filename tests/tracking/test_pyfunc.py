@@ -61,6 +61,9 @@ def test_the_signature_takes_the_contracts_transactions_and_gives_the_scores() -
     params = {p.name: (p.dtype.name, p.default) for p in found.params.params}
     assert params == {"as_of": ("string", ""), "n_reasons": ("long", 3)}
     assert found.outputs.input_names() == SCORE_COLUMNS
+    # Null where no purchase is expected within the horizon (TimingModel.predict_days).
+    optional = {spec.name for spec in found.outputs.inputs if not spec.required}
+    assert optional == {"days_to_next_purchase", "expected_next_purchase_date"}
 
 
 def test_the_logged_model_carries_the_signature_and_an_input_example(
