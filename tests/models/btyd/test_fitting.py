@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -86,8 +87,11 @@ def test_factorize_rows_is_exact() -> None:
 
 
 def test_a_fit_that_cannot_converge_says_so() -> None:
-    """Without a single repeat purchase the purchase rate runs to 0: a warning that names the
-    parameter, not a crash; a penalty is advised only when none was used."""
+    """Without a single repeat purchase the likelihood has no interior optimum: a warning that
+    names a parameter running to an edge, not a crash; a penalty is advised only when none was
+    used. Which parameter runs first along the flat ridge depends on the optimiser's path (on one
+    processor r ran to 0, on another s to infinity), so any is accepted; what must not happen is
+    a degenerate fit reported as converged (L-BFGS-B alone stopped there on an AMD EPYC)."""
     never_again = (np.zeros(50), np.zeros(50), np.linspace(10, 100, 50))
     with pytest.warns(ConvergenceWarning) as caught:
         model = ParetoNBDModel().fit(*never_again)
@@ -96,7 +100,9 @@ def test_a_fit_that_cannot_converge_says_so() -> None:
     warning = caught[0].message
     assert isinstance(warning, ConvergenceWarning)
     assert warning.model == "ParetoNBDModel"
-    assert "r ran to 0, the edge of its range" in warning.reason
+    assert re.fullmatch(
+        r"(r|alpha|s|beta) ran to (0|infinity), the edge of its range(; .+)?", warning.reason
+    )
     assert str(warning).endswith("A small penalizer_coef (e.g. 0.001) usually helps.")
     with pytest.warns(ConvergenceWarning, match=r"penalizer_coef was 0\.01\.$"):
         ParetoNBDModel(penalizer_coef=0.01).fit(*never_again)
@@ -123,9 +129,10 @@ def test_many_fits_that_do_not_converge_are_told_once() -> None:
         warn_not_converged(notes, "3 fits", "the best parameters are used.")
     assert len(told) == 1
     summary = str(told[0].message)
-    assert summary.startswith(
-        "3 fits: ParetoNBDModel did not converge on the customers of 2024-01-31, 2024-02-29 and "
-        "2024-03-31 (r ran to 0, the edge of its range"
+    assert re.match(
+        r"3 fits: ParetoNBDModel did not converge on the customers of 2024-01-31, 2024-02-29 and "
+        r"2024-03-31 \((r|alpha|s|beta) ran to (0|infinity), the edge of its range",
+        summary,
     )
     assert summary.endswith("; the best parameters are used.")
     assert summary.count("ParetoNBDModel") == 1  # the same reason is not repeated per fit

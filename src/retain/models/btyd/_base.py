@@ -370,8 +370,9 @@ def maximize_log_likelihood(
     n_params: int,
     penalizer_coef: float,
     start: np.ndarray | None = None,
-) -> tuple[np.ndarray, bool, str]:
-    """Log-parameters that maximise the penalised log-likelihood; whether the fit converged.
+) -> tuple[np.ndarray, bool, str, np.ndarray]:
+    """Log-parameters that maximise the penalised log-likelihood; whether the fit converged, the
+    optimiser's message, and which parameters run to an edge (:func:`runs_to_edge`).
 
     ``objective(params)`` returns the weighted total log-likelihood and its gradient with respect
     to the (natural, not log) parameters. The optimiser minimises the mean per customer, so its
@@ -396,17 +397,48 @@ def maximize_log_likelihood(
         bounds=[(-_LOG_BOUND, _LOG_BOUND)] * n_params,
         options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-10, "maxcor": 20},
     )
+    edges = runs_to_edge(negative, result.x)
     converged = bool(
         np.isfinite(result.fun)
-        and not at_bound(result.x).any()
+        and not edges.any()
         and (result.success or np.max(np.abs(result.jac)) < _GRADIENT_TOLERANCE)
     )
-    return result.x, converged, str(result.message)
+    return result.x, converged, str(result.message), edges
 
 
 def at_bound(log_params: np.ndarray) -> np.ndarray:
     """Which log-parameters the optimiser left at the edge of their range."""
     return np.abs(log_params) >= _LOG_BOUND - 1e-9
+
+
+# How far (in log-parameters: a factor of e^5, about 150) a parameter is pushed outward to see
+# whether the likelihood still rises or stays flat that way.
+_EDGE_PROBE: Final = 5.0
+
+
+def runs_to_edge(
+    negative: Callable[[np.ndarray], tuple[float, np.ndarray]], log_params: np.ndarray
+) -> np.ndarray:
+    """Which log-parameters run to 0 or infinity: at the bound, or where pushing the parameter
+    further out (by ``_EDGE_PROBE``) leaves the objective no worse.
+
+    The optimiser alone does not say it: on a flat ridge L-BFGS-B stops wherever the relative
+    change of the objective falls below its tolerance, and where that is depends on the
+    processor's floating-point kernels (customers without a repeat purchase left a Pareto/NBD's
+    ``r`` at the bound on one machine and at ``exp(-7)``, "converged", on another). A probe of
+    the objective is the same everywhere: a parameter the data pin down makes the fit clearly
+    worse when it is pushed 150-fold outward.
+    """
+    edges = at_bound(log_params)
+    value = negative(log_params)[0]
+    tolerance = 1e-10 * max(1.0, abs(value))
+    for i, x in enumerate(log_params):
+        if edges[i] or x == 0:
+            continue
+        probe = log_params.copy()
+        probe[i] = np.clip(x + np.sign(x) * _EDGE_PROBE, -_LOG_BOUND, _LOG_BOUND)
+        edges[i] = negative(probe)[0] <= value + tolerance
+    return edges
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -424,15 +456,19 @@ def convergence_warning(
     log_params: np.ndarray,
     message: str,
     penalizer_coef: float,
+    edges: np.ndarray | None = None,
 ) -> None:
-    """Warn that ``model`` did not converge, naming the parameters that ran to an edge.
+    """Warn that ``model`` did not converge, naming the parameters that ran to an edge
+    (``edges``, default: those at the bound).
 
     A parameter at an edge is one the data do not pin down (for a BG/NBD, ``a`` near 0 means
     hardly any customer drops out); the advice depends on whether a penalty is already in use.
     """
     edges = [
         f"{name} ran to {'infinity' if value > 0 else '0'}, the edge of its range"
-        for name, value, edge in zip(names, log_params, at_bound(log_params), strict=True)
+        for name, value, edge in zip(
+            names, log_params, at_bound(log_params) if edges is None else edges, strict=True
+        )
         if edge
     ]
     advice = (
@@ -537,7 +573,7 @@ class TransactionModel(ParametricModel, ABC):
             raise RetainInputError(f"time_unit must be a non-empty string, got {self.time_unit!r}")
         data = RFMData.from_inputs(frequency, recency, T, weights)
         scale = 1.0 / float(data.T.max())
-        log_params, converged, message = maximize_log_likelihood(
+        log_params, converged, message, edges = maximize_log_likelihood(
             self._objective(data.rescaled(scale)),
             data.total_weight,
             len(self.param_names),
@@ -561,6 +597,7 @@ class TransactionModel(ParametricModel, ABC):
                 log_params,
                 message,
                 float(self.penalizer_coef),
+                edges,
             )
         return self
 

@@ -122,7 +122,7 @@ class GammaGammaModel(ParametricModel):
         total_weight = float(ws.sum())
         # Spend in units of its mean, so the optimiser starts near the answer in any currency.
         scale = float(ws @ ms) / total_weight
-        log_params, converged, message = maximize_log_likelihood(
+        log_params, converged, message, edges = maximize_log_likelihood(
             _objective(xs, ms / scale, ws),
             total_weight,
             3,
@@ -143,6 +143,7 @@ class GammaGammaModel(ParametricModel):
                 log_params,
                 message,
                 float(self.penalizer_coef),
+                edges,
             )
         return self
 
