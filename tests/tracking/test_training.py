@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from tests.tracking.conftest import (
     AS_OF,
+    CDNOW_COLUMNS,
     CDNOW_READING,
     HORIZON,
     Tracked,
@@ -164,7 +165,14 @@ def test_the_same_data_and_seed_give_identical_metrics(
     monkeypatch.chdir(tmp_path)
     settings = sqlite_settings(tmp_path)
     again = train_tracked(
-        transactions, AS_OF, HORIZON, settings=settings, model_factory=small_model, register=False
+        transactions,
+        AS_OF,
+        HORIZON,
+        settings=settings,
+        model_factory=small_model,
+        register=False,
+        columns=CDNOW_COLUMNS,
+        validation=CDNOW_READING,
     )
     assert again.registration is None
     mlflow_client = MlflowClient(settings.resolved_uri())
