@@ -28,7 +28,9 @@ def sha256(text: str) -> str:
 
 
 def risky(customer_id: str, churn: float, clv: float, **more: Any) -> dict[str, Any]:
-    return {"customer_id": customer_id, "churn_probability": churn, "clv": clv} | more
+    """A customer at risk whose recommended action is to win them back (unless ``more`` says)."""
+    row = {"customer_id": customer_id, "churn_probability": churn, "clv": clv, "action": "win back"}
+    return row | more
 
 
 def audience_of(*rows: dict[str, Any], **settings: Any) -> pd.DataFrame:
@@ -73,6 +75,10 @@ def test_the_top_reason_is_the_first() -> None:
         (risky("a", 0.9, 10.0, action="let go"), {}, False),
         (risky("a", 0.9, 10.0, action="let go"), {"exclude_actions": []}, True),
         (risky("a", 0.9, 10.0, action="win back"), {"exclude_actions": ["win back"]}, False),
+        # On their own rhythm, or likely to buy anyway: not retargeted, whatever the churn risk.
+        (risky("a", 0.9, 10.0, action="nurture"), {}, False),
+        (risky("a", 0.9, 10.0, action="no discount"), {}, False),
+        (risky("a", 0.9, 10.0, action="reactivate"), {}, True),
     ],
 )
 def test_who_is_in_it(row: dict[str, Any], settings: dict[str, Any], included: bool) -> None:

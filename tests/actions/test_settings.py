@@ -47,7 +47,10 @@ def test_defaults() -> None:
     assert settings.tiers.amounts is None
     assert settings.outreach == OutreachSettings(lead_days=3, gap_factor=1.0, grace_days=7)
     assert settings.audience == AudienceSettings(
-        min_churn_probability=0.5, min_value_at_risk=0, max_size=None, exclude_actions=["let go"]
+        min_churn_probability=0.5,
+        min_value_at_risk=0,
+        max_size=None,
+        exclude_actions=["let go", "nurture", "no discount"],
     )
 
 

@@ -3,7 +3,8 @@
 Who is in it (:class:`~retain.actions.settings.AudienceSettings`, defaults in brackets): customers
 with churn probability at least ``min_churn_probability`` (0.5) and value at risk (churn
 probability x predicted CLV) above zero and at least ``min_value_at_risk`` (0), except those whose
-recommended action is in ``exclude_actions`` (``let go``: P(alive) under 5%), ranked by value at
+recommended action is in ``exclude_actions`` (``let go``, ``nurture``, ``no discount``: so the
+audience is the ``win back`` and ``reactivate`` customers, as the actions say), ranked by value at
 risk (ties by customer id), at most ``max_size`` (no limit). Each row carries its top reason (the
 first of ``reasons``), lifecycle segment and loyalty tier (of the whole scored base).
 

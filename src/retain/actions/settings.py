@@ -150,9 +150,12 @@ class AudienceSettings(_Part):
     with none is never in the audience."""
     max_size: int | None = Field(default=None, ge=1)
     """At most this many customers, highest value at risk first; default: no limit."""
-    exclude_actions: list[str] = Field(default=["let go"])
-    """Recommended actions (:mod:`retain.actions.recommend`) kept out of the audience: ``let go``
-    customers (lapsed, not valuable, P(alive) under 5%) are not worth paid media."""
+    exclude_actions: list[str] = Field(default=["let go", "nurture", "no discount"])
+    """Recommended actions (:mod:`retain.actions.recommend`) kept out of the audience, so that it
+    holds the customers whose action is ``win back`` or ``reactivate``: ``let go`` customers
+    (lapsed, not valuable, P(alive) under 5%) are not worth paid media, and a ``nurture`` or ``no
+    discount`` customer is on their own rhythm or likely to buy anyway, whatever their churn risk
+    over the horizon (a usual gap longer than the horizon makes it high)."""
 
 
 class ActionSettings(BaseSettings):
