@@ -176,6 +176,23 @@ def load(window: Window, quick: bool, cache: dict[str, pd.DataFrame]) -> tuple[p
 # -- BG/NBD + Gamma-Gamma with lifetimes ----------------------------------------------------------
 
 
+def bgnbd_p_alive(
+    params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """BG/NBD's P(alive | x, t_x, T), as lifetimes computes it: the expit of minus the log-odds of
+    having dropped out, a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) for x > 0 (and 1 for x = 0)."""
+    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+    with np.errstate(all="ignore"):
+        log_odds_dead = np.where(
+            x > 0,
+            np.log(a)
+            - np.log(b + np.maximum(x, 1) - 1)
+            + (r + x) * np.log((alpha + T) / (alpha + t_x)),
+            -np.inf,
+        )
+    return special.expit(-log_odds_dead)
+
+
 def expected_purchases(
     params: dict[str, float], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
@@ -202,14 +219,7 @@ def expected_purchases(
         term_euler = np.sign(euler) * np.exp(np.log(np.abs(euler)) + (a - 1) * np.log1p(-z))
         term = np.where(np.isfinite(hyp), term, term_euler)
         first = c / (a - 1)
-        log_odds_dead = np.where(
-            x > 0,
-            np.log(a)
-            - np.log(b + np.maximum(x, 1) - 1)
-            + (r + x) * np.log((alpha + T) / (alpha + t_x)),
-            -np.inf,
-        )
-    return first * (1 - term) * special.expit(-log_odds_dead)
+    return first * (1 - term) * bgnbd_p_alive(params, x, t_x, T)
 
 
 def expected_purchases_by_quadrature(
@@ -240,14 +250,7 @@ def expected_purchases_by_quadrature(
         scale = t / (alpha + T[rows])
         inner = -np.expm1(-(r + value) * np.log1p(np.outer(scale, p))) / p
         out[rows] = inner @ weights / weights.sum()
-    log_odds_dead = np.where(
-        x > 0,
-        np.log(a)
-        - np.log(b + np.maximum(x, 1) - 1)
-        + (r + x) * np.log((alpha + T) / (alpha + t_x)),
-        -np.inf,
-    )
-    return out * special.expit(-log_odds_dead)
+    return out * bgnbd_p_alive(params, x, t_x, T)
 
 
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[Any, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -21,13 +22,19 @@ def cdnow_sample() -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def online_retail() -> Dataset:
-    """UCI Online Retail II from ``../shared/data`` (skipped where it is absent, except in CI)."""
+def online_retail_file() -> Path:
+    """The UCI Online Retail II parquet file from ``../shared/data`` (skipped where it is absent,
+    except in CI)."""
     try:
-        default_online_retail_path()
+        return default_online_retail_path()
     except RetainInputError:
         # CI always has shared/data beside the clone; elsewhere the file may be absent.
         if os.environ.get("CI"):
             raise
         pytest.skip("online_retail_ii.parquet is not beside this checkout")
-    return load_online_retail()
+
+
+@pytest.fixture(scope="session")
+def online_retail(online_retail_file: Path) -> Dataset:
+    """UCI Online Retail II, loaded and validated once per session."""
+    return load_online_retail(online_retail_file)

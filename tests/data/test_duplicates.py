@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from retain.data.contract import TRANSACTIONS
-from retain.data.datasets import default_online_retail_path
 from retain.data.io import load_table
 from retain.data.validation import _exact_duplicates, validate_transactions
 from retain.errors import RetainInputError
@@ -109,16 +107,6 @@ def test_the_fast_path_finds_what_pandas_finds() -> None:
     np.testing.assert_array_equal(_exact_duplicates(frame), expected)
     mixed = frame.assign(n=[1 if i % 2 else "one" for i in range(n)])  # DuckDB refuses: pandas
     np.testing.assert_array_equal(_exact_duplicates(mixed), mixed.duplicated().to_numpy())
-
-
-@pytest.fixture(scope="module")
-def online_retail_file() -> Path:
-    try:
-        return default_online_retail_path()
-    except RetainInputError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("online_retail_ii.parquet is not beside this checkout")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pandas as pd
 import pytest
 
 from retain.data.contract import TRANSACTIONS
-from retain.data.datasets import default_online_retail_path
 from retain.data.io import load_table
 from retain.data.validation import validate_transactions
 from retain.errors import RetainInputError
@@ -132,16 +130,6 @@ def test_the_service_and_the_pyfunc_take_net_amounts_not_prices() -> None:
     assert served == {name for name, _, _ in INPUT_COLUMNS}
     assert served <= set(TRANSACTIONS.columns)
     assert "amount" in served and "price" not in served
-
-
-@pytest.fixture(scope="module")
-def online_retail_file() -> Path:
-    try:
-        return default_online_retail_path()
-    except RetainInputError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("online_retail_ii.parquet is not beside this checkout")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -464,11 +464,10 @@ def convergence_warning(
     A parameter at an edge is one the data do not pin down (for a BG/NBD, ``a`` near 0 means
     hardly any customer drops out); the advice depends on whether a penalty is already in use.
     """
-    edges = [
+    flags = at_bound(log_params) if edges is None else edges
+    ran = [
         f"{name} ran to {'infinity' if value > 0 else '0'}, the edge of its range"
-        for name, value, edge in zip(
-            names, log_params, at_bound(log_params) if edges is None else edges, strict=True
-        )
+        for name, value, edge in zip(names, log_params, flags, strict=True)
         if edge
     ]
     advice = (
@@ -476,7 +475,7 @@ def convergence_warning(
         if penalizer_coef == 0
         else f"penalizer_coef was {penalizer_coef:g}."
     )
-    reason = "; ".join(edges) if edges else message
+    reason = "; ".join(ran) if ran else message
     message = f"{model} did not converge: {reason}; the parameters are the best found. {advice}"
     warnings.warn(ConvergenceWarning(message, model, reason), stacklevel=3)
 
