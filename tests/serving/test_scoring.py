@@ -239,6 +239,10 @@ def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
     with pytest.raises(ValidationError, match="unknown time zone 'Europe/Lodnon'; give an IANA"):
         request(buyer("c1"), timezone="Europe/Lodnon")
     assert request(buyer("c1")).timezone == "UTC"
+    # As the CLI reads --timezone: 'utc' in any case is UTC; other names keep their case.
+    assert request(buyer("c1"), timezone="utc").timezone == "UTC"
+    with pytest.raises(ValidationError, match="unknown time zone 'europe/london'"):
+        request(buyer("c1"), timezone="europe/london")
 
 
 def test_integer_amounts_are_amounts(scorer: Scorer) -> None:

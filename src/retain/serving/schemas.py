@@ -67,7 +67,10 @@ class CustomerHistory(BaseModel):
 
 def _known_zone(name: str) -> str:
     """An IANA time zone name that this machine's zone database has (a typo must not fall back to
-    UTC: it would move purchases across days without a word)."""
+    UTC: it would move purchases across days without a word). ``utc`` in any case is UTC, as the
+    CLI's ``--timezone`` (pandas) reads it; other names are case-sensitive there too."""
+    if name.upper() == "UTC":
+        return "UTC"
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
