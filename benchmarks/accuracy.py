@@ -414,13 +414,7 @@ def retain_scores(
     scores = model.score_features(table, as_of, n_reasons=0)
     # S(t) per day from the timing model's hazards per bin (constant daily hazard within a bin):
     # the same hazards and interpolation as p_purchase_30d (TimingModel.cdf_from_hazards).
-    X = table.reindex(columns=model.feature_names_)
-    base = (
-        model.btyd_.hazards(table, model.timing_.bin_edges_)
-        if getattr(model.timing_, "offset_", False)
-        else None
-    )
-    hazards = model.timing_.predict_hazard(X, base)
+    hazards = model.purchase_hazards(table)
     survival = 1 - model.timing_.cdf_from_hazards(hazards, np.arange(1, horizon + 1, dtype=float))
     order = pd.Index(scores["customer_id"].astype(str)).get_indexer(customers.astype(str))
     if (order < 0).any():

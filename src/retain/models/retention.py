@@ -426,12 +426,7 @@ class RetentionModel:
             )
         # reindex selects in half the time of table[names]; the models check and cast the values.
         X = table.reindex(columns=self.feature_names_)
-        base_hazard = (
-            self.btyd_.hazards(table, self.timing_.bin_edges_)
-            if getattr(self.timing_, "offset_", False)
-            else None
-        )
-        hazards = self.timing_.predict_hazard(X, base_hazard)
+        hazards = self._hazards(table, X)
         churn_base = (
             table["btyd_p_no_purchase"].to_numpy()
             if getattr(self.churn_, "offset_", False)
@@ -468,6 +463,21 @@ class RetentionModel:
             }
         )
         return scores
+
+    def purchase_hazards(self, table: pd.DataFrame) -> np.ndarray:
+        """The timing model's P(purchase in bin k | none before it) for each row of a feature table
+        (:meth:`features`), shape ``(n, bins)``; ``timing_.cdf_from_hazards`` turns them into
+        P(purchase by day t), as the scores' ``p_purchase_30d`` is made."""
+        self._check_fitted()
+        return self._hazards(table, table.reindex(columns=self.feature_names_))
+
+    def _hazards(self, table: pd.DataFrame, X: pd.DataFrame) -> np.ndarray:
+        base_hazard = (
+            self.btyd_.hazards(table, self.timing_.bin_edges_)
+            if getattr(self.timing_, "offset_", False)
+            else None
+        )
+        return self.timing_.predict_hazard(X, base_hazard)
 
     # -- persistence ------------------------------------------------------------------------------
 
