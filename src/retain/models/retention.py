@@ -12,11 +12,16 @@ cutoff); the models kept for scoring are fitted at ``as_of`` itself.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from retain.data.dates import DateLike
 from retain.errors import RetainInputError
@@ -27,10 +32,19 @@ from retain.models.btyd._base import (
     convergence_noted,
     warn_not_converged,
 )
+from retain.models.choice import (
+    OUTPUTS,
+    OutputChoice,
+    blend_log_odds,
+    blend_values,
+    choose_outputs,
+    single,
+)
 from retain.models.churn import ChurnModel
+from retain.models.lgbm import MIN_EXAMPLES
 from retain.models.reasons import churn_reasons
-from retain.models.timing import TimingModel, bin_edges
-from retain.models.training import rolling_cutoffs, training_table, up_to
+from retain.models.timing import TimingModel, bin_edges, cdf_from_hazards, days_from_hazards
+from retain.models.training import plan_training, training_table, up_to
 from retain.models.trees import warm as warm_trees
 from retain.models.value import PurchasesModel, SpendModel
 from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS, DriftProfile
@@ -69,6 +83,19 @@ SCORE_COLUMNS = [
     "segment",
     "reasons",
 ]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.asarray(special.logit(np.clip(p, 1e-12, 1 - 1e-12)))
+
+
+def _feature_names(table: pd.DataFrame) -> list[str]:
+    """The model inputs of a training table: its numeric columns but keys, labels, segments."""
+    return [
+        c
+        for c in table.columns
+        if c not in _NOT_FEATURES and pd.api.types.is_numeric_dtype(table[c])
+    ]
 
 
 def _base(values: pd.Series) -> np.ndarray:
@@ -143,18 +170,35 @@ class BTYDFeatures:
         )
         return -np.expm1(np.minimum(np.diff(log_survival, axis=1), 0.0))
 
-    def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+    def expectations(
+        self, features: pd.DataFrame, horizon_days: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P(no purchase), expected purchases and expected spend over ``horizon_days``."""
+        p_no, purchases, spend = self._expectations(features, horizon_days)
+        return p_no, purchases, purchases * spend
+
+    def _expectations(
+        self, features: pd.DataFrame, horizon_days: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P(no purchase) and expected purchases over ``horizon_days``, spend per purchase."""
         x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
         model = self.transactions_
-        h = self.horizon_days
         purchases = np.asarray(
-            model.conditional_expected_number_of_purchases_up_to_time(h, x, t_x, T)
+            model.conditional_expected_number_of_purchases_up_to_time(horizon_days, x, t_x, T),
+            dtype=np.float64,
         )
         monetary = np.where(x > 0, np.maximum(features["monetary_value"].to_numpy(float), 0.01), 0)
         spend = np.asarray(self.spend_.conditional_expected_average_profit(x, monetary))
+        p_no = np.asarray(model.probability_of_no_purchase(horizon_days, x, t_x, T), np.float64)
+        return p_no, purchases, spend
+
+    def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+        x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+        model = self.transactions_
+        p_no, purchases, spend = self._expectations(features, self.horizon_days)
         columns = [
             model.conditional_probability_alive(x, t_x, T),
-            model.probability_of_no_purchase(h, x, t_x, T),
+            p_no,
             model.probability_of_no_purchase(30, x, t_x, T),
             purchases,
             spend,
@@ -165,6 +209,94 @@ class BTYDFeatures:
         return pd.DataFrame(values, columns=_BTYD_COLUMNS, index=features.index)
 
 
+@dataclass
+class _Boosters:
+    """The four LightGBM models of one fit, each a correction to BTYD at ``horizon_days``."""
+
+    churn: ChurnModel
+    timing: TimingModel
+    spend: SpendModel
+    purchases: PurchasesModel
+    feature_names: list[str]
+
+
+def _fit_boosters(
+    table: pd.DataFrame,
+    hazards: np.ndarray,
+    horizon_days: int,
+    feature_names: list[str],
+    common: dict[str, Any],
+) -> _Boosters:
+    """Fit the churn, timing and value models on a training table (with its BTYD columns)."""
+    X = table[feature_names].astype("float64")
+    cutoff = table["cutoff"]
+    churn = ChurnModel(**common).fit(
+        X, table["churned"], cutoff=cutoff, base_probability=table["btyd_p_no_purchase"]
+    )
+    # The timing model, too, learns a correction to BG/NBD: its hazards start from BG/NBD's.
+    timing = TimingModel(horizon_days, **common).fit(
+        X,
+        table["days_to_next_purchase"],
+        table["purchased"],
+        cutoff=cutoff,
+        base_hazard=hazards,
+    )
+    # Value models learn a correction to BG/NBD + Gamma-Gamma rather than the level itself:
+    # the label is divided by the BTYD expectation and the row weighted by it, which for a
+    # log link is the same as boosting from the BTYD prediction (an offset). Trees cannot
+    # extrapolate a level that drifts between cutoffs (an ageing cohort buys less every
+    # year); the BTYD models carry that drift structurally.
+    spend_base = _base(table["btyd_clv"])
+    spend = SpendModel(**common).fit(
+        X,
+        table["spend_in_horizon"].clip(lower=0) / spend_base,
+        cutoff=cutoff,
+        sample_weight=spend_base ** (2 - SpendModel().tweedie_variance_power),
+    )
+    purchases_base = _base(table["btyd_expected_purchases"])
+    purchases = PurchasesModel(**common).fit(
+        X,
+        table["purchases_in_horizon"] / purchases_base,
+        cutoff=cutoff,
+        sample_weight=purchases_base,
+    )
+    return _Boosters(churn, timing, spend, purchases, feature_names)
+
+
+def _why_no_boosters(table: pd.DataFrame) -> str | None:
+    """Why a training table cannot teach the LightGBM models anything, or None."""
+    n = len(table)
+    if n < MIN_EXAMPLES:
+        return f"only {n} labelled examples (at least {MIN_EXAMPLES} are needed)"
+    churned = int(table["churned"].sum())
+    fewest = min(churned, n - churned)
+    if fewest < max(5, MIN_EXAMPLES // 10):
+        side = "churned" if churned < n - churned else "bought again"
+        return f"only {fewest} of the {n} labelled examples {side}"
+    return None
+
+
+def naive_values(table: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
+    """The naive rule: each customer's rate in the trailing feature window nearest the horizon
+    (log scale), carried over the horizon; a customer younger than the window is rated over
+    the days since the first purchase. Orders stand for purchase days (same-day orders are rare;
+    the level is set afterwards anyway)."""
+    windows = [int(c.split("_")[1].removesuffix("d")) for c in table.columns if _WINDOW.match(c)]
+    if not windows:
+        raise RetainInputError("features: no orders_<days>d column for the naive rule")
+    window = min(windows, key=lambda w: abs(np.log(w / horizon_days)))
+    exposure = np.minimum(window, table["T"].to_numpy(float) + 1.0)
+    orders = table[f"orders_{window}d"].to_numpy(float)
+    spend = np.maximum(table[f"spend_{window}d"].to_numpy(float), 0.0)
+    return {
+        "expected_purchases": orders / exposure * horizon_days,
+        "clv": spend / exposure * horizon_days,
+    }
+
+
+_WINDOW: Final = re.compile(r"^orders_\d+d$")
+
+
 class RetentionModel:
     """Churn risk, next-purchase timing and value in the horizon, for every customer.
 
@@ -172,9 +304,12 @@ class RetentionModel:
     ----------
     horizon_days:
         The horizon predicted: churn = no purchase in it, value = spend in it.
-    n_cutoffs, step_days:
-        Rolling training origins: the last at ``as_of - horizon_days``, ``step_days`` apart
-        (default: half the horizon).
+    n_cutoffs, step_days, min_history_days:
+        Rolling training origins: up to ``n_cutoffs``, the last at ``as_of`` minus the training
+        horizon, ``step_days`` apart, each with ``min_history_days`` of history before it.
+        ``None`` (the default for the last two) chooses them from the data, and so is the
+        training horizon when the history is too short for the one predicted
+        (:func:`~retain.models.training.plan_training`; the plan is ``plan_``).
     same_season:
         Also train on the cutoff a year before ``as_of`` when the history allows, so that the
         models, and the level of the value models, see the season of the horizon predicted
@@ -185,6 +320,10 @@ class RetentionModel:
         L2 penalty of the BG/NBD and Gamma-Gamma fits whose outputs are features (lifetimes'
         ``penalizer_coef``). A larger one steadies a fit that runs a parameter to an edge of its
         range (``retain train --penalizer``); 0 is the plain maximum likelihood.
+    choose_outputs:
+        Choose, for each output, between the LightGBM model, BTYD, the naive rule and a blend, on
+        the latest labelled cutoff scored by models fitted without it (:mod:`.choice`;
+        ``choices_``). False: the LightGBM models make every output (the behaviour before).
     calibrate_churn:
         Map churn scores through the isotonic calibration fitted on the latest training cutoff.
         Off by default: when that cutoff's season differs from the scored one it miscalibrates
@@ -193,6 +332,11 @@ class RetentionModel:
         fit on every cutoff is the better-calibrated score until calibration spans all cutoffs.
     random_state, n_jobs:
         Seed and threads of every LightGBM model (fixed threads: bit-identical results).
+
+    Fitted attributes: ``plan_``, ``cutoffs_``, ``training_horizon_``, ``fallback_`` (why the
+    predictions are BTYD's alone, or None), ``choices_`` (output -> :class:`OutputChoice`),
+    ``validation_`` (how the choice was validated), the models ``btyd_``, ``churn_``,
+    ``timing_``, ``spend_``, ``purchases_`` (None in a fallback), ``levels_``.
     """
 
     def __init__(
@@ -201,9 +345,11 @@ class RetentionModel:
         *,
         n_cutoffs: int = 4,
         step_days: int | None = None,
+        min_history_days: int | None = None,
         same_season: bool = True,
         windows: tuple[int, ...] = (30, 90, 180, 365),
         penalizer_coef: float = 0.001,
+        choose_outputs: bool = True,
         calibrate_churn: bool = False,
         random_state: int = 0,
         n_jobs: int = 2,
@@ -211,9 +357,11 @@ class RetentionModel:
         self.horizon_days = horizon_days
         self.n_cutoffs = n_cutoffs
         self.step_days = step_days
+        self.min_history_days = min_history_days
         self.same_season = same_season
         self.windows = windows
         self.penalizer_coef = penalizer_coef
+        self.choose_outputs = choose_outputs
         self.calibrate_churn = calibrate_churn
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -228,100 +376,258 @@ class RetentionModel:
         events: pd.DataFrame | None = None,
         customers: pd.DataFrame | None = None,
     ) -> Self:
-        """Learn from rolling origins inside the history up to ``as_of`` (nothing later is read)."""
+        """Learn from rolling origins inside the history up to ``as_of`` (nothing later is read).
+
+        Never fails for lack of history: with no labelled cutoff to learn from, the predictions
+        are BG/NBD + Gamma-Gamma's alone, and one warning says so and why (``fallback_``).
+        """
         day = to_cutoff(as_of)
+        history = up_to(transactions, day)
+        if history.empty:
+            raise RetainInputError(f"training: no transactions on or before {day:%Y-%m-%d}")
+        events = up_to(events, day)
         self.builder_ = FeatureBuilder(windows=self.windows)
-        self.cutoffs_ = rolling_cutoffs(
-            transactions,
+        self.plan_ = plan_training(
+            history,
             day,
             self.horizon_days,
             self.n_cutoffs,
             self.step_days,
+            self.min_history_days,
             same_season=self.same_season,
         )
-        table = training_table(
-            transactions,
-            self.cutoffs_,
-            self.horizon_days,
-            as_of=day,
-            events=events,
-            customers=customers,
-            builder=self.builder_,
-        )
-        timing = TimingModel(self.horizon_days, random_state=self.random_state, n_jobs=self.n_jobs)
-        edges = bin_edges(timing.horizon_days, timing.bin_days)
-        parts, hazards = [], []
+        self.cutoffs_ = list(self.plan_.cutoffs)
+        self.as_of_ = day
+        self.fallback_: str | None = None if self.cutoffs_ else self.plan_.notes[-1]
+        self.training_horizon_ = self.plan_.horizon_days if self.cutoffs_ else self.horizon_days
         not_converged: dict[str, list[ConvergenceWarning]] = {}
-        for cutoff_day, group in table.groupby("cutoff", sort=True):
-            with convergence_noted(not_converged, f"{cutoff_day:%Y-%m-%d}"):
-                btyd = BTYDFeatures(self.horizon_days, self.penalizer_coef).fit(group)
-            parts.append(self._with_btyd(group, btyd))
-            hazards.append(btyd.hazards(group, edges))
-        table = pd.concat(parts, ignore_index=True)
-        self.training_rows_ = len(table)
-        self.feature_names_ = [
-            c
-            for c in table.columns
-            if c not in _NOT_FEATURES and pd.api.types.is_numeric_dtype(table[c])
-        ]
-        X = table[self.feature_names_].astype("float64")
-        common: dict[str, Any] = {"random_state": self.random_state, "n_jobs": self.n_jobs}
-        cutoff = table["cutoff"]
-        self.churn_ = ChurnModel(**common).fit(
-            X, table["churned"], cutoff=cutoff, base_probability=table["btyd_p_no_purchase"]
-        )
-        # The timing model, too, learns a correction to BG/NBD: its hazards start from BG/NBD's.
-        self.timing_ = timing.fit(
-            X,
-            table["days_to_next_purchase"],
-            table["purchased"],
-            cutoff=cutoff,
-            base_hazard=np.vstack(hazards),
-        )
-        # Value models learn a correction to BG/NBD + Gamma-Gamma rather than the level itself:
-        # the label is divided by the BTYD expectation and the row weighted by it, which for a
-        # log link is the same as boosting from the BTYD prediction (an offset). Trees cannot
-        # extrapolate a level that drifts between cutoffs (an ageing cohort buys less every
-        # year); the BTYD models carry that drift structurally.
-        spend_base = _base(table["btyd_clv"])
-        self.spend_ = SpendModel(**common).fit(
-            X,
-            table["spend_in_horizon"].clip(lower=0) / spend_base,
-            cutoff=cutoff,
-            sample_weight=spend_base ** (2 - SpendModel().tweedie_variance_power),
-        )
-        purchases_base = _base(table["btyd_expected_purchases"])
-        self.purchases_ = PurchasesModel(**common).fit(
-            X,
-            table["purchases_in_horizon"] / purchases_base,
-            cutoff=cutoff,
-            sample_weight=purchases_base,
-        )
-        # What scoring needs from the population at as_of: BTYD fits and RFM score edges.
-        now = self.builder_.build(
-            up_to(transactions, day), day, events=up_to(events, day), customers=customers
-        )
+        table, hazards = self._training_table(history, events, customers, not_converged)
+        if self.fallback_ is None:
+            self.fallback_ = _why_no_boosters(table)
+        now = self.builder_.build(history, day, events=events, customers=customers)
         with convergence_noted(not_converged, f"{day:%Y-%m-%d}"):
-            self.btyd_ = BTYDFeatures(self.horizon_days, self.penalizer_coef).fit(now)
+            self.btyd_ = BTYDFeatures(self.training_horizon_, self.penalizer_coef).fit(now)
         warn_not_converged(
             not_converged,
             f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits",
             "their columns use the best parameters found.",
         )
         self.segmenter_ = RFMSegmenter().fit(now)
-        self.as_of_ = day
-        self._fit_levels(table, self._with_btyd(now, self.btyd_))
+        self.training_rows_ = 0 if self.fallback_ else len(table)
+        self.feature_names_ = _feature_names(table) if not self.fallback_ else []
+        boosters = None
+        if self.fallback_ is None:
+            try:
+                boosters = _fit_boosters(
+                    table, hazards, self.training_horizon_, self.feature_names_, self._common()
+                )
+            except RetainInputError as error:  # too little signal in a short history
+                self.fallback_ = f"the LightGBM models cannot be fitted ({error})"
+        self._set_boosters(boosters)
+        if self.fallback_ is not None:
+            warnings.warn(
+                f"training: {self.fallback_}; the predictions are BG/NBD + Gamma-Gamma's alone",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.training_rows_, self.feature_names_ = 0, []
+            self.choices_: dict[str, OutputChoice] = {
+                o: single(o, "btyd", self.fallback_) for o in OUTPUTS
+            }
+            self.validation_ = {"split": "none", "reason": self.fallback_}
+        elif self.choose_outputs:
+            self._choose(table, hazards)
+        else:
+            self.choices_ = {o: single(o, "lgbm", "choose_outputs=False") for o in OUTPUTS}
+            self.validation_ = {"split": "none", "reason": "choose_outputs=False"}
+        now = self.complete_features(now)
+        self._fit_levels(table, now)
         self._fit_drift_profile(now)
         return self
+
+    def _common(self) -> dict[str, Any]:
+        return {"random_state": self.random_state, "n_jobs": self.n_jobs}
+
+    def _set_boosters(self, boosters: _Boosters | None) -> None:
+        self.churn_ = None if boosters is None else boosters.churn
+        self.timing_ = None if boosters is None else boosters.timing
+        self.spend_ = None if boosters is None else boosters.spend
+        self.purchases_ = None if boosters is None else boosters.purchases
+
+    def _training_table(
+        self,
+        history: pd.DataFrame,
+        events: pd.DataFrame | None,
+        customers: pd.DataFrame | None,
+        not_converged: dict[str, list[ConvergenceWarning]],
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Features, BTYD columns and labels at every cutoff, and BG/NBD's hazards per bin."""
+        if not self.cutoffs_:
+            return pd.DataFrame(columns=["cutoff", "churned"]), np.empty((0, 0))
+        horizon = self.training_horizon_
+        table = training_table(
+            history,
+            self.cutoffs_,
+            horizon,
+            as_of=self.as_of_,
+            events=events,
+            customers=customers,
+            builder=self.builder_,
+        )
+        edges = bin_edges(horizon, TimingModel(horizon).bin_days)
+        parts, hazards = [], []
+        for cutoff_day, group in table.groupby("cutoff", sort=True):
+            with convergence_noted(not_converged, f"{cutoff_day:%Y-%m-%d}"):
+                btyd = BTYDFeatures(horizon, self.penalizer_coef).fit(group)
+            parts.append(self._with_btyd(group, btyd))
+            hazards.append(btyd.hazards(group, edges))
+        return pd.concat(parts, ignore_index=True), np.vstack(hazards)
+
+    def _choose(self, table: pd.DataFrame, hazards: np.ndarray) -> None:
+        """Choose each output's weights on the latest cutoff, scored by boosters fitted on the
+        earlier cutoffs (with one cutoff: on a seeded quarter of its customers, scored by
+        boosters fitted on the rest). Sets ``choices_`` and ``validation_``."""
+        cutoff = table["cutoff"]
+        latest = cutoff.max()
+        if cutoff.nunique() > 1:
+            valid = (cutoff == latest).to_numpy()
+            split = f"cutoff {latest:%Y-%m-%d}, models fitted on the earlier cutoffs"
+        else:
+            rng = np.random.default_rng(self.random_state)
+            valid = rng.random(len(table)) < 0.25
+            split = f"a random quarter of the customers at {latest:%Y-%m-%d}"
+        train, held = table.loc[~valid], table.loc[valid].reset_index(drop=True)
+        reason = _why_no_boosters(train) or _why_no_boosters(held)
+        inner = None
+        if reason is None:
+            try:
+                inner = _fit_boosters(
+                    train.reset_index(drop=True),
+                    hazards[~valid],
+                    self.training_horizon_,
+                    self.feature_names_,
+                    self._common(),
+                )
+            except RetainInputError as error:
+                reason = str(error)
+        if inner is None:
+            # Nothing shows the boosters do better than the classic models: keep those.
+            why = f"no validation ({reason}): BTYD kept"
+            self.choices_ = {o: single(o, "btyd", why) for o in OUTPUTS}
+            self.validation_ = {"split": split, "reason": why}
+            return
+        horizon = self.training_horizon_
+        candidates = self._candidates(held, inner, horizon, held_hazards=hazards[valid])
+        self.choices_ = choose_outputs(candidates, held, horizon, self._edges(horizon))
+        self.validation_ = {
+            "split": split,
+            "rows": str(len(held)),
+            "horizon_days": str(horizon),
+            **{f"metric_{o}": c.metric for o, c in self.choices_.items()},
+        }
+
+    def _boosters(self) -> _Boosters | None:
+        if self.churn_ is None:
+            return None
+        assert self.timing_ is not None and self.spend_ is not None
+        assert self.purchases_ is not None
+        return _Boosters(
+            self.churn_, self.timing_, self.spend_, self.purchases_, self.feature_names_
+        )
+
+    def _candidates(
+        self,
+        table: pd.DataFrame,
+        boosters: _Boosters | None,
+        horizon: int,
+        *,
+        churn_lgbm: np.ndarray | None = None,
+        held_hazards: np.ndarray | None = None,
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Each output's candidates over ``horizon`` days for the rows of a feature table with
+        BTYD columns at the training horizon: ``btyd``, ``naive`` and (with boosters) ``lgbm``.
+
+        The LightGBM models learn corrections to BTYD at the training horizon; over a longer
+        horizon the same corrections are applied to BTYD's expectations over it (log-odds for
+        churn, per-bin log-odds for the hazards, the last bin's beyond the training bins, ratios
+        for counts and values). ``held_hazards``: BTYD's hazards of a validation table (fitted at
+        its own cutoff); otherwise those of ``btyd_``. ``churn_lgbm``: the churn model's
+        probability at the training horizon when the caller has it (from the contributions).
+        """
+        trained = self.training_horizon_
+        edges = self._edges(horizon)
+        at_trained = table[["btyd_p_no_purchase", "btyd_expected_purchases", "btyd_clv"]]
+        if horizon == trained:
+            p_no, purchases, clv = (at_trained[c].to_numpy(float) for c in at_trained.columns)
+            btyd_hazards = (
+                held_hazards if held_hazards is not None else self.btyd_.hazards(table, edges)
+            )
+        else:
+            p_no, purchases, clv = self.btyd_.expectations(table, horizon)
+            btyd_hazards = self.btyd_.hazards(table, edges)
+        naive = naive_values(table, horizon)
+        found: dict[str, dict[str, np.ndarray]] = {
+            "churn_probability": {"btyd": p_no},
+            "p_purchase_30d": {"btyd": 1 - table["btyd_p_no_purchase_30d"].to_numpy(float)},
+            "days_to_next_purchase": {"btyd": btyd_hazards},
+            "expected_purchases": {"btyd": purchases, "naive": naive["expected_purchases"]},
+            "clv": {"btyd": clv, "naive": naive["clv"]},
+        }
+        if boosters is None:
+            return found
+        X = table.reindex(columns=boosters.feature_names)
+        if churn_lgbm is None:
+            churn_lgbm = boosters.churn.predict_proba(
+                X,
+                calibrated=self.calibrate_churn,
+                base_probability=at_trained["btyd_p_no_purchase"].to_numpy(),
+            )
+        base_hazards = (
+            held_hazards
+            if held_hazards is not None
+            else self.btyd_.hazards(table, boosters.timing.bin_edges_)
+        )
+        lgbm_hazards = boosters.timing.predict_hazard(X, base_hazards)
+        if horizon != trained:
+            shift = _logit(p_no) - _logit(at_trained["btyd_p_no_purchase"].to_numpy(float))
+            churn_lgbm = special.expit(_logit(churn_lgbm) + shift)
+            correction = _logit(lgbm_hazards) - _logit(base_hazards)
+            bins = np.minimum(np.arange(edges.size - 1), correction.shape[1] - 1)
+            lgbm_hazards = special.expit(_logit(btyd_hazards) + correction[:, bins])
+        found["churn_probability"]["lgbm"] = churn_lgbm
+        found["p_purchase_30d"]["lgbm"] = cdf_from_hazards(lgbm_hazards, edges, 30.0)
+        found["days_to_next_purchase"]["lgbm"] = lgbm_hazards
+        found["expected_purchases"]["lgbm"] = boosters.purchases.predict(X) * np.maximum(
+            purchases, 1e-3
+        )
+        found["clv"]["lgbm"] = boosters.spend.predict(X) * np.maximum(clv, 1e-3)
+        return found
+
+    def _outputs(self, candidates: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Each output from its candidates and chosen weights (``days_to_next_purchase``: the
+        hazards per bin); counts and values before their level (``levels_``)."""
+        blends = {
+            "churn_probability": blend_log_odds,
+            "p_purchase_30d": blend_log_odds,
+            "days_to_next_purchase": blend_log_odds,
+            "expected_purchases": blend_values,
+            "clv": blend_values,
+        }
+        return {
+            output: combine(candidates[output], self.choices_[output].weights)
+            for output, combine in blends.items()
+        }
+
+    def _edges(self, horizon: int) -> np.ndarray:
+        return bin_edges(horizon, min(TimingModel(horizon).bin_days, horizon))
 
     def _fit_drift_profile(self, now: pd.DataFrame) -> None:
         """Bins and counts of key features and of the predictions on the population at ``as_of``
         (``drift_profile_``): the reference a scoring run's population is compared with."""
-        table = self.complete_features(now)
-        scores = self.score_features(table, self.as_of_, n_reasons=0)
+        scores = self.score_features(now, self.as_of_, n_reasons=0)
         reference = pd.concat(
             [
-                table[[c for c in DRIFT_FEATURES if c in table]].reset_index(drop=True),
+                now[[c for c in DRIFT_FEATURES if c in now]].reset_index(drop=True),
                 scores[list(DRIFT_PREDICTIONS)],
             ],
             axis=1,
@@ -329,29 +635,35 @@ class RetentionModel:
         self.drift_profile_ = DriftProfile.fit(reference, reference.columns)
 
     def _fit_levels(self, table: pd.DataFrame, now: pd.DataFrame) -> None:
-        """Set the level of the value models' predictions at ``as_of`` (``*_level_``).
+        """Set the level of the predicted counts and values at ``as_of`` (``levels_``).
 
-        The value models' corrections to BTYD rank customers well, but their level is an average
-        over the training cutoffs, whose horizons fall in other seasons and at other ages of the
-        customer base than the one predicted. The BTYD models fitted at ``as_of`` carry the age of
-        the base; what they cannot know is the season. So the predicted total is anchored on
-        BTYD's total at ``as_of`` times the ratio of actual to BTYD totals at the reference cutoff
+        The chosen outputs rank customers well, but their level is an average over the training
+        cutoffs, whose horizons fall in other seasons and at other ages of the customer base than
+        the one predicted. The BTYD models fitted at ``as_of`` carry the age of the base; what
+        they cannot know is the season. So the predicted total is anchored on BTYD's total at
+        ``as_of`` times the ratio of actual to BTYD totals at the reference cutoff
         (:func:`reference_cutoff`: a whole number of years before ``as_of`` when one was trained
-        on, else the latest). A single factor per model, learnt at fit time: scoring one customer
-        or a million gives the same scores.
+        on, else the latest). A single factor per output, learnt at fit time: scoring one
+        customer or a million gives the same scores. Without labels (a fallback) the level is
+        BTYD's own.
         """
+        self.levels_: dict[str, float] = {"purchases": 1.0, "spend": 1.0}
+        self.reference_cutoff_: pd.Timestamp | None = None
+        if self.fallback_ is not None:
+            return
         self.reference_cutoff_ = reference_cutoff(self.cutoffs_, self.as_of_)
         past = table.loc[table["cutoff"] == self.reference_cutoff_]
-        X = now[self.feature_names_].astype("float64")
+        outputs = self._outputs(self._candidates(now, self._boosters(), self.horizon_days))
+        _, btyd_purchases, btyd_clv = self.btyd_.expectations(now, self.horizon_days)
         pairs = {
-            "purchases": ("purchases_in_horizon", "btyd_expected_purchases", self.purchases_),
-            "spend": ("spend_in_horizon", "btyd_clv", self.spend_),
+            "purchases": ("purchases_in_horizon", "btyd_expected_purchases", btyd_purchases),
+            "spend": ("spend_in_horizon", "btyd_clv", btyd_clv),
         }
-        self.levels_: dict[str, float] = {}
-        for name, (label, base, model) in pairs.items():
+        names = {"purchases": "expected_purchases", "spend": "clv"}
+        for name, (label, base, btyd_now) in pairs.items():
             btyd_ratio = past[label].clip(lower=0).sum() / _base(past[base]).sum()
-            predicted = float((model.predict(X) * _base(now[base])).sum())
-            target = btyd_ratio * float(_base(now[base]).sum())
+            predicted = float(outputs[names[name]].sum())
+            target = btyd_ratio * float(np.maximum(btyd_now, 1e-3).sum())
             self.levels_[name] = target / predicted if predicted > 0 else 1.0
 
     # -- scoring ----------------------------------------------------------------------------------
@@ -361,8 +673,9 @@ class RetentionModel:
         in compiled code too (a service at start-up; batch runs compile on their own when large).
         A booster that cannot be compiled keeps being scored by LightGBM."""
         self._check_fitted()
-        warm_trees(self.churn_.booster_)
-        warm_trees(self.timing_.booster_, self.timing_.bin_edges_[:-1])
+        if self.churn_ is not None and self.timing_ is not None:
+            warm_trees(self.churn_.booster_)
+            warm_trees(self.timing_.booster_, self.timing_.bin_edges_[:-1])
         return self
 
     def features(
@@ -424,60 +737,59 @@ class RetentionModel:
                 f"scoring: the feature table lacks {len(missing)} model features: "
                 f"{', '.join(missing[:10])}"
             )
-        # reindex selects in half the time of table[names]; the models check and cast the values.
-        X = table.reindex(columns=self.feature_names_)
-        hazards = self._hazards(table, X)
-        churn_base = (
-            table["btyd_p_no_purchase"].to_numpy()
-            if getattr(self.churn_, "offset_", False)
-            else None
-        )
-        days = self.timing_.days_from_hazards(hazards)
-        # The reasons need every feature's contribution; their sums are the churn log-odds.
-        contributions = self.churn_.contributions(X, churn_base) if n_reasons > 0 else None
-        churn = (
-            self.churn_.probability_from_contributions(
+        boosters = self._boosters()
+        contributions, churn_lgbm = None, None
+        if boosters is not None and n_reasons > 0:
+            # The reasons need every feature's contribution; their sums are the churn log-odds.
+            contributions = boosters.churn.contributions(
+                table.reindex(columns=self.feature_names_),
+                table["btyd_p_no_purchase"].to_numpy(),
+            )
+            churn_lgbm = boosters.churn.probability_from_contributions(
                 contributions, calibrated=self.calibrate_churn
             )
-            if contributions is not None
-            else self.churn_.predict_proba(
-                X, calibrated=self.calibrate_churn, base_probability=churn_base
-            )
+        outputs = self._outputs(
+            self._candidates(table, boosters, self.horizon_days, churn_lgbm=churn_lgbm)
         )
-        scores = pd.DataFrame(
+        edges = self._edges(self.horizon_days)
+        days = days_from_hazards(outputs["days_to_next_purchase"], edges)
+        return pd.DataFrame(
             {
                 "customer_id": table["customer_id"].astype("str").array,
-                "churn_probability": churn,
+                "churn_probability": outputs["churn_probability"],
                 "p_alive": table["btyd_p_alive"].to_numpy(),
-                "expected_purchases": self.purchases_.predict(X)
-                * _base(table["btyd_expected_purchases"])
-                * self.levels_["purchases"],
-                "p_purchase_30d": self.timing_.cdf_from_hazards(hazards, 30),
+                "expected_purchases": outputs["expected_purchases"] * self.levels_["purchases"],
+                "p_purchase_30d": outputs["p_purchase_30d"],
                 "days_to_next_purchase": days,
                 "expected_next_purchase_date": _days_after(to_cutoff(as_of), days),
-                "clv": self.spend_.predict(X) * _base(table["btyd_clv"]) * self.levels_["spend"],
+                "clv": outputs["clv"] * self.levels_["spend"],
                 "segment": table["segment"].to_numpy(),
                 "reasons": churn_reasons(contributions, table, n_reasons=n_reasons)
                 if contributions is not None
                 else [[] for _ in range(len(table))],
             }
         )
-        return scores
 
     def purchase_hazards(self, table: pd.DataFrame) -> np.ndarray:
-        """The timing model's P(purchase in bin k | none before it) for each row of a feature table
-        (:meth:`features`), shape ``(n, bins)``; ``timing_.cdf_from_hazards`` turns them into
-        P(purchase by day t), as the scores' ``p_purchase_30d`` is made."""
+        """P(purchase in bin k | none before it) behind ``days_to_next_purchase``, for each row of
+        a feature table (:meth:`features`), shape ``(n, bins)`` over :attr:`timing_edges_`."""
         self._check_fitted()
-        return self._hazards(table, table.reindex(columns=self.feature_names_))
-
-    def _hazards(self, table: pd.DataFrame, X: pd.DataFrame) -> np.ndarray:
-        base_hazard = (
-            self.btyd_.hazards(table, self.timing_.bin_edges_)
-            if getattr(self.timing_, "offset_", False)
-            else None
+        candidates = self._candidates(table, self._boosters(), self.horizon_days)
+        return blend_log_odds(
+            candidates["days_to_next_purchase"], self.choices_["days_to_next_purchase"].weights
         )
-        return self.timing_.predict_hazard(X, base_hazard)
+
+    def purchase_survival(self, table: pd.DataFrame, days: float | Sequence[float]) -> np.ndarray:
+        """P(no purchase by each of ``days``) for each row of a feature table, shape
+        ``(n, len(days))``: the survival curve behind ``days_to_next_purchase``."""
+        hazards = self.purchase_hazards(table)
+        wanted = [float(d) for d in np.atleast_1d(days)]
+        return 1.0 - cdf_from_hazards(hazards, self.timing_edges_, wanted)
+
+    @property
+    def timing_edges_(self) -> np.ndarray:
+        """Edges in days of the bins of :meth:`purchase_hazards`, 0 to the horizon."""
+        return self._edges(self.horizon_days)
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -508,5 +820,5 @@ class RetentionModel:
         return pd.concat([table, btyd.transform(table)], axis=1)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "churn_"):
+        if not hasattr(self, "choices_"):
             raise RetainInputError("the RetentionModel is not fitted: call fit first")

@@ -39,7 +39,14 @@ from retain.models.lgbm import (
 )
 from retain.models.trees import FAST_ROWS, checked_trees, predict_over_bins, warmed_over_bins
 
-__all__ = ["BIN_FEATURE", "TimingModel", "bin_edges"]
+__all__ = [
+    "BIN_FEATURE",
+    "TimingModel",
+    "bin_edges",
+    "cdf_from_hazards",
+    "days_from_hazards",
+    "log_survival",
+]
 
 BIN_FEATURE: Final = "bin_start"
 
@@ -62,6 +69,52 @@ def bin_edges(horizon_days: int, bin_days: int) -> np.ndarray:
             f"bin_days ({bin_days}) must not exceed horizon_days ({horizon_days})"
         )
     return np.append(np.arange(0, horizon_days, bin_days), horizon_days).astype(np.float64)
+
+
+def log_survival(hazards: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin, log of the daily survival ``log(1 - h_k) / length_k`` (constant daily hazard
+    within a bin), and log S at every bin edge, shapes ``(n, n_bins)`` and ``(n, n_bins + 1)``;
+    ``hazards`` are P(purchase in bin k | none before it) for the bins between ``edges``."""
+    lengths = np.diff(edges)
+    daily = np.log1p(-hazards) / lengths
+    at_edges = np.zeros((hazards.shape[0], lengths.size + 1))
+    at_edges[:, 1:] = np.cumsum(daily * lengths, axis=1)
+    return daily, at_edges
+
+
+def cdf_from_hazards(
+    hazards: np.ndarray, edges: np.ndarray, days: float | Sequence[float]
+) -> np.ndarray:
+    """P(next purchase within ``days``) from bin hazards (see :meth:`TimingModel.predict_cdf`)."""
+    scalar = np.ndim(days) == 0
+    wanted = np.atleast_1d(np.asarray(days, dtype=np.float64))
+    if wanted.ndim != 1 or not np.isfinite(wanted).all() or (wanted < 0).any():
+        raise RetainInputError(f"days must be non-negative day counts, not {days!r}")
+    daily, at_edges = log_survival(hazards, edges)
+    n_bins = edges.size - 1
+    k = np.clip(np.searchsorted(edges[1:], wanted, side="left"), 0, n_bins - 1)
+    log_s = at_edges[:, k] + daily[:, k] * (wanted - edges[k])
+    cdf = np.clip(-np.expm1(log_s), 0.0, 1.0)
+    return cdf[:, 0] if scalar else cdf
+
+
+def days_from_hazards(hazards: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The median day of the next purchase from bin hazards, NaN past the horizon (see
+    :meth:`TimingModel.predict_days`)."""
+    daily, at_edges = log_survival(hazards, edges)
+    n_bins = edges.size - 1
+    half = np.log(0.5)
+    # First bin whose end is at or past the median; n_bins when it lies beyond the horizon.
+    k = (at_edges[:, 1:] > half).sum(axis=1)
+    inside = k < n_bins
+    k = np.minimum(k, n_bins - 1)
+    rows = np.arange(k.size)
+    # Inside, log S falls from above log(1/2) at the bin's start to at most log(1/2) at its
+    # end, so the slope is negative there; elsewhere the quotient is discarded.
+    slope = daily[rows, k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        day = edges[k] + (half - at_edges[rows, k]) / slope
+    return np.where(inside, np.minimum(day, edges[k + 1]), np.nan)
 
 
 class TimingModel(_LGBMEstimator):
@@ -312,14 +365,7 @@ class TimingModel(_LGBMEstimator):
         return self._log_survival(self.predict_hazard(X, base_hazard))
 
     def _log_survival(self, hazards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per bin, log of the daily survival ``log(1 - h_k) / length_k`` (constant daily hazard
-        within a bin), and log S at every bin edge, shapes ``(n, n_bins)`` and ``(n, n_bins + 1)``.
-        """
-        lengths = np.diff(self.bin_edges_)
-        daily = np.log1p(-hazards) / lengths
-        at_edges = np.zeros((hazards.shape[0], self.n_bins_ + 1))
-        at_edges[:, 1:] = np.cumsum(daily * lengths, axis=1)
-        return daily, at_edges
+        return log_survival(hazards, self.bin_edges_)
 
     def predict_survival(
         self, X: pd.DataFrame, base_hazard: np.ndarray | None = None
@@ -345,16 +391,7 @@ class TimingModel(_LGBMEstimator):
 
     def cdf_from_hazards(self, hazards: np.ndarray, days: float | Sequence[float]) -> np.ndarray:
         """:meth:`predict_cdf` from hazards already predicted (:meth:`predict_hazard`)."""
-        scalar = np.ndim(days) == 0
-        wanted = np.atleast_1d(np.asarray(days, dtype=np.float64))
-        if wanted.ndim != 1 or not np.isfinite(wanted).all() or (wanted < 0).any():
-            raise RetainInputError(f"days must be non-negative day counts, not {days!r}")
-        daily, at_edges = self._log_survival(hazards)
-        edges = self.bin_edges_
-        k = np.clip(np.searchsorted(edges[1:], wanted, side="left"), 0, self.n_bins_ - 1)
-        log_survival = at_edges[:, k] + daily[:, k] * (wanted - edges[k])
-        cdf = np.clip(-np.expm1(log_survival), 0.0, 1.0)
-        return cdf[:, 0] if scalar else cdf
+        return cdf_from_hazards(hazards, self.bin_edges_, days)
 
     def predict_days(self, X: pd.DataFrame, base_hazard: np.ndarray | None = None) -> np.ndarray:
         """Expected days from the cutoff to the next purchase, shape ``(n,)``: the median of the
@@ -374,19 +411,7 @@ class TimingModel(_LGBMEstimator):
 
     def days_from_hazards(self, hazards: np.ndarray) -> np.ndarray:
         """:meth:`predict_days` from hazards already predicted (:meth:`predict_hazard`)."""
-        daily, at_edges = self._log_survival(hazards)
-        half = np.log(0.5)
-        # First bin whose end is at or past the median; n_bins_ when it lies beyond the horizon.
-        k = (at_edges[:, 1:] > half).sum(axis=1)
-        inside = k < self.n_bins_
-        k = np.minimum(k, self.n_bins_ - 1)
-        rows = np.arange(k.size)
-        # Inside, log S falls from above log(1/2) at the bin's start to at most log(1/2) at its
-        # end, so the slope is negative there; elsewhere the quotient is discarded.
-        slope = daily[rows, k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            day = self.bin_edges_[k] + (half - at_edges[rows, k]) / slope
-        return np.where(inside, np.minimum(day, self.bin_edges_[k + 1]), np.nan)
+        return days_from_hazards(hazards, self.bin_edges_)
 
     def contributions(self, X: pd.DataFrame, day: float = 1.0) -> pd.DataFrame:
         """Contributions to the log-odds of the hazard in the bin holding ``day``, plus ``bias``.

@@ -1,0 +1,230 @@
+"""Which model makes each output: LightGBM, BTYD, the naive rule, or a blend of them.
+
+retain's LightGBM models learn corrections to BG/NBD + Gamma-Gamma. On data where the classic
+models are right (a BG/NBD-like process, no covariates) the corrections are noise; where behaviour
+the classic models cannot see drives the outcome, they are the point. Which case a store is in is
+an empirical question, so it is answered per output on an internal temporal validation: the
+labelled cutoff nearest ``as_of`` inside the training history, scored by models fitted without it
+(:meth:`~retain.models.retention.RetentionModel.fit`). The judged horizon after ``as_of`` is never
+read.
+
+Each output is a convex combination of its candidates, with weights on a grid of tenths; the
+weights with the best validation metric win, and a single candidate (a vertex of the grid) wins
+ties, so a blend is used only when it does better than every one of its parts. The metric is the
+one the output is used for: a ranking metric, since the level of the counts and values is set
+afterwards (``RetentionModel._fit_levels``):
+
+==========================  =======================  ==================================
+output                      candidates               validation metric
+==========================  =======================  ==================================
+``churn_probability``       lgbm, btyd (log-odds)    ROC-AUC of churned
+``p_purchase_30d``          lgbm, btyd (log-odds)    ROC-AUC of a purchase within 30 days
+``days_to_next_purchase``   lgbm, btyd (hazards)     timing C-index (censored at horizon)
+``expected_purchases``      lgbm, btyd, naive        Spearman among buyers
+``clv``                     lgbm, btyd, naive        normalised Gini of the spend
+==========================  =======================  ==================================
+
+The naive rule (the trailing window's rate carried forward) gives counts and values but no
+probability, so it is a candidate of the last two only. Probabilities blend on the log-odds scale
+(a blend of two calibrated models stays a probability with the same base rate to first order);
+timing blends the per-bin hazards on that scale, so the blended survival curve is a curve.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+from scipy import special
+from sklearn.metrics import roc_auc_score
+
+from retain.models.timing import cdf_from_hazards, days_from_hazards
+
+__all__ = [
+    "CANDIDATES",
+    "OUTPUTS",
+    "OutputChoice",
+    "blend_log_odds",
+    "blend_values",
+    "choose",
+    "choose_outputs",
+    "single",
+    "timing_score",
+]
+
+OUTPUTS: Final = (
+    "churn_probability",
+    "p_purchase_30d",
+    "days_to_next_purchase",
+    "expected_purchases",
+    "clv",
+)
+CANDIDATES: Final = {
+    "churn_probability": ("lgbm", "btyd"),
+    "p_purchase_30d": ("lgbm", "btyd"),
+    "days_to_next_purchase": ("lgbm", "btyd"),
+    "expected_purchases": ("lgbm", "btyd", "naive"),
+    "clv": ("lgbm", "btyd", "naive"),
+}
+METRICS: Final = {
+    "churn_probability": "roc_auc",
+    "p_purchase_30d": "repurchase_30d_auc",
+    "days_to_next_purchase": "timing_cindex",
+    "expected_purchases": "purchases_buyers_spearman",
+    "clv": "clv_normalized_gini",
+}
+_EPS: Final = 1e-12
+_STEPS: Final = 10  # weights in tenths
+
+
+@dataclass(frozen=True)
+class OutputChoice:
+    """The weights of one output's candidates, and what the validation measured.
+
+    ``scores`` holds the validation metric of each candidate alone, of the best blend
+    (``blend``) and of the weights chosen (``chosen``); ``reason`` is set when no validation
+    could be run and the choice is a default.
+    """
+
+    output: str
+    weights: dict[str, float]
+    metric: str
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``lgbm``, ``btyd`` or ``naive`` when one candidate carries all the weight, else ``blend``."""
+        used = [c for c, w in self.weights.items() if w > 0]
+        return used[0] if len(used) == 1 else "blend"
+
+    def describe(self) -> str:
+        if self.name != "blend":
+            return self.name
+        return "blend " + " + ".join(f"{w:.1f} {c}" for c, w in self.weights.items() if w > 0)
+
+
+def single(output: str, candidate: str, reason: str) -> OutputChoice:
+    """All the weight on one candidate, without validation (``reason`` says why)."""
+    weights = {c: float(c == candidate) for c in CANDIDATES[output]}
+    return OutputChoice(output, weights, METRICS[output], reason=reason)
+
+
+def blend_log_odds(
+    candidates: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> np.ndarray:
+    """Probabilities (or hazards, any shape) combined on the log-odds scale."""
+    used = [(c, w) for c, w in weights.items() if w > 0]
+    if len(used) == 1:
+        return np.asarray(candidates[used[0][0]], dtype=np.float64)
+    logit = sum(w * special.logit(np.clip(candidates[c], _EPS, 1 - _EPS)) for c, w in used)
+    return np.asarray(special.expit(logit), dtype=np.float64)
+
+
+def blend_values(candidates: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """Counts or values combined as they are (a convex combination of expectations)."""
+    used = [(c, w) for c, w in weights.items() if w > 0]
+    return np.asarray(sum(w * np.asarray(candidates[c], dtype=np.float64) for c, w in used))
+
+
+def _grid(names: tuple[str, ...]) -> list[dict[str, float]]:
+    """Every weighting in tenths, vertices (one candidate alone) first."""
+    points = [
+        dict(zip(names, (k / _STEPS for k in combo), strict=True))
+        for combo in itertools.product(range(_STEPS + 1), repeat=len(names))
+        if sum(combo) == _STEPS
+    ]
+    return sorted(points, key=lambda p: sum(w > 0 for w in p.values()))
+
+
+def choose(
+    output: str,
+    candidates: Mapping[str, np.ndarray],
+    combine: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray],
+    metric: Callable[[np.ndarray], float],
+) -> OutputChoice:
+    """The weights of ``candidates`` whose combination scores best on ``metric`` (higher wins;
+    NaN never wins). A weighting must beat the best found so far by more than 1e-9 to replace
+    it, and single candidates are tried first: a blend wins only by doing better than its parts."""
+    names = tuple(c for c in CANDIDATES[output] if c in candidates)
+    best: tuple[float, dict[str, float]] | None = None
+    scores: dict[str, float] = {}
+    best_blend = -np.inf
+    for weights in _grid(names):
+        value = float(metric(combine(candidates, weights)))
+        used = [c for c, w in weights.items() if w > 0]
+        if len(used) == 1:
+            scores[used[0]] = value
+        elif np.isfinite(value):
+            best_blend = max(best_blend, value)
+        if np.isfinite(value) and (best is None or value > best[0] + 1e-9):
+            best = (value, weights)
+    if best is None:
+        return single(output, "btyd", "no candidate could be scored on the validation")
+    if np.isfinite(best_blend):
+        scores["blend"] = best_blend
+    scores["chosen"] = best[0]
+    weights = {c: best[1].get(c, 0.0) for c in CANDIDATES[output]}
+    return OutputChoice(output, weights, METRICS[output], scores)
+
+
+def choose_outputs(
+    candidates: Mapping[str, Mapping[str, np.ndarray]],
+    labels: pd.DataFrame,
+    horizon_days: int,
+    edges: np.ndarray,
+) -> dict[str, OutputChoice]:
+    """Every output's choice, on the validation rows' ``labels`` (``churned``, ``purchased``,
+    ``days_to_next_purchase``, ``purchases_in_horizon``, ``spend_in_horizon``) over a
+    ``horizon_days`` horizon; timing candidates are hazards over the bins between ``edges``."""
+    # Imported here: retain.evaluation imports the models, so a module-level import would cycle.
+    from retain.evaluation.metrics import count_metrics, normalized_gini
+    from retain.evaluation.timing_metrics import timing_cindex
+
+    churned = labels["churned"].to_numpy(bool)
+    bought = labels["purchased"].to_numpy(bool)
+    days = labels["days_to_next_purchase"].to_numpy(float)
+    soon = bought & (days <= min(30, horizon_days))
+    purchases = labels["purchases_in_horizon"].to_numpy(float)
+    spend = labels["spend_in_horizon"].to_numpy(float)
+
+    def auc(y: np.ndarray) -> Callable[[np.ndarray], float]:
+        def score(p: np.ndarray) -> float:
+            return float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else math.nan
+
+        return score
+
+    def cindex(hazards: np.ndarray) -> float:
+        return timing_cindex(days, bought, timing_score(hazards, edges))
+
+    def buyers_spearman(predicted: np.ndarray) -> float:
+        return count_metrics(purchases, predicted)["buyers_spearman"]
+
+    def gini(predicted: np.ndarray) -> float:
+        return normalized_gini(spend, predicted) if (spend > 0).any() else math.nan
+
+    metrics: dict[str, tuple[Callable[..., np.ndarray], Callable[[np.ndarray], float]]] = {
+        "churn_probability": (blend_log_odds, auc(churned)),
+        "p_purchase_30d": (blend_log_odds, auc(soon)),
+        "days_to_next_purchase": (blend_log_odds, cindex),
+        "expected_purchases": (blend_values, buyers_spearman),
+        "clv": (blend_values, gini),
+    }
+    return {
+        output: choose(output, candidates[output], combine, metric)
+        for output, (combine, metric) in metrics.items()
+    }
+
+
+def timing_score(hazards: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """A "buys sooner" score from bin hazards: minus the median day of the next purchase, and for
+    a customer whose median lies past the horizon (no date), a score below every dated customer,
+    higher the likelier a purchase within the horizon (as the timing C-index ranks retain)."""
+    median = days_from_hazards(hazards, edges)
+    p_horizon = cdf_from_hazards(hazards, edges, float(edges[-1]))
+    return np.where(np.isfinite(median), -median, -(edges[-1] + 1.0 + (1.0 - p_horizon)))
