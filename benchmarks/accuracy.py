@@ -50,10 +50,12 @@ Contenders
 Metrics (``retain.evaluation.metrics`` and ``retain.evaluation.timing_metrics``): churn ROC-AUC,
 30-day repurchase AUC, timing C-index (Harrell's, days to the next purchase censored at the
 horizon; retain's score is ``-days_to_next_purchase``, a null value, "no purchase expected within
-the horizon", ranking below every other; each baseline's is its 30-day score), integrated Brier
+the horizon", ranking below every dated customer and the nulls by P(purchase within the horizon),
+``retain.models.choice.timing_score``; each baseline's is its 30-day score), integrated Brier
 score of P(no purchase by t) over the horizon, purchases Spearman among buyers, CLV normalised
 Gini, and total purchases and spend error (predicted - actual) / actual. ``chosen`` is the model
-behind retain's outputs (always the LightGBM-on-BTYD models today), ``train s`` retain's fit time.
+behind each of retain's outputs, chosen on its internal validation (``lgbm``, ``btyd``, ``naive``
+or weights of a blend; ``retain.models.choice``), ``train_seconds`` retain's fit time.
 
 How to run
 ----------
@@ -404,39 +406,50 @@ def naive_scores(
 def retain_scores(
     transactions: pd.DataFrame, as_of: pd.Timestamp, horizon: int, customers: pd.Series
 ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
-    """Fit retain with its defaults (timed), score, and read the timing model's daily survival."""
+    """Fit retain with its defaults (timed), score, and read the survival curve behind its
+    days_to_next_purchase."""
+    from retain.models.choice import timing_score
     from retain.models.retention import RetentionModel
 
     started = time.perf_counter()
-    model = RetentionModel(horizon).fit(transactions, as_of)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        model = RetentionModel(horizon).fit(transactions, as_of)
     seconds = time.perf_counter() - started
+    for warning in caught:
+        print(f"retain warned: {warning.message}", file=sys.stderr)
     table = model.features(transactions, as_of)
     scores = model.score_features(table, as_of, n_reasons=0)
-    # S(t) per day from the timing model's hazards per bin (constant daily hazard within a bin):
-    # the same hazards and interpolation as p_purchase_30d (TimingModel.cdf_from_hazards).
-    hazards = model.purchase_hazards(table)
-    survival = 1 - model.timing_.cdf_from_hazards(hazards, np.arange(1, horizon + 1, dtype=float))
+    survival = model.purchase_survival(table, np.arange(1, horizon + 1, dtype=float))
     order = pd.Index(scores["customer_id"].astype(str)).get_indexer(customers.astype(str))
     if (order < 0).any():
         raise RuntimeError("retain scored a different set of customers than the features hold")
-    days = scores["days_to_next_purchase"].to_numpy(float)[order]
-    # A null days value says "no purchase expected within the horizon": the least likely to buy
-    # soon, below every customer with a date.
+    # -days_to_next_purchase; a null (no purchase expected within the horizon) ranks below every
+    # dated customer, the nulls ordered by P(purchase within the horizon).
+    timing = timing_score(model.purchase_hazards(table), model.timing_edges_)
+    days = scores["days_to_next_purchase"].to_numpy(float)
     known = np.isfinite(days)
-    floor = (np.max(days[known]) if known.any() else 0.0) + 1.0
-    timing = -np.where(known, days, floor)
-    chosen = {"retain": "lgbm", "bgnbd": "bgnbd+gg", "naive": "naive"}
+    if not np.allclose(timing[known], -days[known]):
+        raise RuntimeError("the timing score differs from -days_to_next_purchase")
+    short = {"churn_probability": "churn", "p_purchase_30d": "30d",
+             "days_to_next_purchase": "days", "expected_purchases": "purch", "clv": "clv"}  # fmt: skip
+    chosen = ", ".join(
+        f"{short[o]}={c.describe().removeprefix('blend ').replace(' ', '')}"
+        for o, c in model.choices_.items()
+    )
+    if model.fallback_ is not None:
+        chosen = "btyd (fallback)"
     return (
         {
             "churn": scores["churn_probability"].to_numpy(float)[order],
             "p30": scores["p_purchase_30d"].to_numpy(float)[order],
-            "timing": timing,
+            "timing": timing[order],
             "survival": survival[order],
             "purchases": scores["expected_purchases"].to_numpy(float)[order],
             "value": scores["clv"].to_numpy(float)[order],
         },
         seconds,
-        chosen,
+        {"retain": chosen},
     )
 
 
@@ -531,19 +544,11 @@ def run_window(window: Window, quick: bool, cache: dict[str, pd.DataFrame]) -> W
         if name in contenders:
             result.metrics[name] = judge(contenders[name], labels, horizon)
     if "retain" in contenders:
-        from retain.evaluation.timing_metrics import timing_cindex
-
-        scores = contenders["retain"]
-        unknown = int((scores["timing"] == scores["timing"].min()).sum())
-        alternative = timing_cindex(
-            labels["days_to_next_purchase"].to_numpy(float),
-            labels["purchased"].to_numpy(bool),
-            scores["p30"],
-        )
+        unknown = int((contenders["retain"]["timing"] < -horizon).sum())
         result.notes.append(
             f"retain's days_to_next_purchase is null (no purchase expected within the horizon) "
-            f"or the latest for {unknown:,} customers, who tie in its C-index; with "
-            f"p_purchase_30d as the score its C-index would be {alternative:.4f}"
+            f"for {unknown:,} customers; they rank after the dated ones, by P(purchase within "
+            "the horizon)"
         )
     return result
 

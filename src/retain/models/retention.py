@@ -485,25 +485,43 @@ class RetentionModel:
 
     def _choose(self, table: pd.DataFrame, hazards: np.ndarray) -> None:
         """Choose each output's weights on the latest cutoff, scored by boosters fitted on the
-        earlier cutoffs (with one cutoff: on a seeded quarter of its customers, scored by
-        boosters fitted on the rest). Sets ``choices_`` and ``validation_``."""
+        cutoffs whose labels end by it (without one: on a seeded quarter of the customers,
+        scored by boosters fitted on the other customers). Sets ``choices_`` and
+        ``validation_``.
+
+        Why not the earlier cutoffs whose horizons overlap the validation's: on data simulated
+        from BG/NBD, where no model can beat BG/NBD, boosters fitted on them beat it on the
+        validation by 0.016 of churn AUC and tied it on the horizon after ``as_of``."""
         cutoff = table["cutoff"]
         latest = cutoff.max()
-        if cutoff.nunique() > 1:
-            valid = (cutoff == latest).to_numpy()
-            split = f"cutoff {latest:%Y-%m-%d}, models fitted on the earlier cutoffs"
+        valid = (cutoff == latest).to_numpy()
+        # Training rows whose labels end by the validation cutoff: none of the validation's
+        # horizon is seen, not even through the labels of an earlier cutoff.
+        before = (cutoff + pd.Timedelta(days=self.training_horizon_) <= latest).to_numpy()
+        if before.any():
+            train_rows = before
+            split = f"cutoff {latest:%Y-%m-%d}, models fitted on the cutoffs whose labels end by it"
         else:
+            # One customer's rows stay on one side, at every cutoff.
             rng = np.random.default_rng(self.random_state)
-            valid = rng.random(len(table)) < 0.25
-            split = f"a random quarter of the customers at {latest:%Y-%m-%d}"
-        train, held = table.loc[~valid], table.loc[valid].reset_index(drop=True)
+            ids = table["customer_id"].astype(str)
+            unique = ids.unique()
+            held_ids = set(unique[rng.random(unique.size) < 0.25])
+            held_customer = ids.isin(held_ids).to_numpy()
+            valid &= held_customer
+            train_rows = ~held_customer
+            split = (
+                f"a random quarter of the customers at {latest:%Y-%m-%d}, models fitted on the "
+                "others"
+            )
+        train, held = table.loc[train_rows], table.loc[valid].reset_index(drop=True)
         reason = _why_no_boosters(train) or _why_no_boosters(held)
         inner = None
         if reason is None:
             try:
                 inner = _fit_boosters(
                     train.reset_index(drop=True),
-                    hazards[~valid],
+                    hazards[train_rows],
                     self.training_horizon_,
                     self.feature_names_,
                     self._common(),
