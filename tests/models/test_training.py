@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from retain.data.datasets import Dataset
+from retain.errors import RetainInputError
 from retain.evaluation.holdout import temporal_holdout
 from retain.models.retention import RetentionModel
-from retain.models.training import rolling_cutoffs, up_to
+from retain.models.training import plan_training, rolling_cutoffs, up_to
 
 
 def _history(first: str, last: str) -> pd.DataFrame:
@@ -73,3 +74,53 @@ def test_spend_in_the_christmas_season_is_predicted_within_ten_percent(
     assert abs(retain["purchases_total_error"]) < 0.10
     # The season does not cost ranking: still ahead of BG/NBD on value.
     assert retain["clv_normalized_gini"] > result.metrics["bgnbd"]["clv_normalized_gini"]
+
+
+# -- plans for short histories (issue 15) ----------------------------------------------------------
+
+
+def test_ten_weeks_before_a_44_day_horizon_train_on_a_shorter_horizon() -> None:
+    tx = _history("2011-01-01", "2011-03-12")  # 70 days
+    plan = plan_training(tx, "2011-03-12", 44)
+    assert plan.history_days == 70
+    assert plan.min_history_days == 28
+    assert plan.horizon_days == 42  # what is left after 28 days of history
+    assert plan.cutoffs == days("2011-01-29")
+    assert any("training horizon 42 days (predicted: 44)" in note for note in plan.notes)
+    assert plan.as_params()["training_horizon_days"] == "42"
+
+
+def test_eight_months_keep_the_whole_horizon_and_default_history() -> None:
+    tx = _history("2011-01-01", "2011-09-01")  # 243 days
+    plan = plan_training(tx, "2011-09-01", 122)
+    assert (plan.horizon_days, plan.min_history_days, plan.step_days) == (122, 90, 61)
+    # The second cutoff, 61 days earlier, would have 60 days of history: left out, and said.
+    assert plan.cutoffs == days("2011-05-02")
+    assert any("1 of 4 cutoffs fit" in note for note in plan.notes)
+
+
+def test_a_year_before_a_181_day_horizon_gives_two_cutoffs() -> None:
+    tx = _history("1997-01-01", "1997-12-31")
+    plan = plan_training(tx, "1997-12-31", 181)
+    assert plan.cutoffs == days("1997-04-04", "1997-07-03")
+    assert plan.min_history_days == 90
+
+
+def test_a_given_minimum_history_is_kept_even_when_it_leaves_no_cutoff() -> None:
+    tx = _history("2011-01-01", "2011-03-12")
+    plan = plan_training(tx, "2011-03-12", 44, min_history_days=90)
+    assert plan.cutoffs == []
+    assert plan.as_params()["cutoffs"] == "none"
+    assert "no labelled cutoff" in plan.notes[-1]
+    # Given ones are used as given.
+    assert plan_training(
+        tx, "2011-03-12", 21, n_cutoffs=3, step_days=7, min_history_days=28
+    ).cutoffs == days("2011-02-05", "2011-02-12", "2011-02-19")
+
+
+def test_the_plan_needs_sane_options() -> None:
+    tx = _history("2011-01-01", "2011-03-12")
+    with pytest.raises(RetainInputError, match="step_days must be at least 1"):
+        plan_training(tx, "2011-03-12", 44, step_days=0)
+    with pytest.raises(RetainInputError, match="min_history_days must be 0 or more"):
+        plan_training(tx, "2011-03-12", 44, min_history_days=-1)

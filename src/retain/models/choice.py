@@ -10,7 +10,7 @@ read.
 
 Each output is a convex combination of its candidates, with weights on a grid of tenths; the
 weights with the best validation metric win, and a single candidate (a vertex of the grid) wins
-ties, so a blend is used only when it does better than every one of its parts. The metric is the
+ties, BTYD first, so a blend is used only when it does better than every one of its parts. The metric is the
 one the output is used for: a ranking metric, since the level of the counts and values is set
 afterwards (``RetentionModel._fit_levels``):
 
@@ -133,13 +133,18 @@ def blend_values(candidates: Mapping[str, np.ndarray], weights: Mapping[str, flo
 
 
 def _grid(names: tuple[str, ...]) -> list[dict[str, float]]:
-    """Every weighting in tenths, vertices (one candidate alone) first."""
+    """Every weighting in tenths, vertices (one candidate alone) first, BTYD's first of all."""
     points = [
         dict(zip(names, (k / _STEPS for k in combo), strict=True))
         for combo in itertools.product(range(_STEPS + 1), repeat=len(names))
         if sum(combo) == _STEPS
     ]
-    return sorted(points, key=lambda p: sum(w > 0 for w in p.values()))
+    # On a tie the classic model stays: it learns nothing from labels, so it cannot overfit them.
+    preference = {"btyd": 0, "lgbm": 1, "naive": 2}
+    return sorted(
+        points,
+        key=lambda p: (sum(w > 0 for w in p.values()), preference[max(p, key=p.__getitem__)]),
+    )
 
 
 def choose(

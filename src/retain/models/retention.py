@@ -508,7 +508,7 @@ class RetentionModel:
             unique = ids.unique()
             held_ids = set(unique[rng.random(unique.size) < 0.25])
             held_customer = ids.isin(held_ids).to_numpy()
-            valid &= held_customer
+            valid = valid & held_customer
             train_rows = ~held_customer
             split = (
                 f"a random quarter of the customers at {latest:%Y-%m-%d}, models fitted on the "
