@@ -289,7 +289,7 @@ def test_latest_cohort_tables(result: BacktestResult) -> None:
             {"last_cutoff": "2024-11-01"},
             "needs data up to 2025-01-30; the latest cutoff can be 2024-10-02",
         ),
-        ({"n_cutoffs": 12}, "only 10 of the 12 cutoffs fit in the data"),
+        ({"n_cutoffs": 12}, "only 11 of the 12 cutoffs fit in the data: 2022-01-16 leave"),
         ({"cutoffs": ["2024-01-01", "2024-01-01"]}, "name the same day more than once"),
         ({"cutoffs": []}, "cutoffs is empty"),
         ({"cutoffs": "2024-01-01"}, "cutoffs must be a list of days"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from retain.evaluation.holdout import HoldoutResult, temporal_holdout
 from retain.features import to_cutoff
 from retain.models.btyd.tracking import cumulative_repeat_transactions, purchase_days
 from retain.models.retention import RetentionModel
-from retain.models.training import rolling_cutoffs, up_to
+from retain.models.training import up_to
 
 __all__ = [
     "METRICS_COLUMNS",
@@ -52,6 +53,10 @@ best. The retain rows' ``wins`` is how many cutoffs retain won the metric."""
 
 TRACKING_PERIOD_DAYS = 7
 """Periods of the cumulative repeat transactions curve: weeks, as in the BTYD papers."""
+
+
+MIN_HISTORY_DAYS: Final = 56
+"""Least history before a backtest cutoff: eight weeks (see :func:`_check_history`)."""
 
 
 @dataclass(frozen=True)
@@ -334,26 +339,26 @@ def _given_cutoffs(cutoffs: Sequence[DateLike]) -> list[pd.Timestamp]:
 def _check_history(
     transactions: pd.DataFrame, days: list[pd.Timestamp], horizon: int, step: int | None
 ) -> None:
-    """Every cutoff leaves retain enough history to train on, by retain's own rule: the latest
-    training cutoff (a horizon before the cutoff) needs some history before it."""
-    reasons: dict[pd.Timestamp, str] = {}
-    for day in days:
-        try:
-            rolling_cutoffs(transactions, day, horizon, n_cutoffs=1)
-        except RetainInputError as error:
-            reasons[day] = str(error)
-    if not reasons:
+    """Every cutoff leaves at least eight weeks of history to train on (:data:`MIN_HISTORY_DAYS`).
+
+    The model fitted at a cutoff chooses its own training cutoffs and horizon from whatever
+    history it gets, and falls back to BTYD alone when it can label none
+    (:func:`~retain.models.training.plan_training`); below eight weeks even that is a guess.
+    """
+    first = transactions["timestamp"].min().tz_convert("UTC").tz_localize(None).normalize()
+    early = [d for d in days if (d - first).days < MIN_HISTORY_DAYS]
+    if not early:
         return
-    fitting = len(days) - len(reasons)
-    early = ", ".join(f"{d:%Y-%m-%d}" for d in reasons)
     advice = (
-        "use fewer cutoffs, a shorter step_days or a shorter horizon"
-        if step is not None
+        "use fewer cutoffs (--cutoffs / n_cutoffs), a shorter step (--step-days / step_days) or "
+        "a shorter horizon"
+        if step is not None and len(days) > 1
         else "drop the early cutoffs or use a shorter horizon"
     )
     raise RetainInputError(
-        f"only {fitting} of the {len(days)} cutoffs fit in the data: {early} leave(s) too little "
-        f"history to train on ({next(iter(reasons.values()))}); {advice}"
+        f"only {len(days) - len(early)} of the {len(days)} cutoffs fit in the data: "
+        f"{', '.join(f'{d:%Y-%m-%d}' for d in early)} leave(s) less than {MIN_HISTORY_DAYS} days "
+        f"of history after the first transaction ({first:%Y-%m-%d}); {advice}"
     )
 
 
