@@ -59,13 +59,11 @@ def test_scores_table(model: RetentionModel, data: pd.DataFrame) -> None:
 
 def test_no_purchase_is_dated_past_the_horizon(model: RetentionModel, data: pd.DataFrame) -> None:
     """Days and dates are null exactly for the customers whose P(purchase within the horizon), by
-    the timing model, is below one half; every other customer is dated within the horizon."""
+    the survival curve behind them, is below one half; every other customer is dated within the
+    horizon."""
     scores = model.predict(data, AS_OF, n_reasons=0)
     table = model.features(data, AS_OF)
-    X = table[model.feature_names_].astype("float64")
-    within = model.timing_.predict_cdf(
-        X, model.horizon_days, model.btyd_.hazards(table, model.timing_.bin_edges_)
-    )
+    within = 1 - model.purchase_survival(table, [model.horizon_days])[:, 0]
     days = scores["days_to_next_purchase"]
     dates = scores["expected_next_purchase_date"]
     assert np.array_equal(days.isna().to_numpy(), within < 0.5)

@@ -55,6 +55,7 @@ __all__ = [
     "choose_outputs",
     "single",
     "timing_score",
+    "validation_metrics",
 ]
 
 OUTPUTS: Final = (
@@ -78,6 +79,7 @@ METRICS: Final = {
     "expected_purchases": "purchases_buyers_spearman",
     "clv": "clv_normalized_gini",
 }
+Combine = Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
 _EPS: Final = 1e-12
 _STEPS: Final = 10  # weights in tenths
 
@@ -150,7 +152,7 @@ def _grid(names: tuple[str, ...]) -> list[dict[str, float]]:
 def choose(
     output: str,
     candidates: Mapping[str, np.ndarray],
-    combine: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray],
+    combine: Combine,
     metric: Callable[[np.ndarray], float],
 ) -> OutputChoice:
     """The weights of ``candidates`` whose combination scores best on ``metric`` (higher wins;
@@ -187,6 +189,17 @@ def choose_outputs(
     """Every output's choice, on the validation rows' ``labels`` (``churned``, ``purchased``,
     ``days_to_next_purchase``, ``purchases_in_horizon``, ``spend_in_horizon``) over a
     ``horizon_days`` horizon; timing candidates are hazards over the bins between ``edges``."""
+    return {
+        output: choose(output, candidates[output], combine, metric)
+        for output, (combine, metric) in validation_metrics(labels, horizon_days, edges).items()
+    }
+
+
+def validation_metrics(
+    labels: pd.DataFrame, horizon_days: int, edges: np.ndarray
+) -> dict[str, tuple[Combine, Callable[[np.ndarray], float]]]:
+    """Per output, how its candidates combine and the validation metric of a prediction (see
+    :func:`choose_outputs` for the arguments)."""
     # Imported here: retain.evaluation imports the models, so a module-level import would cycle.
     from retain.evaluation.metrics import count_metrics, normalized_gini
     from retain.evaluation.timing_metrics import timing_cindex
@@ -213,16 +226,12 @@ def choose_outputs(
     def gini(predicted: np.ndarray) -> float:
         return normalized_gini(spend, predicted) if (spend > 0).any() else math.nan
 
-    metrics: dict[str, tuple[Callable[..., np.ndarray], Callable[[np.ndarray], float]]] = {
+    return {
         "churn_probability": (blend_log_odds, auc(churned)),
         "p_purchase_30d": (blend_log_odds, auc(soon)),
         "days_to_next_purchase": (blend_log_odds, cindex),
         "expected_purchases": (blend_values, buyers_spearman),
         "clv": (blend_values, gini),
-    }
-    return {
-        output: choose(output, candidates[output], combine, metric)
-        for output, (combine, metric) in metrics.items()
     }
 
 

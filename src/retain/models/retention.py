@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
@@ -39,6 +39,7 @@ from retain.models.choice import (
     blend_values,
     choose_outputs,
     single,
+    validation_metrics,
 )
 from retain.models.churn import ChurnModel
 from retain.models.lgbm import MIN_EXAMPLES
@@ -209,6 +210,26 @@ class BTYDFeatures:
         return pd.DataFrame(values, columns=_BTYD_COLUMNS, index=features.index)
 
 
+# Booster settings tried by the validation on small training tables, each booster keeping the
+# one that scores best on its own output (default unless another does better): on a few thousand
+# customers the risk is fitting noise, not missing signal, so the others are more regularised.
+# A fixed grid rather than a search (Optuna): 3 settings x 4 boosters already doubles the
+# training time of a small table, and a search would choose among many more on one validation.
+BOOSTER_SETTINGS: Final[dict[str, dict[str, Any]]] = {
+    "default": {},
+    "regularised": {"num_leaves": 7, "params": {"lambda_l2": 10.0, "min_data_in_leaf": 50}},
+    "strong": {"num_leaves": 3, "params": {"lambda_l2": 30.0, "min_data_in_leaf": 100}},
+}
+SMALL_TABLE_ROWS: Final = 60_000
+# Each booster, and the outputs it makes (the first judges its settings).
+BOOSTERS: Final = {
+    "churn": ("churn_probability",),
+    "timing": ("days_to_next_purchase", "p_purchase_30d"),
+    "purchases": ("expected_purchases",),
+    "spend": ("clv",),
+}
+
+
 @dataclass
 class _Boosters:
     """The four LightGBM models of one fit, each a correction to BTYD at ``horizon_days``."""
@@ -226,15 +247,21 @@ def _fit_boosters(
     horizon_days: int,
     feature_names: list[str],
     common: dict[str, Any],
+    settings: Mapping[str, str] | None = None,
 ) -> _Boosters:
-    """Fit the churn, timing and value models on a training table (with its BTYD columns)."""
+    """Fit the churn, timing and value models on a training table (with its BTYD columns);
+    ``settings`` names each booster's entry of :data:`BOOSTER_SETTINGS` (default: "default")."""
     X = table[feature_names].astype("float64")
     cutoff = table["cutoff"]
-    churn = ChurnModel(**common).fit(
+
+    def kwargs(booster: str) -> dict[str, Any]:
+        return common | BOOSTER_SETTINGS[(settings or {}).get(booster, "default")]
+
+    churn = ChurnModel(**kwargs("churn")).fit(
         X, table["churned"], cutoff=cutoff, base_probability=table["btyd_p_no_purchase"]
     )
     # The timing model, too, learns a correction to BG/NBD: its hazards start from BG/NBD's.
-    timing = TimingModel(horizon_days, **common).fit(
+    timing = TimingModel(horizon_days, **kwargs("timing")).fit(
         X,
         table["days_to_next_purchase"],
         table["purchased"],
@@ -247,14 +274,14 @@ def _fit_boosters(
     # extrapolate a level that drifts between cutoffs (an ageing cohort buys less every
     # year); the BTYD models carry that drift structurally.
     spend_base = _base(table["btyd_clv"])
-    spend = SpendModel(**common).fit(
+    spend = SpendModel(**kwargs("spend")).fit(
         X,
         table["spend_in_horizon"].clip(lower=0) / spend_base,
         cutoff=cutoff,
         sample_weight=spend_base ** (2 - SpendModel().tweedie_variance_power),
     )
     purchases_base = _base(table["btyd_expected_purchases"])
-    purchases = PurchasesModel(**common).fit(
+    purchases = PurchasesModel(**kwargs("purchases")).fit(
         X,
         table["purchases_in_horizon"] / purchases_base,
         cutoff=cutoff,
@@ -415,11 +442,25 @@ class RetentionModel:
         self.segmenter_ = RFMSegmenter().fit(now)
         self.training_rows_ = 0 if self.fallback_ else len(table)
         self.feature_names_ = _feature_names(table) if not self.fallback_ else []
+        self.booster_settings_ = dict.fromkeys(BOOSTERS, "default")
+        self.choices_: dict[str, OutputChoice] = {}
+        self.settings_scores_: dict[str, dict[str, float]] = {}
+        if self.fallback_ is None:
+            if self.choose_outputs:
+                self._choose(table, hazards)  # sets choices_ and booster_settings_
+            else:
+                self.choices_ = {o: single(o, "lgbm", "choose_outputs=False") for o in OUTPUTS}
+                self.validation_ = {"split": "none", "reason": "choose_outputs=False"}
         boosters = None
         if self.fallback_ is None:
             try:
                 boosters = _fit_boosters(
-                    table, hazards, self.training_horizon_, self.feature_names_, self._common()
+                    table,
+                    hazards,
+                    self.training_horizon_,
+                    self.feature_names_,
+                    self._common(),
+                    self.booster_settings_,
                 )
             except RetainInputError as error:  # too little signal in a short history
                 self.fallback_ = f"the LightGBM models cannot be fitted ({error})"
@@ -431,15 +472,8 @@ class RetentionModel:
                 stacklevel=2,
             )
             self.training_rows_, self.feature_names_ = 0, []
-            self.choices_: dict[str, OutputChoice] = {
-                o: single(o, "btyd", self.fallback_) for o in OUTPUTS
-            }
+            self.choices_ = {o: single(o, "btyd", self.fallback_) for o in OUTPUTS}
             self.validation_ = {"split": "none", "reason": self.fallback_}
-        elif self.choose_outputs:
-            self._choose(table, hazards)
-        else:
-            self.choices_ = {o: single(o, "lgbm", "choose_outputs=False") for o in OUTPUTS}
-            self.validation_ = {"split": "none", "reason": "choose_outputs=False"}
         now = self.complete_features(now)
         self._fit_levels(table, now)
         self._fit_drift_profile(now)
@@ -515,32 +549,51 @@ class RetentionModel:
                 "others"
             )
         train, held = table.loc[train_rows], table.loc[valid].reset_index(drop=True)
+        horizon = self.training_horizon_
+        edges = self._edges(horizon)
         reason = _why_no_boosters(train) or _why_no_boosters(held)
-        inner = None
-        if reason is None:
+        # Small tables also try more regularised boosters (see BOOSTER_SETTINGS).
+        tried = list(BOOSTER_SETTINGS) if len(train) < SMALL_TABLE_ROWS else ["default"]
+        found: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        for name in tried if reason is None else []:
             try:
                 inner = _fit_boosters(
                     train.reset_index(drop=True),
                     hazards[train_rows],
-                    self.training_horizon_,
+                    horizon,
                     self.feature_names_,
                     self._common(),
+                    dict.fromkeys(BOOSTERS, name),
                 )
             except RetainInputError as error:
                 reason = str(error)
-        if inner is None:
+                break
+            found[name] = self._candidates(held, inner, horizon, held_hazards=hazards[valid])
+        if reason is not None:
             # Nothing shows the boosters do better than the classic models: keep those.
             why = f"no validation ({reason}): BTYD kept"
             self.choices_ = {o: single(o, "btyd", why) for o in OUTPUTS}
             self.validation_ = {"split": split, "reason": why}
             return
-        horizon = self.training_horizon_
-        candidates = self._candidates(held, inner, horizon, held_hazards=hazards[valid])
-        self.choices_ = choose_outputs(candidates, held, horizon, self._edges(horizon))
+        metrics = validation_metrics(held, horizon, edges)
+        candidates = found["default"]
+        for booster, outputs in BOOSTERS.items():
+            judged = outputs[0]
+            scores = {name: metrics[judged][1](found[name][judged]["lgbm"]) for name in tried}
+            self.settings_scores_[booster] = scores
+            best = "default"
+            for name in tried:  # another setting must do better (NaN never does)
+                if scores[name] > scores[best] + 1e-9:
+                    best = name
+            self.booster_settings_[booster] = best
+            for output in outputs:
+                candidates[output]["lgbm"] = found[best][output]["lgbm"]
+        self.choices_ = choose_outputs(candidates, held, horizon, edges)
         self.validation_ = {
             "split": split,
             "rows": str(len(held)),
             "horizon_days": str(horizon),
+            **{f"settings_{b}": n for b, n in self.booster_settings_.items()},
             **{f"metric_{o}": c.metric for o, c in self.choices_.items()},
         }
 
