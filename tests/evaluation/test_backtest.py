@@ -33,6 +33,8 @@ METRICS = [
     "churn_pr_auc",
     "churn_brier",
     "repurchase_30d_auc",
+    "timing_cindex",
+    "integrated_brier",
     "purchases_spearman",
     "purchases_any_auc",
     "purchases_buyers_spearman",
@@ -182,8 +184,9 @@ def test_long_table_has_every_cutoff_contender_and_metric(result: BacktestResult
             for metric, value in metrics.items():
                 assert rows.at[(contender, metric), "value"] == value
     # The naive rule has no Brier score: the row is there, without a value, and never best.
-    brier = table[(table["contender"] == "naive") & (table["metric"] == "churn_brier")]
-    assert len(brier) == 2 and brier["value"].isna().all() and not brier["best"].any()
+    for metric in ("churn_brier", "integrated_brier"):
+        brier = table[(table["contender"] == "naive") & (table["metric"] == metric)]
+        assert len(brier) == 2 and brier["value"].isna().all() and not brier["best"].any()
     # Exactly one best per metric and cutoff here (no exact ties in real scores).
     assert (table.groupby(["cutoff", "metric"])["best"].sum() >= 1).all()
 

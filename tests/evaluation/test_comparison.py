@@ -100,3 +100,16 @@ def test_format_comparison_aligns_decimal_points_and_stars() -> None:
 def test_format_comparison_needs_a_compare_table() -> None:
     with pytest.raises(RetainInputError, match="df must be the table returned by compare"):
         format_comparison(pd.DataFrame({"retain": [0.5]}))
+
+
+def test_timing_metric_directions() -> None:
+    table = compare(
+        {
+            "retain": {"timing_cindex": 0.77, "integrated_brier": 0.091},
+            "bgnbd": {"timing_cindex": 0.76, "integrated_brier": 0.090},
+            "naive": {"timing_cindex": 0.75},
+        }
+    )
+    assert table.loc["timing_cindex", BEST_COLUMN] == "retain"  # higher is better
+    assert table.loc["integrated_brier", BEST_COLUMN] == "bgnbd"  # lower is better
+    assert math.isnan(table.loc["integrated_brier", "naive"])

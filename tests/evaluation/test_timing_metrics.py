@@ -21,10 +21,11 @@ Hand example for the integrated Brier score, horizon 2 days:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from retain.errors import RetainInputError
-from retain.evaluation.timing_metrics import integrated_brier_score, timing_cindex
+from retain.evaluation.timing_metrics import integrated_brier_score, timing_cindex, timing_score
 
 
 def brute_force_cindex(days: np.ndarray, purchased: np.ndarray, score: np.ndarray) -> float:
@@ -115,3 +116,52 @@ def test_integrated_brier_errors() -> None:
         integrated_brier_score([1, 3], [1, 0], np.full((2, 3), 1.5), 3)
     with pytest.raises(RetainInputError, match="outside"):
         integrated_brier_score([4, 3], [1, 0], np.full((2, 3), 0.5), 3)
+
+
+def test_timing_score_ranks_undated_below_dated_and_by_probability() -> None:
+    # Horizon 30: two dated customers (3 and 30 days), three without a day (no purchase expected
+    # within the horizon), P(purchase within the horizon) .45, .10 and .30.
+    days = [3.0, np.nan, 30.0, None, np.nan]
+    p = [0.9, 0.45, 0.5, 0.10, 0.30]
+    score = timing_score(days, p, 30)
+    assert score[0] == -3.0 and score[2] == -30.0
+    # Every undated customer ranks below the latest dated one...
+    assert score[[1, 3, 4]].max() < score[2]
+    # ... and the undated ones are ordered by P(purchase within the horizon), never tied.
+    assert list(np.argsort(-score)) == [0, 2, 1, 4, 3]
+    assert score[1] == pytest.approx(-(30 + 1 + 0.55))
+    # The same from a Series with pandas' nulls.
+    series = timing_score(pd.Series(days, dtype="Float64"), pd.Series(p), 30)
+    np.testing.assert_array_equal(series, score)
+
+
+def test_timing_score_orders_the_undated_in_the_cindex() -> None:
+    # Horizon 60: customer 0 bought on day 40, customer 1 never (censored at 60); neither has a
+    # predicted day. Only P(purchase) tells them apart: ranking customer 0 first is concordant;
+    # a score that tied the nulls would give 0.5.
+    days = np.array([40.0, 60.0])
+    bought = np.array([True, False])
+    right = timing_score([np.nan, np.nan], [0.4, 0.1], 60)
+    assert timing_cindex(days, bought, right) == 1.0
+    assert timing_cindex(days, bought, timing_score([np.nan, np.nan], [0.1, 0.4], 60)) == 0.0
+    # A dated customer beats an undated one even if the latter is likelier to buy at all.
+    assert timing_cindex(days, bought, timing_score([55.0, np.nan], [0.5, 0.49], 60)) == 1.0
+
+
+def test_timing_score_errors() -> None:
+    with pytest.raises(RetainInputError, match=r"days_to_next_purchase .*outside 0\.\.30"):
+        timing_score([31.0], [0.5], 30)
+    with pytest.raises(RetainInputError, match=r"days_to_next_purchase .*infinite"):
+        timing_score([np.inf], [0.2], 30)
+    with pytest.raises(RetainInputError, match="days_to_next_purchase must hold numbers"):
+        timing_score(["soon"], [0.2], 30)
+    with pytest.raises(RetainInputError, match="days_to_next_purchase must be one-dimensional"):
+        timing_score([[1.0]], [0.2], 30)
+    with pytest.raises(RetainInputError, match="p_purchase_in_horizon must hold probabilities"):
+        timing_score([1.0], [1.5], 30)
+    with pytest.raises(RetainInputError, match=r"p_purchase_in_horizon .*missing"):
+        timing_score([np.nan], [np.nan], 30)
+    with pytest.raises(RetainInputError, match="has 2 values but p_purchase_in_horizon has 1"):
+        timing_score([1.0, 2.0], [0.5], 30)
+    with pytest.raises(RetainInputError, match="horizon_days must be a positive number"):
+        timing_score([1.0], [0.5], 0)

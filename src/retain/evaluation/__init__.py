@@ -3,7 +3,7 @@
 The metrics, comparison and plots train nothing: contenders (retain, BG/NBD + Gamma-Gamma, a naive
 rule) are scored on the same holdout, and these functions compare their predictions with what
 happened. Definitions and conventions (ties, deciles, errors) are in
-:mod:`retain.evaluation.metrics`. :func:`backtest` runs the temporal holdout
+:mod:`retain.evaluation.metrics` and, for next-purchase timing, :mod:`retain.evaluation.timing_metrics`. :func:`backtest` runs the temporal holdout
 (:mod:`retain.evaluation.holdout`, which does train) at several cutoffs, and :func:`write_report`
 turns its result into CSV tables, PNG plots and a markdown report.
 """
@@ -43,6 +43,7 @@ from retain.evaluation.plots import (
     plot_value_deciles,
 )
 from retain.evaluation.report import REPORT_PLOTS, churn_feature_importance, write_report
+from retain.evaluation.timing_metrics import integrated_brier_score, timing_cindex, timing_score
 
 __all__ = [
     "BEST_COLUMN",
@@ -61,6 +62,7 @@ __all__ = [
     "format_comparison",
     "format_summary",
     "gains_curve",
+    "integrated_brier_score",
     "lift_table",
     "normalized_gini",
     "plot_calibration",
@@ -72,6 +74,8 @@ __all__ = [
     "repurchase_auc",
     "stack_metrics",
     "summarize_backtest",
+    "timing_cindex",
+    "timing_score",
     "value_metrics",
     "write_report",
 ]

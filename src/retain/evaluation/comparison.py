@@ -1,7 +1,7 @@
 """The model beside its baselines: one table of metrics, one column per contender, the best marked.
 
-Which value is best depends on the metric: higher for AUCs, Gini and Spearman, lower for errors
-and losses, closest to zero for the signed ``total_error``; descriptive figures (``base_rate``,
+Which value is best depends on the metric: higher for AUCs, the timing C-index, Gini and
+Spearman, lower for errors and losses (Brier scores, the integrated Brier of the timing curves), closest to zero for the signed ``total_error``; descriptive figures (``base_rate``,
 ``mean_predicted``, totals) have no best. Metric names are matched exactly, or by their last part
 after ``_``, ``.``, ``/`` or ``:``, so prefixed names from several metric groups in one table
 (``clv_spearman``, ``purchases.total_error``) keep their direction.
@@ -39,6 +39,8 @@ METRIC_DIRECTIONS: Final[Mapping[str, Direction]] = MappingProxyType(
         "pr_auc": "higher",
         "repurchase_auc": "higher",
         "brier": "lower",
+        "cindex": "higher",
+        "integrated_brier": "lower",
         "log_loss": "lower",
         "spearman": "higher",
         "mae": "lower",
@@ -48,7 +50,8 @@ METRIC_DIRECTIONS: Final[Mapping[str, Direction]] = MappingProxyType(
         "top_decile_share": "higher",
     }
 )
-"""Which value wins for the metrics of :mod:`retain.evaluation.metrics`."""
+"""Which value wins for the metrics of :mod:`retain.evaluation.metrics` and
+:mod:`retain.evaluation.timing_metrics`."""
 
 BEST_COLUMN: Final = "best"
 """Name of the column of :func:`compare` that names the best contender(s) of each metric."""

@@ -8,10 +8,21 @@ Every contender scores the same customers (those with a purchase by ``as_of``) i
   expected purchases, value = expected purchases x expected spend per purchase;
 - ``naive``: days since the last purchase for churn (larger = riskier) and 30-day repurchase
   (smaller = likelier), and the last horizon's purchase days and net spend for the future.
+
+Next-purchase timing (:mod:`retain.evaluation.timing_metrics`): ``timing_cindex`` ranks each
+contender's "buys sooner" score against the days to the next purchase, censored at the horizon:
+retain's ``-days_to_next_purchase`` (a null day, no purchase expected within the horizon, ranks
+below every dated customer, by P(purchase within the horizon): :func:`timing_score`), BG/NBD's
+P(purchase within 30 days) and the naive rule's ``-days_since_last_purchase``.
+``integrated_brier`` scores the curve ``S(t) = P(no purchase by day t)``, t = 1..horizon: retain's
+:meth:`~retain.models.retention.RetentionModel.purchase_survival` and BG/NBD's; the naive rule gives
+no probability, so it has none. The curves are computed for a block of customers at a time, so
+memory stays flat whatever the number of customers and the horizon.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,12 +37,16 @@ from retain.evaluation.metrics import (
     repurchase_auc,
     value_metrics,
 )
+from retain.evaluation.timing_metrics import integrated_brier_score, timing_cindex, timing_score
 from retain.features import FeatureBuilder, to_cutoff
 from retain.models.btyd._base import ConvergenceWarning, convergence_noted, warn_not_converged
 from retain.models.retention import BTYDFeatures, RetentionModel
 from retain.models.training import up_to
 
 __all__ = ["HoldoutResult", "baseline_scores", "temporal_holdout"]
+
+# Survival curves are computed for this many values (customers x days) at a time: 32 MB of floats.
+_BLOCK_VALUES = 1 << 22
 
 
 @dataclass
@@ -50,13 +65,21 @@ class HoldoutResult:
 
 def baseline_scores(transactions: pd.DataFrame, as_of: DateLike, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma and naive-rule scores at ``as_of``, from the history up to it."""
-    day = to_cutoff(as_of)
+    return _baselines(transactions, to_cutoff(as_of), horizon_days)[0]
+
+
+def _baselines(
+    transactions: pd.DataFrame, day: pd.Timestamp, horizon_days: int
+) -> tuple[pd.DataFrame, BTYDFeatures, pd.DataFrame]:
+    """The baselines' scores, the fitted BG/NBD + Gamma-Gamma and the features it scored (in
+    the rows of the scores)."""
     history = up_to(transactions, day)
     assert history is not None
     features = FeatureBuilder().build(history, day)
     notes: dict[str, list[ConvergenceWarning]] = {}
     with convergence_noted(notes, f"{day:%Y-%m-%d}"):
-        btyd = BTYDFeatures(horizon_days).fit(features).transform(features)
+        fitted = BTYDFeatures(horizon_days).fit(features)
+        btyd = fitted.transform(features)
     warn_not_converged(
         notes, "baseline BG/NBD + Gamma-Gamma", "its scores use the best parameters found."
     )
@@ -73,7 +96,7 @@ def baseline_scores(transactions: pd.DataFrame, as_of: DateLike, horizon_days: i
     spend = previous["spend_in_horizon"].to_numpy(float, copy=True)
     purchases[new] = features["frequency"].to_numpy(float)[new] + 1
     spend[new] = features["spend_total"].to_numpy(float)[new]
-    return pd.DataFrame(
+    scores = pd.DataFrame(
         {
             "customer_id": features["customer_id"].to_numpy(),
             "bgnbd_churn": btyd["btyd_p_no_purchase"].to_numpy(),
@@ -86,6 +109,38 @@ def baseline_scores(transactions: pd.DataFrame, as_of: DateLike, horizon_days: i
             "naive_value": spend,
         }
     )
+    return scores, fitted, features
+
+
+def _bgnbd_survival(btyd: BTYDFeatures, features: pd.DataFrame, days: np.ndarray) -> np.ndarray:
+    """BG/NBD's P(no purchase by each of ``days``) for each row of ``features``, ``(n, len(days))``."""
+    x, t_x, T = (features[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    return np.exp(btyd.transactions_.log_probability_of_no_purchase(days, x, t_x, T))
+
+
+def _curve_brier(
+    days: np.ndarray,
+    purchased: np.ndarray,
+    horizon_days: int,
+    survival: Callable[[np.ndarray], np.ndarray],
+) -> tuple[float, np.ndarray]:
+    """The integrated Brier score of ``survival(rows)`` (P(no purchase by day t), t = 1..horizon,
+    for the customers at positions ``rows``) and each customer's survival at the horizon.
+
+    The curves are made and scored a block of customers at a time; the score is a mean over
+    customers x days, so the blocks' scores weighted by their sizes give exactly the whole one.
+    """
+    n = len(days)
+    block = max(1, _BLOCK_VALUES // horizon_days)
+    total = 0.0
+    at_horizon = np.empty(n, dtype=np.float64)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(n, start + block))
+        curves = survival(rows)
+        brier = integrated_brier_score(days[rows], purchased[rows], curves, horizon_days)
+        total += brier * len(rows)
+        at_horizon[rows] = curves[:, -1]
+    return total / n, at_horizon
 
 
 def temporal_holdout(
@@ -107,14 +162,39 @@ def temporal_holdout(
     model = model or RetentionModel(horizon_days)
     if not hasattr(model, "churn_"):
         model.fit(transactions, day)
-    scores = model.predict(transactions, day).rename(
+    table = model.features(transactions, day)  # once: the scores and the survival curves read it
+    scores = model.score_features(table, day).rename(
         columns={"days_to_next_purchase": "predicted_days_to_next_purchase"}
     )
     outcomes = FeatureBuilder().labels(
         transactions, day, horizon_days, observed_until=observed_until
     )
+    baselines, btyd, btyd_features = _baselines(transactions, day, horizon_days)
     frame = scores.merge(outcomes, on="customer_id", validate="one_to_one").merge(
-        baseline_scores(transactions, day, horizon_days), on="customer_id"
+        baselines, on="customer_id"
+    )
+    customers = frame["customer_id"].astype(str)
+    retain_rows = _positions(table["customer_id"], customers, "retain's feature table")
+    bgnbd_rows = _positions(btyd_features["customer_id"], customers, "the baseline's features")
+    bought = frame["purchased"].to_numpy(bool)
+    waited = frame["days_to_next_purchase"].to_numpy(float)
+    curve_days = [float(t) for t in range(1, horizon_days + 1)]
+    retain_brier, retain_at_horizon = _curve_brier(
+        waited,
+        bought,
+        horizon_days,
+        lambda rows: model.purchase_survival(table.iloc[retain_rows[rows]], curve_days),
+    )
+    bgnbd_brier, _ = _curve_brier(
+        waited,
+        bought,
+        horizon_days,
+        lambda rows: _bgnbd_survival(
+            btyd, btyd_features.iloc[bgnbd_rows[rows]], np.asarray(curve_days)
+        ),
+    )
+    frame["retain_timing"] = timing_score(
+        frame["predicted_days_to_next_purchase"], 1.0 - retain_at_horizon, horizon_days
     )
     bought_30d = (frame["purchased"] & (frame["days_to_next_purchase"] <= 30)).to_numpy()
     churned = frame["churned"].to_numpy(bool)
@@ -122,10 +202,16 @@ def temporal_holdout(
     spend = frame["spend_in_horizon"].to_numpy(float)
 
     def contender(
-        churn: np.ndarray, p30: np.ndarray, count: np.ndarray, value: np.ndarray, scores_only: bool
+        churn: np.ndarray,
+        p30: np.ndarray,
+        timing: np.ndarray,
+        count: np.ndarray,
+        value: np.ndarray,
+        integrated_brier: float | None,
     ) -> dict[str, float]:
-        """Metrics of one contender. A naive rule gives scores, not probabilities: it is judged
-        on ranking (AUCs) only, not on Brier."""
+        """Metrics of one contender. A naive rule gives scores, not probabilities
+        (``integrated_brier`` None): it is judged on ranking (AUCs, C-index) only, not on Brier."""
+        scores_only = integrated_brier is None
         if scores_only:
             metrics = {
                 "churn_roc_auc": float(roc_auc_score(churned, churn)),
@@ -136,6 +222,9 @@ def temporal_holdout(
             found = churn_metrics(churned, churn)
             metrics = {f"churn_{k}": found[k] for k in ("roc_auc", "pr_auc", "brier")}
             metrics["repurchase_30d_auc"] = repurchase_auc(bought_30d, p30)
+        metrics["timing_cindex"] = timing_cindex(waited, bought, timing)
+        if integrated_brier is not None:
+            metrics["integrated_brier"] = integrated_brier
         counts = count_metrics(purchases, count)
         values = value_metrics(spend, value)
         return metrics | {
@@ -153,23 +242,34 @@ def temporal_holdout(
         "retain": contender(
             frame["churn_probability"].to_numpy(),
             frame["p_purchase_30d"].to_numpy(),
+            frame["retain_timing"].to_numpy(),
             frame["expected_purchases"].to_numpy(),
             frame["clv"].to_numpy(),
-            scores_only=False,
+            integrated_brier=retain_brier,
         ),
         "bgnbd": contender(
             frame["bgnbd_churn"].to_numpy(),
             frame["bgnbd_p30"].to_numpy(),
+            frame["bgnbd_p30"].to_numpy(),
             frame["bgnbd_purchases"].to_numpy(),
             frame["bgnbd_value"].to_numpy(),
-            scores_only=False,
+            integrated_brier=bgnbd_brier,
         ),
         "naive": contender(
             frame["naive_churn"].to_numpy(),
             frame["naive_p30"].to_numpy(),
+            frame["naive_p30"].to_numpy(),
             frame["naive_purchases"].to_numpy(),
             frame["naive_value"].to_numpy(),
-            scores_only=True,
+            integrated_brier=None,
         ),
     }
     return result
+
+
+def _positions(ids: pd.Series, customers: pd.Series, source: str) -> np.ndarray:
+    """Where each of ``customers`` sits among ``ids`` (the rows of a table scored in its order)."""
+    rows = pd.Index(ids.astype(str)).get_indexer(pd.Index(customers))
+    if (rows < 0).any():
+        raise RuntimeError(f"the holdout's customers are missing from {source}")
+    return rows

@@ -75,6 +75,11 @@ def churn_feature_importance(model: RetentionModel) -> pd.Series:
     """
     if not isinstance(model, RetentionModel) or not hasattr(model, "churn_"):
         raise RetainInputError("churn_feature_importance needs a fitted RetentionModel")
+    if model.churn_ is None:
+        raise RetainInputError(
+            "churn_feature_importance: the model has no churn booster (it fell back to "
+            f"BG/NBD + Gamma-Gamma alone: {model.fallback_ or 'no reason recorded'})"
+        )
     gain = model.churn_.feature_importance("gain")
     total = float(gain.sum())
     share = gain / total if total > 0 else gain
@@ -223,7 +228,8 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
         "## Comparison at each cutoff",
         "",
         "Best value of each metric in **bold** (and named in *best*). Higher is better for AUCs, "
-        "Gini and Spearman, lower for Brier, closest to zero for the signed `total_error` "
+        "the timing C-index, Gini and Spearman, lower for Brier and the integrated Brier of "
+        "P(no purchase by day t) over the horizon, closest to zero for the signed `total_error` "
         "((predicted - actual) / actual over all customers). The naive rule gives scores, not "
         "probabilities, so it has no Brier score.",
         "",

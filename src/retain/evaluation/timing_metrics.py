@@ -10,6 +10,8 @@ mismatched lengths raise :class:`~retain.errors.RetainInputError` naming the arg
   concordance over the comparable pairs.
 - :func:`integrated_brier_score`: how close the predicted survival curves ``S_i(t) = P(no purchase
   by day t)`` are to what happened, averaged over the days of the horizon.
+- :func:`timing_score`: the "buys sooner" score of a predicted ``days_to_next_purchase`` that may be
+  null (no purchase expected within the horizon), for :func:`timing_cindex`.
 
 Why the C-index is written here: neither lifelines nor scikit-survival is a dependency of retain,
 and the definition is short. It runs in O(n log n) (a Fenwick tree over the score ranks, queried
@@ -19,13 +21,16 @@ seconds; the tests check it against a literal O(n^2) count of the pairs.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from retain.errors import RetainInputError
 from retain.evaluation.metrics import _check_same_customers, _labels, _values
 
-__all__ = ["integrated_brier_score", "timing_cindex"]
+__all__ = ["integrated_brier_score", "timing_cindex", "timing_score"]
 
 
 def timing_cindex(days: ArrayLike, purchased: ArrayLike, score: ArrayLike) -> float:
@@ -80,6 +85,90 @@ def timing_cindex(days: ArrayLike, purchased: ArrayLike, score: ArrayLike) -> fl
             "was known to be still waiting)"
         )
     return (concordant + 0.5 * tied) / comparable
+
+
+def timing_score(
+    days_to_next_purchase: ArrayLike, p_purchase_in_horizon: ArrayLike, horizon_days: float
+) -> NDArray[np.float64]:
+    """A "buys sooner" score for :func:`timing_cindex` from predicted days to the next purchase.
+
+    ``days_to_next_purchase``: the predicted day of the next purchase (0..``horizon_days``), or
+    null/NaN for "no purchase expected within the horizon" (retain leaves it null when P(purchase
+    within the horizon) < 0.5). ``p_purchase_in_horizon``: P(purchase within the horizon), in
+    [0, 1]. The score is ``-days`` where a day is given; a customer without one ranks below every
+    dated customer, and those are ordered among themselves by ``p_purchase_in_horizon`` (likelier
+    = sooner): ``-(horizon_days + 1 + (1 - p))``, so every null scores in
+    ``[-(horizon_days + 2), -(horizon_days + 1)]``, below the lowest dated score ``-horizon_days``.
+    """
+    days = _days_or_nulls(days_to_next_purchase)
+    p = _values("p_purchase_in_horizon", p_purchase_in_horizon)
+    _check_same_customers(
+        "days_to_next_purchase",
+        days_to_next_purchase,
+        len(days),
+        "p_purchase_in_horizon",
+        p_purchase_in_horizon,
+        len(p),
+    )
+    if (p < 0).any() or (p > 1).any():
+        raise RetainInputError(
+            "p_purchase_in_horizon must hold probabilities in [0, 1]; "
+            f"{int(((p < 0) | (p > 1)).sum()):,} value(s) are outside"
+        )
+    if (
+        not isinstance(horizon_days, numbers.Real)
+        or isinstance(horizon_days, bool)
+        or not np.isfinite(horizon_days)
+        or horizon_days <= 0
+    ):
+        raise RetainInputError(f"horizon_days must be a positive number, not {horizon_days!r}")
+    dated = ~np.isnan(days)
+    infinite = dated & ~np.isfinite(days)
+    if infinite.any():
+        raise RetainInputError(
+            f"days_to_next_purchase holds {int(infinite.sum()):,} infinite value(s); leave "
+            "the day null (NaN) when no purchase is expected within the horizon"
+        )
+    outside = dated & ((days < 0) | (days > horizon_days))
+    if outside.any():
+        raise RetainInputError(
+            f"days_to_next_purchase holds {int(outside.sum()):,} day(s) outside 0..{horizon_days:g} "
+            "(a date past the horizon should be null)"
+        )
+    return np.where(dated, 0.0 - days, -(float(horizon_days) + 1.0 + (1.0 - p)))
+
+
+def _days_or_nulls(values: object) -> NDArray[np.float64]:
+    """Predicted days as a one-dimensional float array, nulls (None, pd.NA, NaN) as NaN."""
+    name = "days_to_next_purchase"
+    if isinstance(values, pd.DataFrame):
+        raise RetainInputError(
+            f"{name} must be one-dimensional (an array or a Series), not a DataFrame"
+        )
+    try:
+        if isinstance(values, pd.Series | pd.Index):
+            days = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            raw = np.asarray(values)
+            if raw.dtype.kind in "biuf":
+                days = raw.astype(np.float64)
+            elif raw.ndim == 1:  # None or pd.NA among numbers: nulls
+                days = (
+                    pd.Series(raw, dtype=object)
+                    .astype("Float64")
+                    .to_numpy(np.float64, na_value=np.nan)
+                )
+            else:
+                days = raw.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise RetainInputError(f"{name} must hold numbers or nulls: {error}") from error
+    if days.ndim != 1:
+        raise RetainInputError(
+            f"{name} must be one-dimensional (one value per customer), not of shape {days.shape}"
+        )
+    if len(days) == 0:
+        raise RetainInputError(f"{name} is empty: there is no customer to score")
+    return days
 
 
 def _add(tree: NDArray[np.int64], positions: NDArray[np.intp]) -> None:
