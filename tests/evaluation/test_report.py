@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from retain.data.datasets import Dataset
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
 from retain.evaluation import (
@@ -26,6 +27,7 @@ from retain.evaluation import (
     write_report,
 )
 from retain.models.retention import RetentionModel
+from retain.models.training import up_to
 
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 
@@ -159,3 +161,18 @@ def test_report_of_a_single_cutoff(result: BacktestResult, tmp_path: Path) -> No
     assert text.count("### Cutoff ") == 1
     assert "One cutoff: its table above is the whole result." in text
     assert "| `churn_roc_auc` |" in text and "retain wins" not in text
+
+
+def test_a_model_that_fell_back_to_btyd_still_gets_a_report(
+    cdnow_sample: Dataset, tmp_path: Path
+) -> None:
+    """Eight weeks of history and a minimum history the model cannot meet: no churn booster,
+    every plot still drawn (the importance plot says why it is empty)."""
+    tx = up_to(cdnow_sample.transactions.frame, pd.Timestamp("1997-03-12"))
+    with pytest.warns(RuntimeWarning, match="BG/NBD \\+ Gamma-Gamma's alone"):
+        result = backtest(
+            tx, horizon_days=14, model_factory=lambda h: RetentionModel(h, min_history_days=60)
+        )
+    assert result.latest.model.churn_ is None
+    write_report(result, tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(REPORT_PLOTS)

@@ -126,7 +126,8 @@ def _write_plots(result: BacktestResult, out: Path) -> list[str]:
     max_frequency = max(
         1, math.ceil(float(result.rfm["frequency"].quantile(_MATRIX_FREQUENCY_QUANTILE)))
     )
-    importance = churn_feature_importance(latest.model)
+    # A model that fell back to BTYD alone has no churn booster: no importance plot.
+    importance = churn_feature_importance(latest.model) if latest.model.churn_ is not None else None
     tracking = result.tracking
     draw: dict[str, tuple[tuple[float, float], Callable[[Axes], object]]] = {
         "calibration.png": (
@@ -164,8 +165,12 @@ def _write_plots(result: BacktestResult, out: Path) -> list[str]:
             ),
         ),
         "feature_importance.png": (
-            (7.0, 1.5 + 0.3 * min(20, len(importance))),
-            lambda ax: plot_feature_importance(importance, top=20, ax=ax),
+            (7.0, 1.5 + 0.3 * min(20, 0 if importance is None else len(importance))),
+            lambda ax: (
+                plot_feature_importance(importance, top=20, ax=ax)
+                if importance is not None
+                else _no_importance(ax, latest.model.fallback_)
+            ),
         ),
         "clv_deciles.png": (
             (9.0, 5.0),
@@ -183,6 +188,11 @@ def _write_plots(result: BacktestResult, out: Path) -> list[str]:
         figure.savefig(out / name, dpi=_DPI)
         figure.clear()
     return list(draw)
+
+
+def _no_importance(ax: Axes, reason: str | None) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"no churn booster: {reason}", ha="center", va="center", wrap=True)
 
 
 # --- markdown --------------------------------------------------------------------------------
