@@ -236,9 +236,11 @@ def validation_metrics(
 
 
 def timing_score(hazards: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """A "buys sooner" score from bin hazards: minus the median day of the next purchase, and for
-    a customer whose median lies past the horizon (no date), a score below every dated customer,
-    higher the likelier a purchase within the horizon (as the timing C-index ranks retain)."""
+    """The "buys sooner" score of :func:`retain.evaluation.timing_metrics.timing_score` from bin
+    hazards: minus the median day of the next purchase; undated customers (median past the
+    horizon) below every dated one, the likelier to buy within the horizon the higher."""
+    from retain.evaluation.timing_metrics import timing_score as from_days  # see choose_outputs
+
+    horizon = float(edges[-1])
     median = days_from_hazards(hazards, edges)
-    p_horizon = cdf_from_hazards(hazards, edges, float(edges[-1]))
-    return np.where(np.isfinite(median), -median, -(edges[-1] + 1.0 + (1.0 - p_horizon)))
+    return from_days(median, cdf_from_hazards(hazards, edges, horizon), horizon)
