@@ -314,6 +314,71 @@ def test_train_refuses_a_negative_penalizer(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_train_on_ten_weeks_with_the_training_options(tmp_path: Path) -> None:
+    """A ten-week export, a 44-day horizon, tracked: no error. The holdout is shortened (or
+    skipped), and the run's tag and the console say so; --cutoffs, --step-days and
+    --min-history-days reach the model and the run's params; the command prints what training
+    chose (plan, and per output the model and its validation metrics); the version is registered."""
+    from mlflow import MlflowClient
+
+    from retain.data.datasets import load_cdnow
+    from retain.models.retention import RetentionModel
+
+    frame = load_cdnow("sample").transactions.frame
+    path = tmp_path / "ten_weeks.csv"
+    frame[frame["timestamp"] < "1997-03-13"].to_csv(path, index=False)  # 1997-01-01 to 03-12
+    trained = run(
+        "train", "--transactions", path, "--as-of", "1997-03-12", "--horizon-days", "44",
+        "--cutoffs", "2", "--step-days", "7", "--min-history-days", "21",
+        "--out", tmp_path / "model", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "Traceback" not in trained.stderr
+    out = trained.stdout
+    assert "registered retain version 1 as champion: the first version of the model" in out
+    shortened = "holdout: fitting up to 1997-02-26, judging the 14 days after it (shortened: "
+    assert shortened in out or "holdout skipped: " in out, out
+    # The training options, as the model got them and as it used them.
+    model = RetentionModel.load(tmp_path / "model" / "model.pkl")
+    assert (model.n_cutoffs, model.step_days, model.min_history_days) == (2, 7, 21)
+    assert (model.plan_.step_days, model.plan_.min_history_days) == (7, 21)
+    assert "training plan: 1 labelled cutoff (1997-01-27), each with at least 21 days" in out
+    assert "note: 1 of 2 cutoffs fit, 7 days apart" in out
+    assert "outputs chosen on the internal validation (a random quarter of the customers" in out
+    for output, choice in model.choices_.items():
+        (line,) = [row for row in out.splitlines() if row.split()[:1] == [output]]
+        assert choice.metric in line and f"{choice.scores['btyd']:.4f}" in line
+    store = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (found,) = store.search_runs(store.get_experiment_by_name("retain").experiment_id)
+    params, tags = found.data.params, found.data.tags
+    assert (params["n_cutoffs"], params["step_days"], params["min_history_days"]) == (
+        "2",
+        "7",
+        "21",
+    )
+    assert (params["plan_step_days"], params["plan_min_history_days"]) == ("7", "21")
+    assert params["plan_cutoffs"] == "1997-01-27"
+    assert tags["holdout"].startswith(("shortened: 70 days of history", "skipped: ")), tags
+    assert params["holdout_horizon_days"] in ("14", "none")
+    assert params["choice_clv"] == model.choices_["clv"].name
+
+
+def test_train_refuses_training_options_out_of_range(tmp_path: Path) -> None:
+    for option, value, bound in (
+        ("--cutoffs", "0", 1),
+        ("--step-days", "0", 1),
+        ("--min-history-days", "-1", 0),
+    ):
+        result = run(
+            "train", "--transactions", tmp_path / "absent.csv", "--as-of", "1997-12-31",
+            option, value, "--no-tracking",
+        )  # fmt: skip
+        assert result.returncode == 2, option
+        assert f"Invalid value for '{option}'" in result.stderr
+        assert f"greater than or equal to {bound}" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_every_help_is_whole_at_80_columns() -> None:
     """At the default terminal width no help line is cut ("…") or wider than the terminal, and
     the column mapping example is shown whole, and parses."""

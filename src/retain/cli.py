@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
@@ -25,6 +26,7 @@ from retain.data.validation import ValidatedTable, ValidationOptions, write_quar
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
+    from retain.models.retention import RetentionModel
     from retain.tracking import TrackedTraining, TrackingSettings
 
 __all__ = ["app", "main"]
@@ -270,6 +272,31 @@ def btyd(
     typer.echo(json.dumps(printed, indent=None if json_output else 2))
 
 
+CutoffsOption = Annotated[
+    int,
+    typer.Option(
+        "--cutoffs",
+        min=1,
+        help="Training cutoffs (rolling origins) at most; fewer when the history holds fewer.",
+    ),
+]
+TrainStepOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Days between training cutoffs (default: half the training horizon).",
+    ),
+]
+MinHistoryOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Days of history a training cutoff needs before it (default: chosen from the "
+        "data: 90 when the history allows, down to 28).",
+    ),
+]
+
+
 @app.command()
 def train(
     transactions: TransactionsOption,
@@ -283,6 +310,9 @@ def train(
             "judge it on a holdout beside the baselines and register it as `retain`."
         ),
     ] = True,
+    cutoffs: CutoffsOption = 4,
+    step_days: TrainStepOption = None,
+    min_history_days: MinHistoryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of every LightGBM model.")] = 0,
     penalizer: Annotated[
         float,
@@ -300,11 +330,17 @@ def train(
 ) -> None:
     """Train the RetentionModel on the history up to a day; track and register it in MLflow.
 
-    The MLflow run records the parameters (the penalizer among them), the column mapping and how
-    the file was read (time zone, timestamp format, duplicates), the data, the holdout metrics
-    beside the baselines, and the model."""
-    from retain.models.retention import RetentionModel
+    Training learns from labelled cutoffs inside the history: up to --cutoffs of them, the last a
+    horizon before --as-of. Left out, --step-days and --min-history-days are chosen from the
+    data, and so is a shorter training horizon when the history is short; with no room for a
+    labelled cutoff the model is BG/NBD + Gamma-Gamma's alone, with a warning. Each output
+    (churn, 30-day repurchase, timing, purchases, CLV) is made by LightGBM, BTYD, the naive rule
+    or a blend, whichever does best on an internal validation; the command prints the choice.
 
+    The MLflow run records the parameters (the penalizer among them), the column mapping and how
+    the file was read (time zone, timestamp format, duplicates), the data, the training plan and
+    choices, the holdout metrics beside the baselines (on a shortened holdout, or none, when the
+    history is too short for a whole one: tag `holdout`), and the model."""
     options = _options(timezone, timestamp_format, duplicates, False)
     if tracking:
         from retain.tracking import TrackingSettings, check_tracking_server
@@ -313,21 +349,22 @@ def train(
         check_tracking_server(settings)  # before the file is even read
     tx = _load_transactions(transactions, columns, options, None).frame
     started = time.perf_counter()
+    training = _Training(seed, penalizer, cutoffs, step_days, min_history_days)
     if not tracking:
         if out is None:
             raise RetainError("--no-tracking needs --out: the model would be saved nowhere")
-        model = RetentionModel(horizon_days, random_state=seed, penalizer_coef=penalizer)
+        model = training.model(horizon_days)
         model.fit(tx, as_of)
+        _echo_training(model)
         typer.echo(_trained(model, started) + f" -> {model.save(out / 'model.pkl')}")
         return
     result = _train_tracked(
         tx,
         as_of,
         horizon_days,
-        seed,
+        training,
         settings,
         str(transactions),
-        penalizer=penalizer,
         columns={"transactions": dict(ColumnMapping.parse(columns))},
         validation=options,
     )
@@ -336,21 +373,43 @@ def train(
         typer.echo(f"saved: {result.model.save(out / 'model.pkl')}")
 
 
+@dataclass(frozen=True)
+class _Training:
+    """The RetentionModel's settings a command passes on (None: chosen from the data)."""
+
+    seed: int = 0
+    penalizer: float = 0.001
+    n_cutoffs: int = 4
+    step_days: int | None = None
+    min_history_days: int | None = None
+
+    def model(self, horizon_days: int) -> RetentionModel:
+        from retain.models.retention import RetentionModel
+
+        return RetentionModel(
+            horizon_days,
+            n_cutoffs=self.n_cutoffs,
+            step_days=self.step_days,
+            min_history_days=self.min_history_days,
+            random_state=self.seed,
+            penalizer_coef=self.penalizer,
+        )
+
+
 def _train_tracked(
     tx: pd.DataFrame,
     as_of: str,
     horizon_days: int,
-    seed: int,
+    training: _Training,
     settings: TrackingSettings,
     source: str,
     *,
-    penalizer: float = 0.001,
     columns: dict[str, dict[str, str]] | None = None,
     validation: ValidationOptions | None = None,
 ) -> TrackedTraining:
-    """Train with tracking and print the holdout table and what the registry did."""
+    """Train with tracking and print the holdout table, what training chose and what the registry
+    did."""
     from retain.evaluation import format_comparison
-    from retain.models.retention import RetentionModel
     from retain.tracking import train_tracked
 
     result = train_tracked(
@@ -358,19 +417,31 @@ def _train_tracked(
         as_of,
         horizon_days,
         settings=settings,
-        model_factory=lambda h: RetentionModel(h, random_state=seed, penalizer_coef=penalizer),
+        model_factory=training.model,
         dataset_name=Path(source).name,
         dataset_source=source,
         columns=columns,
         validation=validation,
         progress=lambda line: typer.echo(f"  {line}"),
     )
-    holdout = result.evaluation.latest
-    typer.echo(
-        f"holdout: trained up to {holdout.as_of:%Y-%m-%d}, judged on the next "
-        f"{holdout.horizon_days} days"
-    )
-    typer.echo(format_comparison(holdout.table()))
+    if result.evaluation is not None:
+        holdout = result.evaluation.latest
+        typer.echo(
+            f"holdout: trained up to {holdout.as_of:%Y-%m-%d}, judged on the next "
+            f"{holdout.horizon_days} days"
+            + (
+                " (shortened: not comparable with a whole horizon's)"
+                if holdout.horizon_days != horizon_days
+                else ""
+            )
+        )
+        typer.echo(format_comparison(holdout.table()))
+    else:
+        typer.echo(
+            "holdout: none (see above): no metrics beside the baselines, and the registry does "
+            "not make this version the champion unless it is the first"
+        )
+    _echo_training(result.model)
     uri = settings.resolved_uri()
     typer.echo(f"MLflow run {result.run_id} in experiment {settings.experiment!r} at {uri}")
     registration = result.registration
@@ -383,13 +454,81 @@ def _train_tracked(
     return result
 
 
+def _echo_training(model: object) -> None:
+    """What training chose: the plan of labelled cutoffs (and why it differs from the defaults),
+    a fallback to BTYD alone, and per output the model chosen with each candidate's metric on the
+    internal validation."""
+    plan = getattr(model, "plan_", None)
+    predicted = getattr(model, "horizon_days", None)
+    if plan is not None:
+        if plan.cutoffs:
+            count = len(plan.cutoffs)
+            typer.echo(
+                f"training plan: {count} labelled cutoff{'s' if count > 1 else ''} "
+                f"({', '.join(f'{c:%Y-%m-%d}' for c in plan.cutoffs)}"
+                + (f", {plan.step_days} days apart" if count > 1 else "")
+                + f"), each with at least {plan.min_history_days} days of history before it"
+                + (
+                    f"; training horizon {plan.horizon_days} days (predicted: {predicted})"
+                    if plan.horizon_days != predicted
+                    else ""
+                )
+            )
+        else:
+            typer.echo(f"training plan: no labelled cutoff in {plan.history_days} days of history")
+    fallback = getattr(model, "fallback_", None)
+    if plan is not None:
+        for note in plan.notes:
+            if note != fallback:  # said once, below
+                typer.echo(f"  note: {note}")
+    if fallback:
+        typer.echo(f"BTYD only: {fallback}; the predictions are BG/NBD + Gamma-Gamma's alone")
+    choices = getattr(model, "choices_", None) or {}
+    if not choices:
+        return
+    validation = getattr(model, "validation_", None) or {}
+    if not any(getattr(choice, "scores", None) for choice in choices.values()):
+        why = validation.get("reason") or "none was run"
+        typer.echo(
+            "outputs: "
+            + ", ".join(f"{o} {getattr(c, 'name', c)}" for o, c in choices.items())
+            + ("" if why == fallback else f" (no internal validation: {why})")
+        )
+        return
+    rows = validation.get("rows")
+    typer.echo(
+        f"outputs chosen on the internal validation ({validation.get('split', 'unknown')}"
+        + (f", {int(rows):,} customers" if rows else "")
+        + "):"
+    )
+    names = ["lgbm", "btyd", "naive", "blend"]
+    table = pd.DataFrame(
+        [
+            {
+                "output": output,
+                "metric": getattr(choice, "metric", ""),
+                "chosen": getattr(choice, "describe", lambda c=choice: str(c))(),
+                **{name: _score(getattr(choice, "scores", {}).get(name)) for name in names},
+            }
+            for output, choice in choices.items()
+        ]
+    )
+    typer.echo(table.to_string(index=False))
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.4f}"
+
+
 def _trained(model: object, started: float) -> str:
     cutoffs = getattr(model, "cutoffs_", [])
     rows = getattr(model, "training_rows_", 0)
-    return (
-        f"trained on {rows:,} examples from cutoffs "
-        f"{', '.join(f'{c:%Y-%m-%d}' for c in cutoffs)} in {time.perf_counter() - started:.0f}s"
+    origin = (
+        f"from cutoffs {', '.join(f'{c:%Y-%m-%d}' for c in cutoffs)}"
+        if cutoffs
+        else "(no labelled cutoff)"
     )
+    return f"trained on {rows:,} examples {origin} in {time.perf_counter() - started:.0f}s"
 
 
 @app.command()
@@ -791,12 +930,20 @@ def demo(
     typer.echo("[3/5] retention KPIs by quarter (active = a purchase in the last 365 days)")
     kpi_table = retention_kpis(tx, period="Q")
     kpi_table.to_csv(out / "kpis.csv", index=False)
-    _echo_kpis(summarize_kpis(tx), kpi_table, _last_day(tx))
+    # The demo has no window option; the kpis command has.
+    _echo_kpis(
+        summarize_kpis(tx),
+        kpi_table,
+        _last_day(tx),
+        window_option="window (retain kpis --active-window-days)",
+    )
     typer.echo(
         f"[4/5] training with tracking: holdout against the baselines, then the final model "
         f"on everything up to {as_of} ({horizon_days}-day horizon)"
     )
-    result = _train_tracked(tx, as_of, horizon_days, 0, settings, "lifetimes:CDNOW_master.txt")
+    result = _train_tracked(
+        tx, as_of, horizon_days, _Training(), settings, "lifetimes:CDNOW_master.txt"
+    )
     typer.echo(f"[5/5] the nightly scoring job with {settings.champion_uri()}")
     tx.to_parquet(out / "transactions.parquet", index=False)
     manifest = ScoringJob(
@@ -837,11 +984,16 @@ def _echo_segments(table: pd.DataFrame) -> None:
 
 
 def _echo_kpis(
-    summary: dict[str, float], table: pd.DataFrame, last_day: pd.Timestamp, window_days: int = 365
+    summary: dict[str, float],
+    table: pd.DataFrame,
+    last_day: pd.Timestamp,
+    window_days: int = 365,
+    window_option: str = "--active-window-days",
 ) -> None:
     """Whole-history figures and the KPI table, with what they count: why the customers here can
     be fewer than validation's, what "active" means, which periods' CRR cannot be measured yet
-    (the first ``window_days`` of the data) and a last period the data do not cover to its end."""
+    (the first ``window_days`` of the data) and a last period the data do not cover to its end.
+    ``window_option``: how the command that prints it sets the active window."""
     from retain.kpis import KPI_COLUMNS
 
     figures = {k: v for k, v in summary.items() if k != "customers_without_purchase"}
@@ -883,8 +1035,8 @@ def _echo_kpis(
             "the period start, so B misses the customers who bought before the data start, some "
             f"of them count as new, and while the data are less than {window_days} days old "
             "nobody can have churned (CRR reads 100, churn 0). kpis.csv keeps the formula's "
-            "values, with window_covered false; a longer history or a shorter "
-            "--active-window-days measures them."
+            f"values, with window_covered false; a longer history or a shorter {window_option} "
+            "measures them."
         )
     last = table.iloc[-1]
     data_end = last_day + pd.Timedelta(days=1)

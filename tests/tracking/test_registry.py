@@ -40,20 +40,40 @@ def settings(store: Path, monkeypatch: pytest.MonkeyPatch) -> TrackingSettings:
     return sqlite_settings(store, model_name=f"retain-{uuid.uuid4().hex[:8]}")
 
 
-def logged(settings: TrackingSettings, metrics: dict[str, float]) -> tuple[str, str, str]:
+def logged(
+    settings: TrackingSettings,
+    metrics: dict[str, float],
+    *,
+    holdout: str | None = None,
+    holdout_days: str | None = None,
+) -> tuple[str, str, str]:
     """A run with these holdout metrics of retain (and a baseline's, which must not count) and a
-    logged model: (run id, model URI, model id)."""
+    logged model: (run id, model URI, model id). ``holdout`` and ``holdout_days``: the run's
+    ``holdout`` tag and ``holdout_horizon_days`` param, as a tracked training logs them."""
     mlflow.set_tracking_uri(settings.resolved_uri())
     experiment = mlflow.set_experiment(settings.experiment)
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
-        mlflow.log_metrics({metric_key(m, "retain"): v for m, v in metrics.items()})
-        mlflow.log_metrics({metric_key(m, "bgnbd"): 0.99 for m in metrics})
+        if metrics:
+            mlflow.log_metrics({metric_key(m, "retain"): v for m, v in metrics.items()})
+            mlflow.log_metrics({metric_key(m, "bgnbd"): 0.99 for m in metrics})
+        if holdout is not None:
+            mlflow.set_tag("holdout", holdout)
+        if holdout_days is not None:
+            mlflow.log_param("holdout_horizon_days", holdout_days)
         info = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[])
     return run.info.run_id, info.model_uri, info.model_id
 
 
-def register(settings: TrackingSettings, metrics: dict[str, float]) -> Registration:
-    run_id, model_uri, model_id = logged(settings, metrics)
+def register(
+    settings: TrackingSettings,
+    metrics: dict[str, float],
+    *,
+    holdout: str | None = None,
+    holdout_days: str | None = None,
+) -> Registration:
+    run_id, model_uri, model_id = logged(
+        settings, metrics, holdout=holdout, holdout_days=holdout_days
+    )
     client = MlflowClient(settings.resolved_uri())
     return register_version(client, run_id, model_uri, settings, model_id=model_id)
 
@@ -222,3 +242,57 @@ def test_promoting_a_missing_version_names_it_and_the_store(settings: TrackingSe
 def test_promoting_in_an_empty_store_is_an_input_error(settings: TrackingSettings) -> None:
     with pytest.raises(RetainInputError, match=f"model '{settings.model_name}' has no version 1"):
         promote(1, settings)
+
+
+SKIPPED = "skipped: 63 days of history hold no 44-day holdout after the 56 days of history its model needs"
+
+
+def test_a_version_without_a_holdout_stays_challenger_while_a_champion_exists(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD, holdout="full", holdout_days="90")
+    blind = register(settings, {}, holdout=SKIPPED, holdout_days="none")
+    assert (blind.version, blind.champion) == ("2", False)
+    assert aliases(settings) == {"champion": "1", "challenger": "2"}
+    assert blind.reason.startswith("no holdout metrics to compare with version 1 (holdout skipped")
+    assert "63 days of history" in blind.reason and "retain promote VERSION" in blind.reason
+
+
+def test_the_first_version_is_champion_even_without_a_holdout(
+    settings: TrackingSettings,
+) -> None:
+    first = register(settings, {}, holdout=SKIPPED, holdout_days="none")
+    assert (first.version, first.champion) == ("1", True)
+    assert first.reason.startswith("the first version of the model, though without holdout metrics")
+    assert "holdout skipped: 63 days of history" in first.reason
+    # A later version with a holdout has something the champion lacks: it takes over.
+    later = register(settings, GOOD, holdout="full", holdout_days="90")
+    assert later.champion
+    assert later.reason == "the champion (version 1) logged none of the promotion metrics"
+
+
+def test_a_holdout_over_other_days_than_the_champions_is_not_compared(
+    settings: TrackingSettings,
+) -> None:
+    register(settings, GOOD, holdout="full", holdout_days="90")
+    better = {metric: value + 0.05 for metric, value in GOOD.items()}
+    shortened = register(settings, better, holdout="shortened: ...", holdout_days="14")
+    assert not shortened.champion
+    assert aliases(settings) == {"champion": "1", "challenger": "2"}
+    assert shortened.reason.startswith(
+        "its holdout judged 14 days and version 1's 90: metrics over different horizons are not "
+        "comparable"
+    )
+    # Over the same days, the metrics decide.
+    same = register(settings, better, holdout="full", holdout_days="90")
+    assert same.champion and same.reason.startswith("beats version 1")
+
+
+def test_shortened_holdouts_over_the_same_days_are_compared(settings: TrackingSettings) -> None:
+    register(settings, GOOD, holdout="shortened: ...", holdout_days="14")
+    worse = register(
+        settings, GOOD | {"churn_roc_auc": 0.7}, holdout="shortened: ...", holdout_days="14"
+    )
+    assert not worse.champion and worse.reason.startswith("does not beat version 1")
+    better = {metric: value + 0.05 for metric, value in GOOD.items()}
+    assert register(settings, better, holdout="shortened: ...", holdout_days="14").champion

@@ -59,10 +59,15 @@ def test_the_run_logs_the_configuration_and_the_data(
     assert params["windows"] == "(30, 90, 180, 365)"
     assert params["dataset"] == "transactions"
     model = tracked.result.model
-    assert params["cutoffs"] == ", ".join(f"{c:%Y-%m-%d}" for c in model.cutoffs_)
-    assert params["cutoffs"] == "1997-08-18, 1997-10-02"
+    assert params["plan_cutoffs"] == ", ".join(f"{c:%Y-%m-%d}" for c in model.cutoffs_)
+    assert params["plan_cutoffs"] == "1997-08-18, 1997-10-02"
+    assert {k: params[f"plan_{k}"] for k in model.plan_.as_params()} == model.plan_.as_params()
+    assert params["plan_training_horizon_days"] == str(HORIZON)
     assert params["training_rows"] == str(model.training_rows_)
     assert params["reference_cutoff"] == "1997-10-02"
+    # Asked (None: chosen from the data) beside chosen.
+    assert (params["step_days"], params["min_history_days"]) == ("None", "None")
+    assert params["plan_step_days"] == str(model.plan_.step_days)
     assert params["data_rows"] == "5728"
     assert params["data_customers"] == "2357"
     assert (params["data_first_day"], params["data_last_day"]) == ("1997-01-01", "1997-12-31")
@@ -117,13 +122,52 @@ def test_holdout_metrics_are_logged_per_contender(tracked: Tracked) -> None:
         for metric, value in values.items()
         if not math.isnan(value)
     }
-    assert logged == pytest.approx(expected, rel=1e-12)
+    holdout_metrics = {k: v for k, v in logged.items() if not k.startswith("validation/")}
+    assert holdout_metrics == pytest.approx(expected, rel=1e-12)
     for contender in ("retain", "bgnbd", "naive"):
         assert 0.5 < logged[f"churn_roc_auc/{contender}"] < 1.0
         assert f"clv_normalized_gini/{contender}" in logged
         assert f"purchases_total_error/{contender}" in logged
     assert "churn_brier/retain" in logged
     assert "churn_brier/naive" not in logged  # a rule's scores are not probabilities
+
+
+def test_a_whole_holdout_is_tagged_full(tracked: Tracked) -> None:
+    run = client(tracked).get_run(tracked.result.run_id)
+    assert run.data.tags["holdout"] == "full"
+    assert run.data.params["holdout_horizon_days"] == str(HORIZON)
+    assert run.data.params["holdout_cutoff"] == "1997-10-02"
+    assert tracked.result.holdout.status == "full"
+    assert "fallback" not in run.data.tags
+
+
+def test_the_choice_of_each_output_is_logged(tracked: Tracked, tmp_path: Path) -> None:
+    """choice_<output> params, validation/<output>/<candidate> metrics and choices.json, as the
+    model holds them."""
+    mlflow_client = client(tracked)
+    run = mlflow_client.get_run(tracked.result.run_id)
+    model = tracked.result.model
+    for output, choice in model.choices_.items():
+        assert run.data.params[f"choice_{output}"] == choice.name
+        for candidate, value in choice.scores.items():
+            assert run.data.metrics[f"validation/{output}/{candidate}"] == pytest.approx(value)
+        assert f"validation/{output}/chosen" in run.data.metrics
+    assert set(model.choices_) == {
+        "churn_probability",
+        "p_purchase_30d",
+        "days_to_next_purchase",
+        "expected_purchases",
+        "clv",
+    }
+    path = mlflow_client.download_artifacts(run.info.run_id, "choices.json", str(tmp_path))
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert record["choices"] == {o: c.name for o, c in model.choices_.items()}
+    assert record["weights"] == {o: c.weights for o, c in model.choices_.items()}
+    assert record["validation"] == model.validation_
+    assert record["plan"]["cutoffs"] == "1997-08-18, 1997-10-02"
+    assert record["fallback"] is None
+    for output, scores in record["validation_metrics"].items():
+        assert scores == pytest.approx(model.choices_[output].scores, nan_ok=True)
 
 
 def test_the_evaluation_report_is_logged_as_artefacts(tracked: Tracked, tmp_path: Path) -> None:
@@ -185,7 +229,7 @@ def test_the_same_data_and_seed_give_identical_metrics(
     # DuckDB in parallel, in no fixed order, so a customer's spend can differ in the last bit
     # (1e-13) between runs, which breaks ties of the rank metrics differently (clv_spearman moves
     # by up to a few 1e-6 relative).
-    exact = {key for key in first.metrics if not key.startswith("clv_")}
+    exact = {key for key in first.metrics if "clv" not in key}
     assert {k: second.metrics[k] for k in exact} == {k: first.metrics[k] for k in exact}
     value = {key: first.metrics[key] for key in first.metrics.keys() - exact}
     assert {k: second.metrics[k] for k in value} == pytest.approx(value, rel=1e-4)

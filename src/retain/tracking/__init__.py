@@ -25,14 +25,18 @@ from retain.tracking.registry import (
 )
 from retain.tracking.settings import DEFAULT_TRACKING_URI, TrackingSettings
 from retain.tracking.training import (
+    HoldoutPlan,
     TrackedTraining,
     check_tracking_server,
     content_hash,
+    plan_holdout,
     train_tracked,
+    training_choices,
 )
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "HoldoutPlan",
     "Registration",
     "RetentionPyfunc",
     "TrackedTraining",
@@ -42,11 +46,13 @@ __all__ = [
     "load_model",
     "metric_key",
     "model_version",
+    "plan_holdout",
     "promote",
     "register_version",
     "signature",
     "to_model_input",
     "train_tracked",
+    "training_choices",
     "unwrap",
 ]
 

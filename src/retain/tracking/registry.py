@@ -4,6 +4,15 @@ A new version always becomes the ``challenger``. It also becomes the ``champion`
 none yet, or when it beats the current champion on every promotion metric of the settings, each
 compared on the holdout metrics the two runs logged (``<metric>/retain``). Otherwise a person
 decides: ``retain promote VERSION``.
+
+Only like is compared with like. A run whose holdout was skipped (too short a history: its
+``holdout`` tag, see :func:`~retain.tracking.training.plan_holdout`) has no metrics to compare and
+stays the challenger, unless it is the first version. A shortened holdout is judged over fewer
+days than the horizon: its metrics are compared with the champion's only when the champion's
+holdout covered as many days (param ``holdout_horizon_days``; runs from before that param judged
+the whole ``horizon_days``); when the two differ, the version stays the challenger. A metric over
+14 days and one over 90 do not measure the same thing (a churn AUC over a short window mostly
+ranks who buys soon), so a difference between them says nothing about which model is better.
 """
 
 from __future__ import annotations
@@ -78,16 +87,33 @@ def register_version(
             name, description="retain: churn, next purchase and CLV from transactions"
         )
     champion = _champion(client, name)
+    new = client.get_run(run_id).data
+    skipped = _skipped_holdout(new.tags)
     if champion is None or champion.run_id is None:
         promote_to_champion = True
         reason = "the first version of the model"
-    else:
-        promote_to_champion, reason = _beats(
-            client.get_run(run_id).data.metrics,
-            client.get_run(champion.run_id).data.metrics,
-            settings,
-            champion.version,
+        if skipped:
+            reason += f", though without holdout metrics ({skipped})"
+    elif skipped:
+        promote_to_champion = False
+        reason = (
+            f"no holdout metrics to compare with version {champion.version} ({skipped}); a "
+            "person decides: retain promote VERSION"
         )
+    else:
+        old = client.get_run(champion.run_id).data
+        new_days, old_days = _holdout_days(new.params), _holdout_days(old.params)
+        if new_days is not None and old_days is not None and new_days != old_days:
+            promote_to_champion = False
+            reason = (
+                f"its holdout judged {new_days} days and version {champion.version}'s "
+                f"{old_days}: metrics over different horizons are not comparable; a person "
+                "decides: retain promote VERSION"
+            )
+        else:
+            promote_to_champion, reason = _beats(
+                new.metrics, old.metrics, settings, champion.version
+            )
     version = client.create_model_version(
         name, model_uri, run_id=run_id, model_id=model_id or _logged_model_id(model_uri)
     ).version
@@ -123,6 +149,22 @@ def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, "champion")
     except MlflowException:
+        return None
+
+
+def _skipped_holdout(tags: dict[str, str]) -> str | None:
+    """``holdout skipped: <why>`` when the run's holdout was skipped, else None."""
+    holdout = tags.get("holdout", "")
+    return f"holdout {holdout}" if holdout.startswith("skipped") else None
+
+
+def _holdout_days(params: dict[str, str]) -> int | None:
+    """How many days the run's holdout judged: ``holdout_horizon_days``, or for a run from before
+    that param, its whole ``horizon_days``; None when the run says neither (or had no holdout)."""
+    value = params.get("holdout_horizon_days", params.get("horizon_days"))
+    try:
+        return None if value is None else int(value)
+    except ValueError:  # "none": no holdout
         return None
 
 

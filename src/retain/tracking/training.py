@@ -6,8 +6,15 @@
    with its URI, not after minutes of work);
 2. judges the configuration on a temporal holdout: a RetentionModel fitted up to
    ``as_of - horizon`` beside BG/NBD + Gamma-Gamma and the naive rule, all scored on the last
-   horizon before ``as_of`` (metrics ``<metric>/<contender>``, plots and tables as artefacts);
-3. fits the RetentionModel that is registered on everything up to ``as_of``;
+   horizon before ``as_of`` (metrics ``<metric>/<contender>``, plots and tables as artefacts).
+   The holdout model needs 8 weeks of history before its cutoff: when the data are too short for
+   that and a whole horizon after it, the holdout is shortened to the days after those 8 weeks
+   (at least 14), else skipped (:func:`plan_holdout`); the run says which and why (tag
+   ``holdout``, param ``holdout_horizon_days``) and is trained and registered either way;
+3. fits the RetentionModel that is registered on everything up to ``as_of``, and logs what its
+   training chose (:func:`log_training_choices`): the plan of training cutoffs, the model chosen
+   for each output with the internal validation's metrics, and why it fell back to BTYD alone
+   if it did;
 4. logs it as a pyfunc with a signature and an input example, and registers it (see
    :mod:`retain.tracking.registry`).
 
@@ -24,13 +31,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import mlflow
 import pandas as pd
@@ -55,7 +64,16 @@ from retain.tracking.registry import (
 )
 from retain.tracking.settings import TrackingSettings
 
-__all__ = ["TrackedTraining", "check_tracking_server", "content_hash", "train_tracked"]
+__all__ = [
+    "HoldoutPlan",
+    "TrackedTraining",
+    "check_tracking_server",
+    "content_hash",
+    "log_training_choices",
+    "plan_holdout",
+    "train_tracked",
+    "training_choices",
+]
 
 
 @dataclass
@@ -65,9 +83,10 @@ class TrackedTraining:
     run_id: str
     experiment_id: str
     model: RetentionModel
-    evaluation: BacktestResult
+    evaluation: BacktestResult | None  # None when the holdout was skipped
     registration: Registration | None
     model_uri: str
+    holdout: HoldoutPlan
 
 
 def check_tracking_server(settings: TrackingSettings) -> str:
@@ -159,39 +178,45 @@ def train_tracked(
         if columns is not None or validation is not None:
             _log_reading(columns or {}, validation)
 
-        say(
-            f"holdout: fitting up to {day - pd.Timedelta(days=horizon_days):%Y-%m-%d}, "
-            f"judging the {horizon_days} days after it"
-        )
-        evaluation = backtest(
-            history,
-            horizon_days=horizon_days,
-            n_cutoffs=1,
-            last_cutoff=day - pd.Timedelta(days=horizon_days),
-            model_factory=factory,
-        )
-        holdout = evaluation.latest
-        mlflow.log_metrics(
+        holdout = plan_holdout(history, day, horizon_days)
+        evaluation = None
+        if holdout.cutoff is not None and holdout.horizon_days is not None:
+            say(
+                f"holdout: fitting up to {holdout.cutoff:%Y-%m-%d}, judging the "
+                f"{holdout.horizon_days} days after it"
+                + (f" (shortened: {holdout.reason})" if holdout.reason else "")
+            )
+            try:
+                evaluation = _holdout(history, holdout, factory)
+            except RetainInputError as error:
+                holdout = HoldoutPlan("skipped", None, None, f"it could not be formed ({error})")
+        if evaluation is None:
+            say(f"holdout skipped: {holdout.reason}")
+        mlflow.set_tag("holdout", holdout.tag)
+        mlflow.log_params(
             {
-                metric_key(metric, contender): value
-                for contender, values in holdout.metrics.items()
-                for metric, value in values.items()
-                if pd.notna(value)
+                "holdout_horizon_days": holdout.horizon_days or "none",
+                "holdout_cutoff": "none"
+                if holdout.cutoff is None
+                else f"{holdout.cutoff:%Y-%m-%d}",
             }
         )
-        with tempfile.TemporaryDirectory(prefix="retain-report-") as folder:
-            write_report(evaluation, folder)
-            mlflow.log_artifacts(folder, artifact_path="evaluation")
+        if evaluation is not None:
+            mlflow.log_metrics(
+                {
+                    metric_key(metric, contender): value
+                    for contender, values in evaluation.latest.metrics.items()
+                    for metric, value in values.items()
+                    if pd.notna(value)
+                }
+            )
+            with tempfile.TemporaryDirectory(prefix="retain-report-") as folder:
+                write_report(evaluation, folder)
+                mlflow.log_artifacts(folder, artifact_path="evaluation")
 
         say(f"final model: fitting on everything up to {day:%Y-%m-%d}")
         model = factory(horizon_days).fit(history, day)
-        mlflow.log_params(
-            {
-                "cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in model.cutoffs_),
-                "training_rows": model.training_rows_,
-                "reference_cutoff": f"{model.reference_cutoff_:%Y-%m-%d}",
-            }
-        )
+        log_training_choices(model)
         with tempfile.TemporaryDirectory(prefix="retain-model-") as folder:
             path = model.save(Path(folder) / "model.pkl")
             info = mlflow.pyfunc.log_model(
@@ -217,7 +242,159 @@ def train_tracked(
             evaluation,
             registration,
             info.model_uri,
+            holdout,
         )
+
+
+# The holdout model's history and horizon, at the least: 8 weeks of buying for its features, and
+# two weeks of outcomes to judge.
+HOLDOUT_MIN_HISTORY_DAYS: Final = 56
+HOLDOUT_MIN_HORIZON_DAYS: Final = 14
+
+
+@dataclass(frozen=True)
+class HoldoutPlan:
+    """Where the tracked run's holdout is judged (see :func:`plan_holdout`).
+
+    ``status`` is ``full`` (the last ``horizon_days`` before ``as_of``), ``shortened`` (the days
+    after the first 8 weeks of the data: fewer than ``horizon_days``, so its metrics are not
+    comparable with a full holdout's) or ``skipped`` (no holdout: ``cutoff`` and ``horizon_days``
+    are None). ``reason`` says why it is not ``full``.
+    """
+
+    status: str
+    cutoff: pd.Timestamp | None
+    horizon_days: int | None
+    reason: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The run's ``holdout`` tag: ``full``, ``shortened: <why>`` or ``skipped: <why>``."""
+        return self.status if self.reason is None else f"{self.status}: {self.reason}"
+
+
+def plan_holdout(history: pd.DataFrame, as_of: DateLike, horizon_days: int) -> HoldoutPlan:
+    """The tracked run's holdout: the model fitted up to ``as_of - horizon_days`` and judged on
+    the horizon after it, when that leaves it 8 weeks (56 days) of history; else fitted on the
+    first 8 weeks and judged on the rest up to ``as_of`` when that rest is at least 14 days; else
+    none. The holdout only judges: the model registered is trained on everything either way."""
+    day = to_cutoff(as_of)
+    first = history["timestamp"].min().tz_convert("UTC").tz_localize(None).normalize()
+    days = (day - first).days
+    full = day - pd.Timedelta(days=horizon_days)
+    if (full - first).days >= HOLDOUT_MIN_HISTORY_DAYS:
+        return HoldoutPlan("full", full, horizon_days)
+    cutoff = first + pd.Timedelta(days=HOLDOUT_MIN_HISTORY_DAYS)
+    rest = (day - cutoff).days
+    short = (
+        f"{days} days of history hold no {horizon_days}-day holdout after the "
+        f"{HOLDOUT_MIN_HISTORY_DAYS} days of history its model needs"
+    )
+    if rest >= HOLDOUT_MIN_HORIZON_DAYS:
+        return HoldoutPlan(
+            "shortened",
+            cutoff,
+            rest,
+            f"{short}; {rest} days judged, not comparable with a {horizon_days}-day holdout",
+        )
+    return HoldoutPlan(
+        "skipped",
+        None,
+        None,
+        f"{short}, nor one of {HOLDOUT_MIN_HORIZON_DAYS} days ({max(rest, 0)} left after them)",
+    )
+
+
+def _holdout(
+    history: pd.DataFrame, holdout: HoldoutPlan, factory: Callable[[int], RetentionModel]
+) -> BacktestResult:
+    """The holdout's backtest, its model's warnings said to be the holdout's (the final model
+    warns of the same things in its own words, and two identical lines would read as one twice).
+    Other libraries' warnings pass as they came."""
+    assert holdout.cutoff is not None and holdout.horizon_days is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluation = backtest(
+            history,
+            horizon_days=holdout.horizon_days,
+            n_cutoffs=1,
+            last_cutoff=holdout.cutoff,
+            model_factory=factory,
+        )
+    seen: dict[Any, Any] = {}  # the filters' "once per place" among the re-issued ones
+    for warning in caught:
+        if Path(warning.filename).resolve().is_relative_to(_PACKAGE):
+            warnings.warn(f"holdout: {warning.message}", warning.category, stacklevel=2)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno, registry=seen
+            )
+    return evaluation
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def training_choices(model: RetentionModel) -> dict[str, Any]:
+    """What the fitted model's training chose, as plain data (``choices.json`` of the run).
+
+    ``choices``: output -> the model that makes it (``lgbm``, ``btyd``, ``naive`` or ``blend``);
+    ``weights``: output -> candidate -> weight; ``validation_metrics``: output -> candidate (and
+    ``blend``, ``chosen``) -> the validation metric; ``metrics``: output -> that metric's name;
+    ``reasons``: output -> why it was chosen without validation (none when validated);
+    ``validation``: how the choice was validated; ``plan`` and ``fallback`` as on the model.
+    """
+    found = getattr(model, "choices_", None) or {}
+    plan = getattr(model, "plan_", None)
+    return {
+        "choices": {o: str(getattr(c, "name", c)) for o, c in found.items()},
+        "weights": {o: dict(getattr(c, "weights", {})) for o, c in found.items()},
+        "validation_metrics": {
+            o: {k: float(v) for k, v in getattr(c, "scores", {}).items()} for o, c in found.items()
+        },
+        "metrics": {o: getattr(c, "metric", None) for o, c in found.items()},
+        "reasons": {o: getattr(c, "reason", None) for o, c in found.items()},
+        "validation": dict(getattr(model, "validation_", None) or {}),
+        "plan": None if plan is None else {**plan.as_params(), "notes": list(plan.notes)},
+        "fallback": getattr(model, "fallback_", None),
+    }
+
+
+def log_training_choices(model: RetentionModel) -> None:
+    """Log what the final model's training chose on the active run.
+
+    Params: the plan (``plan_cutoffs``, ``plan_training_horizon_days``, ``plan_step_days``,
+    ``plan_min_history_days``, ``plan_history_days``: prefixed, as ``step_days`` and
+    ``min_history_days`` are also the arguments asked for, ``None`` for "from the data"),
+    ``training_rows``, ``reference_cutoff`` (``none`` in a fallback) and ``choice_<output>``.
+    Metrics ``validation/<output>/<candidate>`` (NaN left out). Tag ``fallback`` with the reason
+    when the predictions are BTYD's alone. Artefact ``choices.json``
+    (:func:`training_choices`).
+    """
+    record = training_choices(model)
+    plan = getattr(model, "plan_", None)
+    reference = getattr(model, "reference_cutoff_", None)
+    params: dict[str, Any] = {
+        "training_rows": getattr(model, "training_rows_", 0),
+        "reference_cutoff": "none" if reference is None else f"{reference:%Y-%m-%d}",
+    }
+    if plan is not None:
+        params |= {f"plan_{k}": v for k, v in plan.as_params().items()}
+    else:  # a model from before training plans: its cutoffs
+        params["plan_cutoffs"] = ", ".join(f"{c:%Y-%m-%d}" for c in model.cutoffs_) or "none"
+    params |= {f"choice_{o}": name for o, name in record["choices"].items()}
+    mlflow.log_params(params)
+    metrics = {
+        f"validation/{o}/{candidate}": value
+        for o, scores in record["validation_metrics"].items()
+        for candidate, value in scores.items()
+        if math.isfinite(value)
+    }
+    if metrics:
+        mlflow.log_metrics(metrics)
+    if record["fallback"]:
+        mlflow.set_tag("fallback", record["fallback"])
+    mlflow.log_dict(record, "choices.json")
 
 
 def _log_data(history: pd.DataFrame, name: str, source: str | None) -> None:
