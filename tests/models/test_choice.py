@@ -25,14 +25,14 @@ def test_a_single_candidate_wins_a_tie_with_a_blend() -> None:
     y = np.array([0, 0, 1, 1, 1])
     candidates = {"lgbm": y * 1.0, "btyd": y * 2.0, "naive": y * 3.0}
 
-    def neg_error(p: np.ndarray) -> float:
+    def neg_error(p: np.ndarray, rows: np.ndarray | None) -> float:
         return -float(np.abs(p - y).sum())
 
-    choice = choose("expected_purchases", candidates, blend_values, neg_error)
+    choice = choose("expected_purchases", candidates, blend_values, neg_error, resamples=0)
     assert choice.name == "lgbm"
     assert choice.weights == {"lgbm": 1.0, "btyd": 0.0, "naive": 0.0}
     # Every weighting scores the same: the classic model stays.
-    same_rank = choose("expected_purchases", candidates, blend_values, lambda p: 1.0)
+    same_rank = choose("expected_purchases", candidates, blend_values, lambda p, rows: 1.0)
     assert same_rank.name == "btyd"
 
 
@@ -40,10 +40,10 @@ def test_a_blend_wins_only_when_it_does_better_than_its_parts() -> None:
     truth = np.array([1.0, 2.0, 3.0, 4.0])
     candidates = {"lgbm": truth + 1.0, "btyd": truth - 1.0, "naive": truth * 0}
 
-    def neg_error(p: np.ndarray) -> float:
+    def neg_error(p: np.ndarray, rows: np.ndarray | None) -> float:
         return -float(np.abs(p - truth).sum())
 
-    choice = choose("clv", candidates, blend_values, neg_error)
+    choice = choose("clv", candidates, blend_values, neg_error, resamples=0)
     assert choice.name == "blend"
     assert choice.weights == {"lgbm": 0.5, "btyd": 0.5, "naive": 0.0}
     assert choice.scores["chosen"] == pytest.approx(0.0)

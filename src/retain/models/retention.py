@@ -579,7 +579,7 @@ class RetentionModel:
         candidates = found["default"]
         for booster, outputs in BOOSTERS.items():
             judged = outputs[0]
-            scores = {name: metrics[judged][1](found[name][judged]["lgbm"]) for name in tried}
+            scores = {name: metrics[judged][1](found[name][judged]["lgbm"], None) for name in tried}
             self.settings_scores_[booster] = scores
             best = "default"
             for name in tried:  # another setting must do better (NaN never does)
