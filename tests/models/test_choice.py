@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -147,3 +148,25 @@ def test_short_histories_train(
     assert (scores["expected_purchases"] >= 0).all()
     # Over the horizon predicted, not the shorter one trained on.
     assert model.timing_edges_[-1] == horizon
+
+
+def test_an_unknown_trailing_window_leaves_the_naive_rule_to_btyd(cdnow_sample: Dataset) -> None:
+    """The service accepts feature rows with unknown (NaN) values; the naive rule has no rate
+    for them, and a blend that gives it weight must still answer (BTYD's expectation stands in:
+    the schemathesis test of the service found a null CLV)."""
+    tx = cdnow_sample.transactions.frame
+    model = RetentionModel(90, n_jobs=1).fit(tx, "1997-09-30")
+    table = model.features(tx).head(50).copy()
+    table.loc[
+        table.index[:10], [c for c in table.columns if c.startswith(("orders_", "spend_"))]
+    ] = np.nan
+    for output in ("expected_purchases", "clv"):
+        model.choices_[output] = replace(
+            model.choices_[output], weights={"lgbm": 0.0, "btyd": 0.5, "naive": 0.5}
+        )
+    scores = model.score_features(table, "1997-09-30", n_reasons=0)
+    assert np.isfinite(scores["clv"]).all()
+    assert np.isfinite(scores["expected_purchases"]).all()
+    _, purchases, _ = model.btyd_.expectations(table, 90)
+    level = model.levels_["purchases"]
+    assert scores["expected_purchases"].to_numpy()[:10] == pytest.approx(purchases[:10] * level)

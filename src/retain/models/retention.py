@@ -637,12 +637,18 @@ class RetentionModel:
             p_no, purchases, clv = self.btyd_.expectations(table, horizon)
             btyd_hazards = self.btyd_.hazards(table, edges)
         naive = naive_values(table, horizon)
+        # A feature row may leave the trailing window or the age unknown (NaN, as the service
+        # accepts): the naive rule has no rate then, and BTYD's expectation stands in for it.
+        naive_purchases = np.where(
+            np.isfinite(naive["expected_purchases"]), naive["expected_purchases"], purchases
+        )
+        naive_clv = np.where(np.isfinite(naive["clv"]), naive["clv"], clv)
         found: dict[str, dict[str, np.ndarray]] = {
             "churn_probability": {"btyd": p_no},
             "p_purchase_30d": {"btyd": 1 - table["btyd_p_no_purchase_30d"].to_numpy(float)},
             "days_to_next_purchase": {"btyd": btyd_hazards},
-            "expected_purchases": {"btyd": purchases, "naive": naive["expected_purchases"]},
-            "clv": {"btyd": clv, "naive": naive["clv"]},
+            "expected_purchases": {"btyd": purchases, "naive": naive_purchases},
+            "clv": {"btyd": clv, "naive": naive_clv},
         }
         if boosters is None:
             return found
