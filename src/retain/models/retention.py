@@ -659,9 +659,11 @@ class RetentionModel:
                 calibrated=self.calibrate_churn,
                 base_probability=at_trained["btyd_p_no_purchase"].to_numpy(),
             )
+        # Over the training horizon the bins are the timing model's own: BTYD's hazards over
+        # them are ``btyd_hazards`` already (computed once: a request's latency).
         base_hazards = (
-            held_hazards
-            if held_hazards is not None
+            btyd_hazards
+            if horizon == trained
             else self.btyd_.hazards(table, boosters.timing.bin_edges_)
         )
         lgbm_hazards = boosters.timing.predict_hazard(X, base_hazards)
