@@ -27,12 +27,19 @@ __all__ = [
     "CUSTOMERS",
     "EVENTS",
     "EVENT_TYPES",
+    "MANIFEST_FILE",
+    "SCORES_FILE",
     "TIMESTAMP_DTYPE",
     "TRANSACTIONS",
     "TableContract",
 ]
 
 TIMESTAMP_DTYPE: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
+
+SCORES_FILE: Final = "scores.parquet"
+"""The scores table of a scoring output folder (a file, or a folder of part files with Spark)."""
+MANIFEST_FILE: Final = "manifest.json"
+"""What a scoring run read, which model it used and what it wrote, beside ``SCORES_FILE``."""
 
 # Event types with a meaning in the feature builder; other types are kept and counted as "other".
 EVENT_TYPES: Final = (
