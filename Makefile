@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine (Python 3.11; Java for Spark):
-#   make demo   creates .venv, installs the locked dependencies, runs `retain demo`
+#   make demo   creates .venv, installs the locked dependencies with the demo extra, runs `retain demo`
 #   make test   the same with the dev tools, then lint, type check and the test suite
 # Every install goes through uv and uv.lock, so it is reproducible and does not re-resolve.
 
@@ -16,9 +16,10 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# --inexact keeps uv itself (installed by pip above) in the environment.
+# --inexact keeps uv itself (installed by pip above) in the environment. The demo extra brings the
+# CDNOW files `retain demo` reads (they ship inside lifetimes, which the core no longer depends on).
 setup: $(UV)
-	$(UV) sync --frozen --inexact --quiet
+	$(UV) sync --frozen --inexact --quiet --extra demo
 
 setup-dev: $(UV) browser
 	$(UV) sync --frozen --inexact --quiet --all-extras
@@ -53,7 +54,8 @@ bench: setup-dev
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache retain-demo
 
-# The serving image's pinned requirements (bentofile.yaml), from uv.lock.
+# The serving image's pinned requirements (bentofile.yaml), from uv.lock: the core and the serving
+# extra only (no lifetimes, autograd or dill; tests/test_packaging.py checks).
 requirements: $(UV)
 	$(UV) export --frozen --extra serving --no-hashes --no-emit-project --no-dev --quiet \
 		-o requirements/serving.txt

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -25,6 +27,40 @@ def test_serving_requirements_match_the_lock() -> None:
         return sorted(line.split(";")[0].strip() for line in text.splitlines() if "==" in line)
 
     assert pins(exported) == pins(committed), "run `make requirements` and commit the result"
+
+
+def test_serving_requirements_carry_no_demo_dependencies() -> None:
+    """lifetimes only finds the demo's CDNOW file: it and what it pulls in (autograd, dill) stay out
+    of the serving image."""
+    requirements = (ROOT / "requirements" / "serving.txt").read_text()
+    pinned = {
+        line.split("==")[0].strip().lower() for line in requirements.splitlines() if "==" in line
+    }
+    assert "bentoml" in pinned and "lightgbm" in pinned  # the file is the real export
+    assert not {"lifetimes", "autograd", "dill"} & pinned
+
+
+def test_core_dependencies_leave_lifetimes_to_the_demo_extra() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(specs: list[str]) -> set[str]:
+        return {re.split(r"[=<>\[ ]", spec, maxsplit=1)[0].lower() for spec in specs}
+
+    assert "lifetimes" not in names(project["dependencies"])
+    assert "jinja2" in names(project["dependencies"])  # the HTML report's templates
+    extras = project["optional-dependencies"]
+    assert names(extras["demo"]) == {"lifetimes"}
+    assert "retain[demo]" in extras["dev"]  # the tests compare against lifetimes
+
+
+def test_lock_matches_pyproject() -> None:
+    """`uv lock --check --offline`: uv.lock was resolved from this pyproject.toml (no network)."""
+    uv = Path(sys.executable).with_name("uv")
+    checked = subprocess.run(
+        [str(uv), "lock", "--check", "--offline", "--project", str(ROOT)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, "run `uv lock` and commit uv.lock:\n" + checked.stderr
 
 
 def test_bentofile_names_the_service_and_the_locked_requirements() -> None:

@@ -1,8 +1,11 @@
+import sys
+
 import pytest
 
 from retain.data.contract import CUSTOMERS, TRANSACTIONS
 from retain.data.datasets import (
     Dataset,
+    cdnow_path,
     load_cdnow,
     load_online_retail,
 )
@@ -27,6 +30,20 @@ def test_cdnow_sample_uses_the_sample_ids(cdnow_sample: Dataset) -> None:
 def test_cdnow_kind_is_checked() -> None:
     with pytest.raises(RetainInputError, match="'master' or 'sample'"):
         load_cdnow("full")  # type: ignore[arg-type]
+
+
+def test_cdnow_without_lifetimes_says_to_install_the_demo_extra(monkeypatch) -> None:
+    # A None entry in sys.modules makes the package unfindable, as when it is not installed.
+    monkeypatch.setitem(sys.modules, "lifetimes", None)
+    with pytest.raises(RetainInputError, match=r"CDNOW master.*lifetimes.*retain\[demo\]"):
+        load_cdnow("master")
+
+
+def test_cdnow_path_does_not_import_lifetimes(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "lifetimes", raising=False)
+    path = cdnow_path("sample")
+    assert path.name == "CDNOW_sample.txt" and path.exists()
+    assert "lifetimes" not in sys.modules
 
 
 def test_online_retail_reports_guests_and_cancellations(online_retail: Dataset) -> None:

@@ -2,7 +2,11 @@
 
 - CDNOW (Fader & Hardie): CD purchases of customers who first bought in Q1 1997, followed to June
   1998. Both files ship inside the ``lifetimes`` package: the master file (23,570 customers) and the
-  1/10 sample of the BG/NBD paper (2,357 customers).
+  1/10 sample of the BG/NBD paper (2,357 customers). lifetimes is the ``demo`` extra
+  (``pip install 'retain[demo]'``), not a core dependency: retain reads only the files, and the
+  serving image should not carry lifetimes, autograd and dill for a demo. retain does not copy the
+  files into its own package: lifetimes' MIT licence covers its code, while the data are Fader and
+  Hardie's, published for research without a licence of their own.
 - UCI Online Retail II: a UK gift retailer's invoice lines, December 2009 to December 2011, as a
   real client exports them: guests without an id, cancellations, zero prices, postage lines.
 
@@ -12,9 +16,9 @@ and adds what is particular to the source to the report's notes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -81,10 +85,21 @@ class Dataset:
         return lines + [f"  note: {note}" for note in self.notes]
 
 
+CDNOW_PACKAGE = "lifetimes"
+
+
 def cdnow_path(kind: Literal["master", "sample"] = "master") -> Path:
-    """Where the lifetimes package keeps the CDNOW file."""
-    files = resources.files("lifetimes") / "datasets" / f"CDNOW_{kind}.txt"
-    return Path(str(files))
+    """Where the lifetimes package keeps the CDNOW file.
+
+    The package is found, not imported: importing lifetimes would load autograd for a file path.
+    """
+    spec = importlib.util.find_spec(CDNOW_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RetainInputError(
+            f"CDNOW {kind}: the data file ships with the {CDNOW_PACKAGE} package, which is not "
+            "installed; install the demo extra: pip install 'retain[demo]' (or `make setup`)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / f"CDNOW_{kind}.txt"
 
 
 def load_cdnow(kind: Literal["master", "sample"] = "master") -> Dataset:
