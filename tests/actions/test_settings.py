@@ -225,3 +225,23 @@ def test_unreadable_files_are_refused(
 def test_to_file_refuses_other_formats(tmp_path: Path) -> None:
     with pytest.raises(RetainInputError, match=r"neither a \.toml nor a \.json file"):
         ActionSettings().to_file(tmp_path / "actions.yaml")
+
+
+def test_an_unknown_variable_is_refused_with_the_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic-settings ignores a variable that names no field: a typo would go unnoticed."""
+    monkeypatch.setenv("RETAIN_ACTIONS_OUTREACH__LEAD_DAYS", "4")  # valid: not named
+    monkeypatch.setenv("RETAIN_ACTIONS_OUTRECH__LEAD_DAYS", "5")
+    with pytest.raises(
+        RetainInputError,
+        match=r"unknown variable\(s\) RETAIN_ACTIONS_OUTRECH__LEAD_DAYS; .*"
+        r"PART one of SEGMENTS, TIERS, OUTREACH, AUDIENCE",
+    ):
+        ActionSettings()
+
+
+def test_settings_are_frozen() -> None:
+    settings = ActionSettings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.outreach.lead_days = 9  # type: ignore[misc]
+    with pytest.raises(ValueError, match="frozen"):
+        settings.outreach = OutreachSettings()  # type: ignore[misc]

@@ -17,7 +17,8 @@ part::
 
 Fields the file leaves out come from ``RETAIN_ACTIONS_<PART>__<FIELD>`` environment variables (for
 example ``RETAIN_ACTIONS_OUTREACH__LEAD_DAYS=5``; lists as JSON), then from the defaults. A value in
-the file wins over a variable. An unknown key is an error (a typo must not pass silently) that
+the file wins over a variable. The settings are frozen. An unknown ``RETAIN_ACTIONS_*`` variable is an
+error that lists the parts, and an unknown key is an error (a typo must not pass silently) that
 lists the valid keys at the level of the mistake (the table names for an unknown table, that
 table's keys for an unknown key), and so is a bad value: both are
 :class:`~retain.errors.RetainInputError` naming the field.
@@ -38,6 +39,7 @@ import ast
 import inspect
 import json
 import math
+import os
 import textwrap
 import tomllib
 from collections.abc import Mapping
@@ -69,6 +71,8 @@ _SUFFIXES: Final = (".toml", ".json")
 
 
 class _Part(BaseModel):
+    """One table of the settings file: frozen, and an unknown key is an error."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -174,6 +178,7 @@ class ActionSettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         """Settings from the arguments, then ``RETAIN_ACTIONS_*`` variables, then the defaults; a
         bad value is a :class:`RetainInputError` naming the field (not a pydantic traceback)."""
+        _check_variables()
         try:
             super().__init__(**values)
         except SettingsError as error:  # a variable that is not valid JSON for its field
@@ -214,6 +219,24 @@ class ActionSettings(BaseSettings):
         text = _toml(values) if suffix == ".toml" else json.dumps(values, indent=2) + "\n"
         path.write_text(text, encoding="utf-8")
         return path
+
+
+def _check_variables() -> None:
+    """Refuse a ``RETAIN_ACTIONS_*`` variable that names no part: pydantic-settings would ignore
+    it, so a typo in a deployment's environment would silently leave a default in place. (A typo
+    in a field name, ``..._OUTREACH__LEAD_DAY``, is refused by the part itself.)"""
+    parts = [name.upper() for name in ActionSettings.model_fields]
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper().removeprefix(ENV_PREFIX).split("__")[0] not in parts
+    )
+    if unknown:
+        raise RetainInputError(
+            f"action settings: unknown variable(s) {', '.join(unknown)}; the variables are "
+            f"{ENV_PREFIX}<PART>__<FIELD> with PART one of {', '.join(parts)}"
+        )
 
 
 def _problems(error: ValidationError) -> str:

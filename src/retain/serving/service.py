@@ -39,7 +39,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import bentoml
 from starlette.responses import JSONResponse
@@ -63,9 +63,11 @@ class LoadShedding:
     retry or go elsewhere. The health, readiness and metrics endpoints are never shed.
     """
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int | None = None) -> None:
+        """``limit`` default: ``max_in_flight`` of the settings, read now (when the server builds
+        its application in a worker), not when this module is imported."""
         self.app = app
-        self.limit = limit
+        self.limit = ServingSettings().max_in_flight if limit is None else limit
         self.in_flight = 0  # the event loop is single-threaded: no lock needed
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -98,16 +100,24 @@ class LoadShedding:
 _SHED_PATHS = frozenset({"/predict", "/predict_features"})
 
 
+def _workers() -> int | Literal["cpu_count"]:
+    """The worker count, the one setting read when this module is imported: BentoML takes it from
+    the decorator below before any service object exists (``bentoml serve`` imports the module
+    when it starts, so the variable is still read at start-up)."""
+    return ServingSettings().workers
+
+
 # BentoML's own concurrency cap answers 429 and is set above ours so that LoadShedding decides.
 @bentoml.service(
     name="retain",
-    workers=ServingSettings().workers,
+    workers=_workers(),
     traffic={"timeout": 60, "max_concurrency": 1024},
 )
 class RetentionService:
     """Churn risk, next purchase and CLV for customers sent with their histories."""
 
     def __init__(self) -> None:
+        # Read here, when the server starts the service, so the environment at start-up counts.
         self.settings = ServingSettings()
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
@@ -196,4 +206,5 @@ class _NotLoaded(Exception):
 
 
 # The decorator made RetentionService a bentoml Service, which mypy sees as the plain class.
-cast(Any, RetentionService).add_asgi_middleware(LoadShedding, limit=ServingSettings().max_in_flight)
+# No limit given: each worker's LoadShedding reads max_in_flight when the application is built.
+cast(Any, RetentionService).add_asgi_middleware(LoadShedding)

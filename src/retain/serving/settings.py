@@ -1,20 +1,32 @@
-"""How the service finds its model, what it accepts, and who may call it."""
+"""How the service finds its model, what it accepts, and who may call it.
+
+The settings are read when they are built (``ServingSettings()``), which the service does when it
+starts, not when its module is imported: a test or a deployment may set the variables after the
+import. They are frozen, and an unknown ``RETAIN_SERVE_*`` variable or keyword is an error that
+names it and lists the valid ones (a typo must not leave a default in place unnoticed).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
-__all__ = ["ServingSettings"]
+from retain.errors import RetainInputError
+
+__all__ = ["ENV_PREFIX", "ServingSettings"]
+
+ENV_PREFIX: Final = "RETAIN_SERVE_"
 
 
 class ServingSettings(BaseSettings):
     """Each field can be set by an environment variable ``RETAIN_SERVE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="RETAIN_SERVE_")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     model_uri: str | None = None
     """A registered model URI; default ``models:/retain@champion`` at the tracking URI
@@ -36,3 +48,40 @@ class ServingSettings(BaseSettings):
     every core of the host and load a model copy for each)."""
     api_token: str | None = None
     """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401)."""
+
+    def __init__(self, **values: Any) -> None:
+        """Settings from the arguments, then the ``RETAIN_SERVE_*`` variables, then the defaults;
+        a bad value, an unknown variable or an unknown keyword is a :class:`RetainInputError`
+        naming it."""
+        fields = [name.upper() for name in type(self).model_fields]
+        unknown = sorted(
+            name
+            for name in os.environ
+            if name.upper().startswith(ENV_PREFIX)
+            and name.upper().removeprefix(ENV_PREFIX) not in fields
+        )
+        if unknown:
+            raise RetainInputError(
+                f"serving settings: unknown variable(s) {', '.join(unknown)}; the variables are "
+                f"{', '.join(ENV_PREFIX + name for name in fields)}"
+            )
+        try:
+            super().__init__(**values)
+        except SettingsError as error:  # a variable that cannot be parsed for its field
+            raise RetainInputError(f"serving settings: {error}") from error
+        except ValidationError as error:
+            raise RetainInputError(f"serving settings: {_problems(error)}") from error
+
+
+def _problems(error: ValidationError) -> str:
+    """Each problem as ``field (RETAIN_SERVE_<FIELD>): what is wrong``."""
+    messages = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "settings"
+        where = f"{field} ({ENV_PREFIX}{field.upper()})"
+        if problem["type"] == "extra_forbidden":
+            keys = ", ".join(ServingSettings.model_fields)
+            messages.append(f"{field}: unknown setting; the settings are {keys}")
+        else:
+            messages.append(f"{where}: {problem['msg']}, not {problem['input']!r}")
+    return "; ".join(messages)

@@ -58,3 +58,18 @@ def test_describe_prints_the_assumptions() -> None:
 def test_bad_settings(values: dict[str, object], message: str) -> None:
     with pytest.raises(RetainInputError, match=message):
         DiscountSettings(**values)
+
+
+def test_an_unknown_key_is_named_with_the_valid_keys() -> None:
+    """A typo in a [discounts] table is refused, and the error says what the table takes."""
+    with pytest.raises(
+        RetainInputError,
+        match=r"budjet: unknown setting; \[discounts\] takes levels, margin_rate, budget, "
+        "response_rates, min_net_value",
+    ):
+        DiscountSettings(budjet=10)
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        DiscountSettings().budget = 5.0  # type: ignore[misc]

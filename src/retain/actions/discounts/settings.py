@@ -59,12 +59,18 @@ class DiscountSettings(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         """Settings from keyword arguments; a bad value is a :class:`RetainInputError` naming the
-        field (not a pydantic traceback)."""
+        field (not a pydantic traceback), and an unknown key one that lists the valid keys (a
+        typo in a ``[discounts]`` table must not leave a default in place unnoticed)."""
         try:
             super().__init__(**values)
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(map(str, problem['loc'])) or 'settings'}: {problem['msg']}"
+                f"{'.'.join(map(str, problem['loc'])) or 'settings'}: "
+                + (
+                    f"unknown setting; [discounts] takes {', '.join(type(self).model_fields)}"
+                    if problem["type"] == "extra_forbidden"
+                    else problem["msg"]
+                )
                 for problem in error.errors()
             )
             raise RetainInputError(f"discount settings: {problems}") from error
