@@ -7,38 +7,14 @@ from typing import Final
 import pandas as pd
 import pyarrow as pa
 
+from retain.data.contract import SCORES, scores_arrow_schema
+
 __all__ = ["HISTORY_COLUMNS", "SCORES_SCHEMA", "to_arrow", "to_output_frame"]
 
-SCORES_SCHEMA: Final = pa.schema(
-    [
-        pa.field("customer_id", pa.string(), nullable=False),
-        pa.field("churn_probability", pa.float64()),
-        pa.field("p_alive", pa.float64()),
-        pa.field("expected_purchases", pa.float64()),
-        pa.field("p_purchase_30d", pa.float64()),
-        pa.field("days_to_next_purchase", pa.float64()),
-        pa.field("expected_next_purchase_date", pa.date32()),
-        pa.field("clv", pa.float64()),
-        pa.field("segment", pa.string()),
-        pa.field("reasons", pa.list_(pa.string())),
-        pa.field("action", pa.string()),
-        # What the customer did, beside what the models predict: what audiences and reports
-        # (and people reading the file) need to know.
-        pa.field("frequency", pa.float64()),
-        pa.field("T", pa.float64()),
-        pa.field("days_since_last_purchase", pa.float64()),
-        pa.field("orders_total", pa.float64()),
-        pa.field("spend_total", pa.float64()),
-    ]
-)
-# The columns of ``SCORES_SCHEMA`` taken from the feature table rather than from the models.
-HISTORY_COLUMNS: Final = (
-    "frequency",
-    "T",
-    "days_since_last_purchase",
-    "orders_total",
-    "spend_total",
-)
+SCORES_SCHEMA: Final = scores_arrow_schema()
+"""The Arrow schema of ``scores.parquet``: the scores contract's (``retain.data.contract.SCORES``)."""
+HISTORY_COLUMNS: Final = tuple(c.name for c in SCORES.specs if c.source == "history")
+"""The columns of ``SCORES_SCHEMA`` taken from the feature table rather than from the models."""
 
 
 def to_output_frame(scores: pd.DataFrame) -> pd.DataFrame:
