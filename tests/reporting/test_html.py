@@ -168,7 +168,55 @@ def test_every_plot_is_a_valid_png_that_is_not_blank(document: str) -> None:
 
 def test_text_from_the_data_is_escaped(document: str) -> None:
     assert "<script" not in document
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in document
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in document
+
+
+SCRIPT = "<script>alert(1)</script>"
+AMPERSANDS = """Paid & "social" <'web'>"""
+
+
+def test_hostile_ids_segments_and_channels_are_escaped_everywhere() -> None:
+    """A segment, an audience (a channel), an input name and the notes holding markup reach the
+    page only as text: the template engine escapes every value, so no raw tag or quote from data
+    gets through. (Customer ids are not listed in the report, which summarises; a hostile one is
+    among the scores all the same and must not surface raw.)"""
+    data = full_data()
+    scores = data.scores.copy()
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    scores.loc[scores.index[0], "customer_id"] = SCRIPT
+    scores["lifecycle_segment"] = np.where(scores.index % 2 == 0, AMPERSANDS, SCRIPT)
+    hostile = ReportData(
+        as_of=AS_OF,
+        scores=scores,
+        manifest={**data.manifest, "inputs": {SCRIPT: {"path": AMPERSANDS, "rows_valid": 1}}},
+        audiences=[AudienceSummary(AMPERSANDS, 3, 1.0, None, SCRIPT, SCRIPT, AMPERSANDS)],
+        discounts=DiscountSection(mode=SCRIPT, budget=None, assumptions=[AMPERSANDS]),
+        notes=[SCRIPT, AMPERSANDS],
+        title=AMPERSANDS,
+    )
+    document = render_report(hostile)
+    assert "<script" not in document.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
+    assert "Paid &amp; &#34;social&#34; &lt;&#39;web&#39;&gt;" in document
+    assert AMPERSANDS not in document
+    parsed = parse(document)
+    assert "script" not in parsed.tags
+    # What a reader sees is the data, as text: the parser decodes the escapes back.
+    texts = _texts(document)
+    assert SCRIPT in texts and AMPERSANDS in texts
+    assert f"Input: {SCRIPT}" in texts
+
+
+def _texts(document: str) -> set[str]:
+    """The text nodes of a document, entities decoded."""
+    found: set[str] = set()
+
+    class Texts(HTMLParser):
+        def handle_data(self, data: str) -> None:
+            found.add(data)
+
+    Texts(convert_charrefs=True).feed(document)
+    return found
 
 
 def test_the_file_is_self_contained(document: str) -> None:
@@ -288,7 +336,7 @@ def test_a_segment_named_overdue_is_told_apart_from_the_overdue_flag() -> None:
     flagged = scores.loc[scores["overdue"], "lifecycle_segment"].value_counts()
     assert f"{int(scores['overdue'].sum()):,} of the {len(scores):,}, by segment: " in document
     assert f"overdue {flagged['overdue']:,}" in document
-    assert "a segment&#x27;s count is not the overdue count" in document
+    assert "a segment&#39;s count is not the overdue count" in document
 
 
 def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
@@ -333,3 +381,25 @@ def test_the_crr_plot_leaves_out_and_shades_the_periods_it_cannot_measure() -> N
         ax=Figure().add_subplot(),
     )
     assert not any(line.get_label().startswith("CRR expected") for line in young.get_lines())
+
+
+def test_the_templates_ship_in_the_bento_and_the_wheel() -> None:
+    """The report reads its templates beside retain.reporting: `bentoml build` must copy them
+    (bentofile's include), and the wheel must hold them (hatch packages every file of
+    src/retain, not only the .py files, unless the build config narrows it)."""
+    import tomllib
+
+    import pathspec
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    templates = sorted((root / "src/retain/reporting/templates").iterdir())
+    assert {path.name for path in templates} >= {"report.html.j2", "blocks.html.j2", "report.css"}
+    bentofile = yaml.safe_load((root / "bentofile.yaml").read_text())
+    included = pathspec.PathSpec.from_lines("gitwildmatch", bentofile["include"])
+    for path in templates:
+        assert included.match_file(path.relative_to(root).as_posix()), path.name
+    wheel = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert wheel["targets"]["wheel"]["packages"] == ["src/retain"]
+    assert "only-include" not in wheel["targets"]["wheel"]
+    assert "exclude" not in wheel["targets"]["wheel"]

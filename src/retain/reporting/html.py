@@ -2,9 +2,15 @@
 
 The file is self-contained: inline CSS, plots embedded as base64 PNG (matplotlib's Agg renderer,
 drawn into figures made without pyplot), no script and nothing fetched from elsewhere, so it can be
-mailed, archived or opened offline. Every piece of text that comes from data (customer segments,
-file names, settings, the manifest) is escaped. Rendering the same data twice gives the same bytes
-(no clock is read: the times shown come from the inputs).
+mailed, archived or opened offline. Rendering the same data twice gives the same bytes (no clock is
+read: the times shown come from the inputs).
+
+The markup is in Jinja2 templates (``templates/report.html.j2`` and the block macros of
+``templates/blocks.html.j2``), rendered with autoescape on: every value that reaches the page
+(customer segments, file names, settings, the manifest) is escaped by the template engine, not by
+a helper each caller must remember. This module only shapes the data: numbers formatted as text,
+tables as lists of rows, figures as PNG data URIs, each section a list of blocks whose ``kind``
+names the macro that draws it.
 
 :func:`render_report` takes a :class:`ReportData`: plain frames and values, as the KPI and action
 functions return them, so the report can be rendered from any source (the ``retain audiences``
@@ -22,16 +28,17 @@ measurable ("n/m"), not as the 100 % the formula gives there.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -181,45 +188,125 @@ def render_report(data: ReportData) -> str:
         _outreach(data),
         _run(data),
     ]
-    notes = "".join(f"<li>{_e(n)}</li>" for n in data.notes)
-    body = "\n".join(s for s in sections if s)
-    nav = "".join(
-        f'<a href="#{anchor}">{_e(label)}</a>'
-        for anchor, label in (
-            ("summary", "Summary"),
-            ("kpis", "KPIs"),
-            ("cohorts", "Cohorts"),
-            ("segments", "Segments"),
-            ("tiers", "Tiers"),
-            ("scores", "Scores"),
-            ("audiences", "Audiences"),
-            ("discounts", "Discounts"),
-            ("outreach", "Outreach"),
-            ("run", "Model and run"),
-        )
-    )
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(data.title)} as of {_e(data.as_of)}</title>\n"
-        f"<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<header><h1>{_e(data.title)}</h1><p>Scores as of <strong>{_e(data.as_of)}</strong>"
-        f"{_model_line(data.manifest)}</p><nav>{nav}</nav></header>\n<main>\n"
-        + (
-            f'<section id="notes"><h2>Notes</h2><ul class="notes">{notes}</ul></section>\n'
-            if notes
-            else ""
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=data.title,
+            as_of=data.as_of,
+            model=_model_line(data.manifest),
+            nav=_NAV,
+            notes=[str(note) for note in data.notes],
+            sections=sections,
         )
-        + body
-        + "\n</main>\n</body>\n</html>\n"
     )
+
+
+_NAV: Final = (
+    ("summary", "Summary"),
+    ("kpis", "KPIs"),
+    ("cohorts", "Cohorts"),
+    ("segments", "Segments"),
+    ("tiers", "Tiers"),
+    ("scores", "Scores"),
+    ("audiences", "Audiences"),
+    ("discounts", "Discounts"),
+    ("outreach", "Outreach"),
+    ("run", "Model and run"),
+)
+
+
+@cache
+def _environment() -> Environment:
+    """The templates beside this module, with autoescape on for everything they render (the
+    safety of the page rests on it) and an error for any name a template uses but is not given."""
+    return Environment(
+        loader=PackageLoader("retain.reporting", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# -- blocks: what a section holds, drawn by the macro its kind names (templates/blocks.html.j2) ---
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    css: str
+    """``num`` (right-aligned) or ``text`` (wraps)."""
+
+
+@dataclass(frozen=True)
+class _Table:
+    kind: ClassVar[str] = "table"
+    header: list[str]
+    rows: list[list[_Cell]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class _Figure:
+    kind: ClassVar[str] = "figure"
+    src: str
+    """The PNG as a data URI."""
+    alt: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Missing:
+    kind: ClassVar[str] = "missing"
+    text: str
+
+
+@dataclass(frozen=True)
+class _Cards:
+    kind: ClassVar[str] = "cards"
+    cards: list[tuple[str, str]]
+    """(label, value) of each headline figure."""
+
+
+@dataclass(frozen=True)
+class _Definitions:
+    kind: ClassVar[str] = "definitions"
+    items: list[tuple[str, str]]
+    """(term, what it means)."""
+
+
+@dataclass(frozen=True)
+class _Mode:
+    kind: ClassVar[str] = "mode"
+    mode: str
+    budget: str
+
+
+@dataclass(frozen=True)
+class _Bullets:
+    kind: ClassVar[str] = "bullets"
+    title: str
+    items: list[str]
+    css: str
+
+
+_Block = _Table | _Figure | _Missing | _Cards | _Definitions | _Mode | _Bullets
+
+
+@dataclass(frozen=True)
+class _Section:
+    anchor: str
+    title: str
+    blocks: list[_Block]
 
 
 # -- sections ----------------------------------------------------------------------------------
 
 
-def _summary(data: ReportData) -> str:
+def _summary(data: ReportData) -> _Section:
     scores = data.scores
     window, unit, upcoming = data.active_window_days, data.unit, data.next_days
     cards = [("Customers scored", f"{len(scores):,}")]
@@ -255,15 +342,10 @@ def _summary(data: ReportData) -> str:
             cards.append((f"Last CRR ({last['period']})", _crr(last["crr"], _covered(last))))
     for audience in data.audiences:
         cards.append((f"Audience: {audience.name} (customers)", f"{audience.customers:,}"))
-    items = "".join(
-        f'<div class="card"><div class="label">{_e(label)}</div>'
-        f'<div class="value">{_e(value)}</div></div>'
-        for label, value in cards
-    )
-    return _section("summary", "Summary", f'<div class="cards">{items}</div>' + _definitions(data))
+    return _Section("summary", "Summary", [_Cards(cards), _definitions(data)])
 
 
-def _definitions(data: ReportData) -> str:
+def _definitions(data: ReportData) -> _Definitions:
     """What the figures count, once, under the summary: the horizon, the active window, the unit
     of money, the scores and the overdue rule."""
     horizon = data.horizon_days
@@ -297,20 +379,21 @@ def _definitions(data: ReportData) -> str:
         ("Money", money + "."),
         ("Overdue", f"a repeat customer {data.overdue_rule}; each count says of whom."),
     ]
-    rows = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in items)
-    return f'<dl class="definitions">{rows}</dl>'
+    return _Definitions(items)
 
 
-def _kpis(data: ReportData) -> str:
+def _kpis(data: ReportData) -> _Section:
     if data.kpis is None or data.kpis.empty:
-        return _section(
+        return _Section(
             "kpis",
             "KPIs and the CRR forecast",
-            _forecast_table(data.forecast)
-            + _missing(
-                "No transactions were given: the KPIs per period (CRR, churn, repeat rate, AOV) "
-                "and the cohorts need them (--transactions)."
-            ),
+            [
+                _forecast_table(data.forecast),
+                _Missing(
+                    "No transactions were given: the KPIs per period (CRR, churn, repeat rate, "
+                    "AOV) and the cohorts need them (--transactions)."
+                ),
+            ],
         )
     kpis = data.kpis
     window = data.active_window_days
@@ -349,14 +432,14 @@ def _kpis(data: ReportData) -> str:
             else ""
         ),
     )
-    return _section(
-        "kpis", "KPIs and the CRR forecast", _forecast_table(data.forecast) + plot + table
+    return _Section(
+        "kpis", "KPIs and the CRR forecast", [_forecast_table(data.forecast), plot, table]
     )
 
 
-def _forecast_table(forecast: CRRForecast | None) -> str:
+def _forecast_table(forecast: CRRForecast | None) -> _Table | _Missing:
     if forecast is None:
-        return _missing("No CRR forecast (it needs the transactions unless as_of ends a period).")
+        return _Missing("No CRR forecast (it needs the transactions unless as_of ends a period).")
     rows = [
         [
             "Forecast period",
@@ -391,9 +474,9 @@ def _forecast_table(forecast: CRRForecast | None) -> str:
     )
 
 
-def _cohorts(data: ReportData) -> str:
+def _cohorts(data: ReportData) -> _Section:
     if data.cohorts is None or data.cohorts.empty:
-        return _section("cohorts", "Cohort retention", _missing("No transactions were given."))
+        return _Section("cohorts", "Cohort retention", [_Missing("No transactions were given.")])
     cohorts = data.cohorts
     plot = _figure(
         lambda ax: plot_cohort_retention(cohorts, ax=ax),
@@ -403,7 +486,7 @@ def _cohorts(data: ReportData) -> str:
     shown = cohorts.tail(12)
     columns = [c for c in shown.columns if c != "cohort_size"][:7]
     rows = [
-        [_e(index), f"{int(row['cohort_size']):,}", *(_percent(row[c] * 100) for c in columns)]
+        [str(index), f"{int(row['cohort_size']):,}", *(_percent(row[c] * 100) for c in columns)]
         for index, row in shown.iterrows()
     ]
     table = _table(
@@ -411,9 +494,8 @@ def _cohorts(data: ReportData) -> str:
         rows,
         caption=f"Share of each acquisition cohort with an order {data.period_name}s later "
         "(the last 12 cohorts; blank: not observed yet).",
-        escaped=True,
     )
-    return _section("cohorts", "Cohort retention", plot + table)
+    return _Section("cohorts", "Cohort retention", [plot, table])
 
 
 # The two segment schemes, named so that they cannot be confused (retain.actions.segments).
@@ -423,10 +505,10 @@ _SEGMENT_SCHEMES: Final = {
 }
 
 
-def _segments(data: ReportData) -> str:
+def _segments(data: ReportData) -> _Section:
     column = _first(data.scores, ("lifecycle_segment", "segment"))
     if column is None:
-        return _section("segments", "Segments", _missing("The scores hold no segment column."))
+        return _Section("segments", "Segments", [_Missing("The scores hold no segment column.")])
     scheme = _SEGMENT_SCHEMES[column]
     sizes = data.scores[column].astype("str").value_counts()
     plot = _figure(
@@ -442,7 +524,7 @@ def _segments(data: ReportData) -> str:
         )
     else:
         table = _size_table(sizes, scheme[0].upper() + scheme[1:], data.scores, column)
-    return _section("segments", f"Segments: {scheme}", table + plot)
+    return _Section("segments", f"Segments: {scheme}", [table, plot])
 
 
 def _overdue_by_segment(data: ReportData, column: str) -> str:
@@ -464,11 +546,11 @@ def _overdue_by_segment(data: ReportData, column: str) -> str:
     )
 
 
-def _tiers(data: ReportData) -> str:
+def _tiers(data: ReportData) -> _Section:
     column = _first(data.scores, ("loyalty_tier",))
     if column is None and data.tiers is None:
-        return _section("tiers", "Loyalty tiers", _missing("No loyalty tiers were planned."))
-    parts = []
+        return _Section("tiers", "Loyalty tiers", [_Missing("No loyalty tiers were planned.")])
+    parts: list[_Block] = []
     if data.tiers is not None and not data.tiers.empty:
         parts.append(
             _frame_table(
@@ -490,12 +572,12 @@ def _tiers(data: ReportData) -> str:
                 "Loyalty tier sizes",
             )
         )
-    return _section("tiers", "Loyalty tiers", "".join(parts))
+    return _Section("tiers", "Loyalty tiers", parts)
 
 
-def _distributions(data: ReportData) -> str:
+def _distributions(data: ReportData) -> _Section:
     scores = data.scores
-    parts = []
+    parts: list[_Block] = []
     if "churn_probability" in scores:
         parts.append(
             _figure(
@@ -525,7 +607,7 @@ def _distributions(data: ReportData) -> str:
             )
         )
     if not parts:
-        return _section("scores", "Scores", _missing("No churn or CLV column in the scores."))
+        return _Section("scores", "Scores", [_Missing("No churn or CLV column in the scores.")])
     described = [
         c
         for c in (
@@ -548,8 +630,8 @@ def _distributions(data: ReportData) -> str:
     }
     rows = [
         [
-            _e(name),
-            _e(meaning[name]),
+            name,
+            meaning[name],
             f"{scores[name].mean():,.3f}",
             *(f"{v:,.3f}" for v in quantiles.loc[name]),
         ]
@@ -559,24 +641,23 @@ def _distributions(data: ReportData) -> str:
         ["Score", "What it is", "Mean", "10%", "25%", "Median", "75%", "90%"],
         rows,
         caption="Distribution of the scores over the customers.",
-        escaped=True,
         text=(0, 1),
     )
-    return _section("scores", "Churn risk and CLV", table + "".join(parts))
+    return _Section("scores", "Churn risk and CLV", [table, *parts])
 
 
-def _audiences(data: ReportData) -> str:
+def _audiences(data: ReportData) -> _Section:
     if not data.audiences:
-        return _section("audiences", "Audiences", _missing("No audience was built."))
+        return _Section("audiences", "Audiences", [_Missing("No audience was built.")])
     rows = [
         [
-            _e(a.name),
+            a.name,
             f"{a.customers:,}",
             _money(a.value),
-            _e(a.value_is),
+            a.value_is,
             _money(a.cost),
-            _e(a.file or ""),
-            _e(a.description),
+            a.file or "",
+            a.description,
         ]
         for a in data.audiences
     ]
@@ -594,35 +675,35 @@ def _audiences(data: ReportData) -> str:
         rows,
         caption="Each audience's size, the value it stands for (what the value is differs: see "
         "its column) and what it costs.",
-        escaped=True,
         text=(0, 3, 5, 6),
     )
-    return _section("audiences", "Audiences", table)
+    return _Section("audiences", "Audiences", [table])
 
 
-def _discounts(data: ReportData) -> str:
+def _discounts(data: ReportData) -> _Section:
     section = data.discounts
     if section is None:
-        return _section("discounts", "Discounts", _missing("No discount recommendation was made."))
+        return _Section(
+            "discounts", "Discounts", [_Missing("No discount recommendation was made.")]
+        )
     mode = {
         "rule": "rule mode (no campaign history: assumed response rates from the settings)",
         "uplift": "uplift mode (per-customer uplift learned from the campaign history)",
     }.get(section.mode, section.mode)
     budget = "no cap" if section.budget is None else f"{_money(section.budget)} {data.unit}"
-    parts = [f"<p>Mode: <strong>{_e(mode)}</strong>; budget {_e(budget)}.</p>"]
+    parts: list[_Block] = [_Mode(mode, budget)]
     if section.summary:
         parts.append(
             _table(
                 ["Figure", "Value"],
                 [
                     [
-                        _e(_money_label(k.replace("_", " "), _money_labels(data))),
-                        _e("no cap" if k == "budget" and v is None else _plain(v)),
+                        _money_label(k.replace("_", " "), _money_labels(data)),
+                        "no cap" if k == "budget" and v is None else _plain(v),
                     ]
                     for k, v in section.summary.items()
                 ],
                 caption="The recommendation's totals.",
-                escaped=True,
             )
         )
     levels = section.levels
@@ -660,15 +741,14 @@ def _discounts(data: ReportData) -> str:
             )
         )
     if section.assumptions:
-        items = "".join(f"<li>{_e(a)}</li>" for a in section.assumptions)
-        parts.append(f'<h3>Assumptions</h3><ul class="assumptions">{items}</ul>')
-    return _section("discounts", "Discounts", "".join(parts))
+        parts.append(_Bullets("Assumptions", [str(a) for a in section.assumptions], "assumptions"))
+    return _Section("discounts", "Discounts", parts)
 
 
-def _outreach(data: ReportData) -> str:
+def _outreach(data: ReportData) -> _Section:
     scores = data.scores
     if "contact_date" not in scores:
-        return _section("outreach", "Outreach calendar", _missing("No outreach was planned."))
+        return _Section("outreach", "Outreach calendar", [_Missing("No outreach was planned.")])
     first = pd.Timestamp(data.as_of).normalize()  # contact dates are never before as_of
     days = pd.date_range(first, periods=CALENDAR_DAYS, freq="D")
     contact = pd.to_datetime(scores["contact_date"], errors="coerce")
@@ -711,13 +791,13 @@ def _outreach(data: ReportData) -> str:
         caption="Contact date = expected next order date minus the lead time. Overdue = a repeat "
         f"customer {data.overdue_rule}.",
     )
-    return _section("outreach", "Outreach calendar", plot + table)
+    return _Section("outreach", "Outreach calendar", [plot, table])
 
 
-def _run(data: ReportData) -> str:
+def _run(data: ReportData) -> _Section:
     manifest = data.manifest
     if not manifest:
-        return _section("run", "Model and run", _missing("No manifest.json beside the scores."))
+        return _Section("run", "Model and run", [_Missing("No manifest.json beside the scores.")])
     model = manifest.get("model") or {}
     rows = [
         ["Scores as of", manifest.get("as_of", data.as_of)],
@@ -744,67 +824,57 @@ def _run(data: ReportData) -> str:
         drifted = drift.get("drifted") or []
         rows.append(["Drift (PSI above threshold)", ", ".join(map(str, drifted)) or "none"])
     rows = [row for row in rows if row[1] not in ("", None)]
-    return _section(
+    return _Section(
         "run",
         "Model and run",
-        _table(
-            ["", ""], [[_e(_plain(k)), _e(_plain(v))] for k, v in rows], escaped=True, numeric=False
-        ),
+        [_table(["", ""], [[_plain(k), _plain(v)] for k, v in rows], numeric=False)],
     )
 
 
 # -- building blocks ---------------------------------------------------------------------------
 
 
-def _figure(draw: Callable[[Axes], object], size: tuple[float, float], alt: str) -> str:
-    """Draw into a new Agg figure (no pyplot) and return it as an inline PNG <img>."""
+def _figure(draw: Callable[[Axes], object], size: tuple[float, float], alt: str) -> _Figure:
+    """Draw into a new Agg figure (no pyplot) and return it as an inline PNG (a data URI)."""
     figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     draw(figure.add_subplot())
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (
-        f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(alt)}" '
-        f'width="{int(size[0] * _DPI)}" height="{int(size[1] * _DPI)}"></figure>'
+    return _Figure(
+        src=f"data:image/png;base64,{encoded}",
+        alt=alt,
+        width=int(size[0] * _DPI),
+        height=int(size[1] * _DPI),
     )
-
-
-def _section(anchor: str, title: str, content: str) -> str:
-    return f'<section id="{anchor}"><h2>{_e(title)}</h2>\n{content}\n</section>'
-
-
-def _missing(text: str) -> str:
-    return f'<p class="missing">{_e(text)}</p>'
 
 
 def _table(
     header: Sequence[str],
-    rows: Iterable[Sequence[str]],
+    rows: Iterable[Sequence[object]],
     caption: str = "",
-    escaped: bool = False,
     numeric: bool = True,
     text: Sequence[int] = (0,),
-) -> str:
-    """An HTML table; cells are escaped unless ``escaped`` says they already are. With
-    ``numeric``, every column but those in ``text`` (the first) is right-aligned; text columns
-    wrap."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            content = cell if escaped else _e(cell)
-            css = ' class="num"' if numeric and i not in text else ' class="text"'
-            cells.append(f"<td{css}>{content}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    note = f'<p class="caption">{_e(caption)}</p>' if caption else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+) -> _Table:
+    """A table of text cells (the template escapes them). With ``numeric``, every column but
+    those in ``text`` (the first) is right-aligned; text columns wrap."""
+    return _Table(
+        header=[str(label) for label in header],
+        rows=[
+            [
+                _Cell(str(cell), "num" if numeric and i not in text else "text")
+                for i, cell in enumerate(row)
+            ]
+            for row in rows
+        ],
+        caption=caption,
+    )
 
 
 def _frame_table(
     frame: pd.DataFrame, caption: str = "", money: Mapping[str, str] | None = None
-) -> str:
+) -> _Table:
     """Any small frame as a table (its index too when it is named); ``money`` labels the
     money columns with their unit (:func:`_money_labels`)."""
     if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
@@ -817,7 +887,7 @@ def _frame_table(
     return _table(header, rows, caption=caption)
 
 
-def _size_table(sizes: pd.Series, label: str, scores: pd.DataFrame, column: str) -> str:
+def _size_table(sizes: pd.Series, label: str, scores: pd.DataFrame, column: str) -> _Table:
     grouped = scores.groupby(scores[column].astype("str"), observed=True)
     rows = []
     for name, n in sizes.items():
@@ -923,52 +993,15 @@ def _money(value: float | None) -> str:
     return f"{value:,.2f}"
 
 
-def _model_line(manifest: Mapping[str, Any]) -> str:
+def _model_line(manifest: Mapping[str, Any]) -> dict[str, str] | None:
+    """The model named in the header (name, version, trained as of, horizon), if the manifest has
+    one."""
     model = manifest.get("model") if manifest else None
     if not isinstance(model, Mapping):
-        return ""
-    return (
-        f" &middot; model <strong>{_e(model.get('name', ''))}</strong> version "
-        f"<strong>{_e(model.get('version', ''))}</strong> (trained as of "
-        f"{_e(model.get('trained_as_of', ''))}, {_e(manifest.get('horizon_days', ''))}-day horizon)"
-    )
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-_CSS: Final = """
-:root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #1f77b4; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: #f5f7fa; }
-header { background: #fff; border-bottom: 1px solid var(--line); padding: 16px 32px 8px; }
-header h1 { margin: 0 0 4px; font-size: 24px; }
-header p { margin: 0 0 8px; color: var(--muted); }
-nav a { margin-right: 14px; color: var(--accent); text-decoration: none; font-size: 14px; }
-main { max-width: 1100px; margin: 0 auto; padding: 8px 32px 48px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 18px 0;
-  padding: 8px 20px 16px; }
-h2 { font-size: 19px; margin: 10px 0 12px; }
-h3 { font-size: 16px; margin: 14px 0 6px; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 170px; }
-.card .label { color: var(--muted); font-size: 13px; }
-.card .value { font-size: 20px; font-weight: 600; }
-table { border-collapse: collapse; margin: 10px 0 14px; font-size: 13.5px; }
-table + p.caption { color: var(--muted); font-size: 12.5px; margin: -8px 0 14px; max-width: 900px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; }
-td.num { white-space: nowrap; }
-td.text { min-width: 9em; }
-th { background: #f0f4f8; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 10px 0; }
-figure img { max-width: 100%; height: auto; }
-.missing { color: var(--muted); font-style: italic; }
-ul.notes li, ul.assumptions li { margin: 3px 0; }
-dl.definitions { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px;
-  margin: 14px 0 4px; font-size: 13.5px; max-width: 1000px; }
-dl.definitions dt { font-weight: 600; }
-dl.definitions dd { margin: 0; color: var(--muted); }
-"""
+        return None
+    return {
+        "name": str(model.get("name", "")),
+        "version": str(model.get("version", "")),
+        "trained_as_of": str(model.get("trained_as_of", "")),
+        "horizon_days": str(manifest.get("horizon_days", "")),
+    }
