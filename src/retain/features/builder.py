@@ -22,6 +22,9 @@ Conventions
 - An *order* is a distinct ``order_id`` among purchases when the column exists, else a purchase row.
 - Missing means unknown: a feature that cannot be computed (a gap with a single purchase, product
   counts without a ``product_id`` column, event counts without an events table) is NaN, never 0.
+
+Every column is declared in the feature registry (:mod:`retain.features.registry`); both engines
+return exactly its :func:`~retain.features.registry.feature_columns`, and a build checks so.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ import pyarrow as pa
 from retain.data.contract import EVENT_TYPES
 from retain.data.dates import DateLike, utc_day
 from retain.data.engine import connect
-from retain.errors import RetainInputError
+from retain.errors import RetainError, RetainInputError
 from retain.features import in_memory as in_memory_features
+from retain.features.registry import feature_columns
 
 __all__ = ["RFM_COLUMNS", "FeatureBuilder", "to_cutoff"]
 
@@ -75,10 +79,6 @@ class FeatureBuilder:
         self.trend_days = trend_days
         self.engine = engine
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        # Models saved before the engine existed chose it automatically too.
-        self.__dict__.update({"engine": "auto", **state})
-
     def build(
         self,
         transactions: pd.DataFrame,
@@ -112,8 +112,27 @@ class FeatureBuilder:
             features[counts] = features[counts].fillna(0.0)
         if customers is not None:
             features = self._join_customers(features, customers, day)
+        self._check_columns(features, customers)
         # Rows come ordered by customer_id from SQL; a stable order makes training reproducible.
         return features
+
+    def _check_columns(self, features: pd.DataFrame, customers: pd.DataFrame | None) -> None:
+        """Refuse a table whose columns are not the registry's (:mod:`retain.features.registry`):
+        a feature added to one engine and not declared, or declared and not computed, is caught
+        at the first build rather than by a model that silently reads other columns."""
+        expected = feature_columns(
+            self.windows,
+            customers=customers.columns.tolist() if customers is not None else False,
+        )
+        built = features.columns.tolist()
+        if built != expected:
+            undeclared = [c for c in built if c not in expected]
+            missing = [c for c in expected if c not in built]
+            raise RetainError(
+                f"features: the built columns are not the registry's: {len(undeclared)} "
+                f"undeclared {undeclared}, {len(missing)} declared but not built {missing}"
+                + ("" if undeclared or missing else ", or they are in another order")
+            )
 
     def _sql_tables(
         self,
