@@ -146,26 +146,60 @@ def simulate(
     customer_rng, order_rng, discount_rng, refund_rng, event_rng = np.random.default_rng(
         seed
     ).spawn(5)
-    n = n_customers
     start_us = start_ts.value // 1_000  # pd.Timestamp.value is in nanoseconds
     end_us = n_days * _US_PER_DAY  # the end of the window, on the clock of µs since start
+    shop = _population(params, n_days, customer_rng)
+    catalogue = _catalogue()
+    lines = _purchase_lines(shop, p, catalogue[2], order_rng)
+    if discounts:
+        lines["discount"] = _discounts(lines["amount"], shop.owner, n_customers, discount_rng)
+    if refund_rate > 0:
+        lines = _with_refunds(lines, refund_rate, end_us, refund_rng)
+    ids = _ids("C", np.arange(1, n_customers + 1), max(7, len(str(n_customers))))
+    order_width = max(8, len(str(shop.owner.size)))
+    transactions = _transactions(lines, ids, catalogue, start_us, order_width)
+    event_frame = None
+    if events:
+        event_frame = _events(shop, ids, float(n_days), start_ts, end_us, event_rng)
+    return SyntheticData(transactions, event_frame, _truth(shop, ids, p, start_us), params)
 
+
+@dataclass(frozen=True)
+class _Population:
+    """The customers' latent traits, their deaths, and their purchases in time order."""
+
+    t0: np.ndarray  # acquisition, continuous days since start
+    lam: np.ndarray  # repeat purchases per day while alive
+    p_drop: np.ndarray  # death probability after each repeat purchase
+    nu: np.ndarray  # Gamma-Gamma spend rate
+    n_repeat: np.ndarray  # repeat purchases within the window
+    alive: np.ndarray  # alive at the end of the window
+    death_t: np.ndarray  # death, continuous days (the window's end if alive)
+    acquired_us: np.ndarray  # first purchase, µs since start
+    died_us: np.ndarray  # the dying purchase, µs since start (meaningful only where not alive)
+    owner: np.ndarray  # the customer of each purchase, in time order
+    purchase_us: np.ndarray  # each purchase, µs since start, in time order
+
+
+def _population(params: dict[str, Any], n_days: int, rng: np.random.Generator) -> _Population:
+    """Draw the customers (BG/NBD traits, Gamma-Gamma spend rate) and their purchase times."""
+    n = params["n_customers"]
     # Customers: acquisition time (days since start) and latent traits.
-    t0 = customer_rng.uniform(0.0, acquisition_days, n)
-    lam = customer_rng.gamma(r, 1.0 / alpha, n)
-    p_drop = customer_rng.beta(a, b, n)
-    nu = customer_rng.gamma(q, 1.0 / gamma, n)
+    t0 = rng.uniform(0.0, params["acquisition_days"], n)
+    lam = rng.gamma(params["r"], 1.0 / params["alpha"], n)
+    p_drop = rng.beta(params["a"], params["b"], n)
+    nu = rng.gamma(params["q"], 1.0 / params["gamma"], n)
 
     # K: the repeat purchase after which the customer dies; N: purchases of the undying process.
-    dies_after = customer_rng.geometric(np.clip(p_drop, 1e-300, 1.0))
+    dies_after = rng.geometric(np.clip(p_drop, 1e-300, 1.0))
     window = n_days - t0
-    n_unbounded = customer_rng.poisson(np.minimum(lam * window, _MAX_POISSON_MEAN))
+    n_unbounded = rng.poisson(np.minimum(lam * window, _MAX_POISSON_MEAN))
     n_repeat = np.minimum(dies_after, n_unbounded)
     alive = dies_after > n_unbounded
     _check_size(n + int(n_repeat.sum()), "purchases")
 
     # Purchases in customer order: each customer's first purchase, then their repeats in time order.
-    fractions = _repeat_fractions(n_repeat, n_unbounded, customer_rng)
+    fractions = _repeat_fractions(n_repeat, n_unbounded, rng)
     repeat_owner = np.repeat(np.arange(n), n_repeat)
     repeat_t = t0[repeat_owner] + window[repeat_owner] * fractions
     n_purchases = n_repeat + 1
@@ -181,65 +215,74 @@ def simulate(
     death_t = np.where(alive, float(n_days), last_t)
 
     purchase_us = _wall_clock_us(t)
-    acquired_us = purchase_us[first_row]
-    died_us = purchase_us[first_row + n_repeat]
     # The rows are in customer order, so a stable sort on time alone also orders ties by customer.
     order = np.argsort(purchase_us, kind="stable")
-    owner, purchase_us = owner[order], purchase_us[order]
+    return _Population(
+        t0, lam, p_drop, nu, n_repeat, alive, death_t,
+        acquired_us=purchase_us[first_row], died_us=purchase_us[first_row + n_repeat],
+        owner=owner[order], purchase_us=purchase_us[order],
+    )  # fmt: skip
 
-    amount = order_rng.gamma(p, 1.0, owner.size) / nu[owner]
+
+def _purchase_lines(
+    shop: _Population, p: float, popularity: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One line per purchase: its Gamma-Gamma amount, a quantity and a product, by column."""
+    owner = shop.owner
+    amount = rng.gamma(p, 1.0, owner.size) / shop.nu[owner]
     amount = np.maximum(np.round(amount, 2), 0.01)
-    quantity = (1 + order_rng.poisson(0.4, owner.size)).astype(np.float64)
-    products, product_category, popularity = _catalogue()
-    product = order_rng.choice(_N_PRODUCTS, size=owner.size, p=popularity)
+    quantity = (1 + rng.poisson(0.4, owner.size)).astype(np.float64)
+    product = rng.choice(_N_PRODUCTS, size=owner.size, p=popularity)
     order_no = np.arange(1, owner.size + 1)
-
-    columns: dict[str, np.ndarray] = {
-        "owner": owner, "us": purchase_us, "amount": amount, "order_no": order_no,
+    return {
+        "owner": owner, "us": shop.purchase_us, "amount": amount, "order_no": order_no,
         "quantity": quantity, "product": product,
     }  # fmt: skip
-    if discounts:
-        columns["discount"] = _discounts(amount, owner, n, discount_rng)
-    if refund_rate > 0:
-        columns = _with_refunds(columns, refund_rate, end_us, refund_rng)
 
-    customer_ids = _ids("C", np.arange(1, n + 1), max(7, len(str(n))))
+
+def _transactions(
+    lines: dict[str, np.ndarray],
+    ids: pd.api.extensions.ExtensionArray,
+    catalogue: tuple[list[str], np.ndarray, np.ndarray],
+    start_us: int,
+    order_width: int,
+) -> pd.DataFrame:
+    """The transactions table of the contract from the lines' columns."""
+    products, product_category, _ = catalogue
     transactions = pd.DataFrame(
         {
-            "customer_id": _take(customer_ids, columns["owner"]),
-            "timestamp": _timestamps(columns["us"], start_us),
-            "amount": columns["amount"],
-            "order_id": _order_ids(columns["order_no"], max(8, len(str(owner.size)))),
-            "quantity": columns["quantity"],
-            "product_id": _take(products, columns["product"]),
-            "category": _take(_CATEGORIES, product_category[columns["product"]]),
+            "customer_id": _take(ids, lines["owner"]),
+            "timestamp": _timestamps(lines["us"], start_us),
+            "amount": lines["amount"],
+            "order_id": _order_ids(lines["order_no"], order_width),
+            "quantity": lines["quantity"],
+            "product_id": _take(products, lines["product"]),
+            "category": _take(_CATEGORIES, product_category[lines["product"]]),
         }
     )
-    if discounts:
-        transactions["discount"] = columns["discount"]
+    if "discount" in lines:
+        transactions["discount"] = lines["discount"]
     TRANSACTIONS.check(transactions)
+    return transactions
 
-    truth = pd.DataFrame(
+
+def _truth(
+    shop: _Population, ids: pd.api.extensions.ExtensionArray, p: float, start_us: int
+) -> pd.DataFrame:
+    """One row per customer: what was drawn (see :class:`SyntheticData`)."""
+    return pd.DataFrame(
         {
-            "customer_id": customer_ids,
-            "acquired_at": _timestamps(acquired_us, start_us),
-            "lam": lam,
-            "p_drop": p_drop,
-            "nu": nu,
-            "expected_spend": p / nu,
-            "n_repeat": n_repeat.astype(np.int64),
-            "alive_at_end": alive,
-            "died_at": _timestamps(died_us, start_us).where(~alive),
+            "customer_id": ids,
+            "acquired_at": _timestamps(shop.acquired_us, start_us),
+            "lam": shop.lam,
+            "p_drop": shop.p_drop,
+            "nu": shop.nu,
+            "expected_spend": p / shop.nu,
+            "n_repeat": shop.n_repeat.astype(np.int64),
+            "alive_at_end": shop.alive,
+            "died_at": _timestamps(shop.died_us, start_us).where(~shop.alive),
         }
     )
-
-    event_frame = None
-    if events:
-        event_frame = _events(
-            _Customers(t0, death_t, lam, float(n_days), acquired_us, died_us, alive, customer_ids),
-            owner, purchase_us, start_ts, end_us, event_rng,
-        )  # fmt: skip
-    return SyntheticData(transactions, event_frame, truth, params)
 
 
 def _check_arguments(params: dict[str, Any]) -> tuple[pd.Timestamp, int]:
@@ -431,24 +474,16 @@ def _with_refunds(
     return {name: np.concatenate([columns[name], refund[name]])[order] for name in columns}
 
 
-@dataclass(frozen=True)
-class _Customers:
-    """What the event simulation needs to know about each customer."""
+_EVENT_CODES: Final = {name: code for code, name in enumerate(EVENT_TYPES)}
 
-    t0: np.ndarray  # acquisition, continuous days since start
-    death_t: np.ndarray  # death, continuous days (the window's end if alive)
-    lam: np.ndarray
-    n_days: float
-    acquired_us: np.ndarray
-    died_us: np.ndarray  # meaningful only where not alive
-    alive: np.ndarray
-    ids: pd.api.extensions.ExtensionArray  # customer_id of each customer
+# Events of one kind: (owner, µs since start, event code).
+_Part = tuple[np.ndarray, np.ndarray, int]
 
 
 def _events(
-    customers: _Customers,
-    owner: np.ndarray,
-    purchase_us: np.ndarray,
+    shop: _Population,
+    ids: pd.api.extensions.ExtensionArray,
+    n_days: float,
     start: pd.Timestamp,
     end_us: int,
     rng: np.random.Generator,
@@ -462,72 +497,108 @@ def _events(
     - a weekly email campaign (Tuesdays 09:00 UTC) from acquisition on; each customer has a
       Beta(1.5, 6) open propensity, cut to 30 % after death; 15 % of opens click (5 % when dead);
     - a support ticket after 2 % of purchases, 1 hour to 14 days later.
+
+    Each step draws from ``rng`` in turn, so their order is part of what a seed means.
     """
-    c = customers
-    n = c.t0.size
-    customer = np.arange(n)
-    codes = {name: code for code, name in enumerate(EVENT_TYPES)}
-    parts: list[tuple[np.ndarray, np.ndarray, int]] = []  # (owner, µs since start, event code)
-
-    # Browsing sessions, uniform within the alive period and within the dead period.
-    alive_count = rng.poisson(_SESSION_RATE * c.lam * (c.death_t - c.t0))
-    dead_count = rng.poisson(_SESSION_RATE * _DEAD_SESSION_SHARE * c.lam * (c.n_days - c.death_t))
-    _check_size(int(alive_count.sum() + dead_count.sum()) * 4, "events")
-    lo = np.concatenate([np.repeat(c.t0, alive_count), np.repeat(c.death_t, dead_count)])
-    hi = np.concatenate(
-        [np.repeat(c.death_t, alive_count), np.full(int(dead_count.sum()), c.n_days)]
+    sessions = _Sessions.draw(shop, n_days, rng)
+    parts = [*sessions.parts(), _product_views(sessions, rng), *_carts(sessions, rng)]
+    parts += _emails(shop, n_days, start, end_us, rng)
+    ticketed = rng.random(shop.owner.size) < _TICKET_SHARE
+    ticket_us = shop.purchase_us[ticketed] + rng.integers(
+        _US_PER_HOUR, 14 * _US_PER_DAY, ticketed.sum()
     )
-    browse_owner = np.concatenate(
-        [np.repeat(customer, alive_count), np.repeat(customer, dead_count)]
-    )
-    browse_us = _wall_clock_us(rng.uniform(lo, hi))
+    parts.append((shop.owner[ticketed], ticket_us, _EVENT_CODES["support_ticket"]))
+    return _event_table(parts, ids, start, end_us)
 
-    # Sessions that led to a purchase start 2-30 minutes before it (not before the window).
-    tracked = rng.random(owner.size) < _PURCHASE_SESSION_SHARE
-    buy_owner = owner[tracked]
-    buy_us = purchase_us[tracked]
-    buy_session_us = np.maximum(
-        buy_us - rng.integers(2 * _US_PER_MINUTE, 30 * _US_PER_MINUTE, buy_us.size), 0
-    )
-    parts += [(browse_owner, browse_us, codes["session"]),
-              (buy_owner, buy_session_us, codes["session"])]  # fmt: skip
 
-    # Product views: browsing sessions view 0+ products, purchase sessions 1+.
-    session_owner = np.concatenate([browse_owner, buy_owner])
-    session_us = np.concatenate([browse_us, buy_session_us])
+@dataclass(frozen=True)
+class _Sessions:
+    """Browsing sessions, and the sessions that led to a purchase."""
+
+    browse_owner: np.ndarray
+    browse_us: np.ndarray
+    buy_owner: np.ndarray
+    buy_us: np.ndarray  # the purchase
+    buy_session_us: np.ndarray  # the start of its session
+
+    @classmethod
+    def draw(cls, shop: _Population, n_days: float, rng: np.random.Generator) -> _Sessions:
+        # Browsing sessions, uniform within the alive period and within the dead period.
+        lam, t0, death_t = shop.lam, shop.t0, shop.death_t
+        customer = np.arange(t0.size)
+        alive_count = rng.poisson(_SESSION_RATE * lam * (death_t - t0))
+        dead_count = rng.poisson(_SESSION_RATE * _DEAD_SESSION_SHARE * lam * (n_days - death_t))
+        _check_size(int(alive_count.sum() + dead_count.sum()) * 4, "events")
+        lo = np.concatenate([np.repeat(t0, alive_count), np.repeat(death_t, dead_count)])
+        hi = np.concatenate(
+            [np.repeat(death_t, alive_count), np.full(int(dead_count.sum()), n_days)]
+        )
+        browse_owner = np.concatenate(
+            [np.repeat(customer, alive_count), np.repeat(customer, dead_count)]
+        )
+        browse_us = _wall_clock_us(rng.uniform(lo, hi))
+        # Sessions that led to a purchase start 2-30 minutes before it (not before the window).
+        tracked = rng.random(shop.owner.size) < _PURCHASE_SESSION_SHARE
+        buy_us = shop.purchase_us[tracked]
+        buy_session_us = np.maximum(
+            buy_us - rng.integers(2 * _US_PER_MINUTE, 30 * _US_PER_MINUTE, buy_us.size), 0
+        )
+        return cls(browse_owner, browse_us, shop.owner[tracked], buy_us, buy_session_us)
+
+    def parts(self) -> list[_Part]:
+        session = _EVENT_CODES["session"]
+        return [(self.browse_owner, self.browse_us, session),
+                (self.buy_owner, self.buy_session_us, session)]  # fmt: skip
+
+
+def _product_views(sessions: _Sessions, rng: np.random.Generator) -> _Part:
+    """Product views: browsing sessions view 0+ products, purchase sessions 1+."""
+    session_owner = np.concatenate([sessions.browse_owner, sessions.buy_owner])
+    session_us = np.concatenate([sessions.browse_us, sessions.buy_session_us])
     views = rng.poisson(_VIEWS_PER_SESSION, session_owner.size)
-    views[browse_owner.size :] += 1
+    views[sessions.browse_owner.size :] += 1
     view_us = np.repeat(session_us, views) + rng.integers(0, 20 * _US_PER_MINUTE, int(views.sum()))
-    parts.append((np.repeat(session_owner, views), view_us, codes["product_view"]))
+    return np.repeat(session_owner, views), view_us, _EVENT_CODES["product_view"]
 
-    # Carts: every purchase session has one (between its start and the purchase); a share of
-    # browsing sessions too, most of which are later flagged as abandoned.
-    buy_cart_us = buy_session_us + (
-        (buy_us - buy_session_us) * rng.uniform(0.1, 0.9, buy_us.size)
+
+def _carts(sessions: _Sessions, rng: np.random.Generator) -> list[_Part]:
+    """Carts: every purchase session has one (between its start and the purchase); a share of
+    browsing sessions too, most of which are later flagged as abandoned; and wishlist adds."""
+    s = sessions
+    buy_cart_us = s.buy_session_us + (
+        (s.buy_us - s.buy_session_us) * rng.uniform(0.1, 0.9, s.buy_us.size)
     ).astype(np.int64)
-    carted = rng.random(browse_owner.size) < _CART_SHARE
-    cart_us = browse_us[carted] + rng.integers(_US_PER_MINUTE, 20 * _US_PER_MINUTE, carted.sum())
+    carted = rng.random(s.browse_owner.size) < _CART_SHARE
+    cart_us = s.browse_us[carted] + rng.integers(_US_PER_MINUTE, 20 * _US_PER_MINUTE, carted.sum())
     abandoned = rng.random(cart_us.size) < _ABANDON_SHARE
     abandon_us = cart_us[abandoned] + rng.integers(_US_PER_HOUR, 2 * _US_PER_HOUR, abandoned.sum())
-    wished = rng.random(browse_owner.size) < _WISHLIST_SHARE
-    wish_us = browse_us[wished] + rng.integers(0, 20 * _US_PER_MINUTE, wished.sum())
-    parts += [
-        (buy_owner, buy_cart_us, codes["add_to_cart"]),
-        (browse_owner[carted], cart_us, codes["add_to_cart"]),
-        (browse_owner[carted][abandoned], abandon_us, codes["cart_abandon"]),
-        (browse_owner[wished], wish_us, codes["wishlist_add"]),
+    wished = rng.random(s.browse_owner.size) < _WISHLIST_SHARE
+    wish_us = s.browse_us[wished] + rng.integers(0, 20 * _US_PER_MINUTE, wished.sum())
+    return [
+        (s.buy_owner, buy_cart_us, _EVENT_CODES["add_to_cart"]),
+        (s.browse_owner[carted], cart_us, _EVENT_CODES["add_to_cart"]),
+        (s.browse_owner[carted][abandoned], abandon_us, _EVENT_CODES["cart_abandon"]),
+        (s.browse_owner[wished], wish_us, _EVENT_CODES["wishlist_add"]),
     ]
 
-    # Email: weekly campaign, received from acquisition on; opens and clicks.
+
+def _emails(
+    shop: _Population, n_days: float, start: pd.Timestamp, end_us: int, rng: np.random.Generator
+) -> list[_Part]:
+    """Email: a weekly campaign, received from acquisition on; opens and clicks, fewer after
+    death."""
+    n = shop.t0.size
+    customer = np.arange(n)
     first_tuesday = (1 - start.weekday()) % 7
-    campaign_us = (np.arange(first_tuesday, c.n_days, 7) * _US_PER_DAY + 9 * _US_PER_HOUR).astype(
+    campaign_us = (np.arange(first_tuesday, n_days, 7) * _US_PER_DAY + 9 * _US_PER_HOUR).astype(
         np.int64
     )
-    death_us = np.where(c.alive, end_us, c.died_us)
-    first = np.searchsorted(campaign_us, c.acquired_us)
+    death_us = np.where(shop.alive, end_us, shop.died_us)
+    first = np.searchsorted(campaign_us, shop.acquired_us)
     turn = np.maximum(np.searchsorted(campaign_us, death_us), first)  # first campaign after death
     last = campaign_us.size
     propensity = rng.beta(1.5, 6.0, n)
+    parts: list[_Part] = []
     for low, high, open_share, click_share in (
         (first, turn, propensity, _CLICK_SHARE_ALIVE),
         (turn, np.full(n, last), _DEAD_OPEN_FACTOR * propensity, _CLICK_SHARE_DEAD),
@@ -541,13 +612,15 @@ def _events(
         ).astype(np.int64)
         clicked = rng.random(open_owner.size) < click_share
         click_us = open_us[clicked] + rng.integers(5_000_000, 10 * _US_PER_MINUTE, clicked.sum())
-        parts += [(open_owner, open_us, codes["email_open"]),
-                  (open_owner[clicked], click_us, codes["email_click"])]  # fmt: skip
+        parts += [(open_owner, open_us, _EVENT_CODES["email_open"]),
+                  (open_owner[clicked], click_us, _EVENT_CODES["email_click"])]  # fmt: skip
+    return parts
 
-    ticketed = rng.random(owner.size) < _TICKET_SHARE
-    ticket_us = purchase_us[ticketed] + rng.integers(_US_PER_HOUR, 14 * _US_PER_DAY, ticketed.sum())
-    parts.append((owner[ticketed], ticket_us, codes["support_ticket"]))
 
+def _event_table(
+    parts: list[_Part], ids: pd.api.extensions.ExtensionArray, start: pd.Timestamp, end_us: int
+) -> pd.DataFrame:
+    """The events table of the contract: the events inside the window, in time order."""
     event_owner = np.concatenate([part[0] for part in parts])
     event_us = np.concatenate([part[1] for part in parts])
     event_code = np.concatenate([np.full(part[0].size, part[2], dtype=np.int8) for part in parts])
@@ -556,7 +629,7 @@ def _events(
     order = np.lexsort((event_code, event_owner, event_us))
     frame = pd.DataFrame(
         {
-            "customer_id": _take(c.ids, event_owner[order]),
+            "customer_id": _take(ids, event_owner[order]),
             "timestamp": _timestamps(event_us[order], start.value // 1_000),
             "event_type": _take(EVENT_TYPES, event_code[order]),
         }

@@ -223,6 +223,10 @@ def validate_table(
     ``raw`` is the table as read, with all its columns: duplicates are judged on every one of them.
     ``columns``: a ColumnMapping, a dict or the ``--columns`` text; ``options``: ValidationOptions
     or a dict of its fields.
+
+    A row's reason for being set aside is its first problem, in this order: the columns' own
+    problems (in the contract's order), a computed column that overflows, a duplicate (when they
+    are dropped), a repeated customer id (customers table).
     """
     options = as_options(options)
     mapping = ColumnMapping.of(columns)
@@ -233,73 +237,16 @@ def validate_table(
     # Required columns the file lacks but can be computed (amount = quantity x price): their
     # factors are then needed on every row.
     derived = {name: pair for name, pair in contract.derived.items() if name not in selected}
-    needed = set(contract.required).union(*derived.values())
-
     # One small integer per row: 0 when usable, else 1 + the index of its first problem.
     problems = _RowProblems(len(raw))
-    parsed: dict[str, pd.Series] = {}
-    clean = _clean_text_columns(selected)
-    for name, kind in contract.kinds.items():
-        if name not in selected:
-            continue
-        values, masks = _parse_column(
-            selected[name], name, kind, contract, mapping, options, name in clean, name in needed
-        )
-        parsed[name] = values
-        for problem, mask in masks.items():
-            _check_share(mask, table, mapping.source_of(name), problem, selected[name], options)
-            problems.add(problem, mask.to_numpy(dtype=bool))
-
-    notes: list[str] = []
-    for name, (left, right) in derived.items():
-        product = parsed[left] * parsed[right]
-        # Rows with a missing or unreadable factor are already set aside; a product of two huge
-        # numbers can still overflow.
-        problems.add(f"non-finite {name}", np.isinf(product.to_numpy()))
-        parsed[name] = product
-        notes.append(
-            f"{name} = {left} x {right} ('{mapping.source_of(left)}' x "
-            f"'{mapping.source_of(right)}'): no {name} column is mapped"
-        )
+    parsed = _parse_columns(selected, contract, mapping, options, derived, problems)
+    notes = _derive_columns(parsed, derived, mapping, problems)
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
-
-    # Judged on the source rows, not on the parsed contract columns: lines that differ in a column
-    # the contract does not read (a product, a description) are different lines.
-    duplicated = _exact_duplicates(raw) & (problems.codes == 0)
-    n_duplicates = int(duplicated.sum())
-    warnings: list[str] = []
-    if n_duplicates:
-        what = (
-            f"rows identical to an earlier row in {_column_list(raw.columns)}: "
-            f"{_rows(n_duplicates)}"
-        )
-        if options.duplicates == "error":
-            raise RetainInputError(
-                f"{table}: {what}; remove them, or choose --duplicates keep|drop "
-                '(duplicates="keep"|"drop" in Python)'
-            )
-        if options.duplicates == "drop":
-            problems.add("duplicate row", duplicated)
-        else:
-            warnings.append(
-                f"{what} (kept; to set them aside: --duplicates drop, or "
-                'duplicates="drop" in Python)'
-            )
-
+    n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
     if contract is CUSTOMERS:
         repeated_id = frame["customer_id"].duplicated(keep="first").to_numpy()
         problems.add("repeated customer_id", repeated_id & (problems.codes == 0))
-
-    bad = problems.codes > 0
-    counts = problems.counts()
-    if counts and options.strict:
-        detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
-        raise RetainInputError(f"{table}: {detail} (strict mode refuses unusable rows)")
-    quarantine = raw.loc[bad].assign(reason=problems.reasons(bad).to_numpy())
-    frame = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame.reset_index(drop=True)
-    if frame.empty:
-        detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
-        raise RetainInputError(f"{table}: no usable rows are left ({detail})")
+    frame, quarantine = _set_aside(raw, frame, table, options, problems)
 
     unit_price = _unit_price_warning(frame, mapping, raw.columns) if not derived else None
     if unit_price:
@@ -314,7 +261,7 @@ def validate_table(
         table=table,
         rows_read=len(raw),
         rows_valid=len(frame),
-        quarantined=counts,
+        quarantined=problems.counts(),
         duplicate_rows=n_duplicates,
         duplicates=options.duplicates,
         refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
@@ -325,6 +272,101 @@ def validate_table(
         notes=notes,
     )
     return ValidatedTable(frame=frame, report=report, quarantine=quarantine)
+
+
+def _parse_columns(
+    selected: dict[str, pd.Series],
+    contract: TableContract,
+    mapping: ColumnMapping,
+    options: ValidationOptions,
+    derived: dict[str, tuple[str, str]],
+    problems: _RowProblems,
+) -> dict[str, pd.Series]:
+    """Every selected column parsed to its kind, its unusable rows added to ``problems``; a column
+    with too many of them for one reason is refused whole (:func:`_check_share`)."""
+    needed = set(contract.required).union(*derived.values())
+    parsed: dict[str, pd.Series] = {}
+    clean = _clean_text_columns(selected)
+    for name, kind in contract.kinds.items():
+        if name not in selected:
+            continue
+        values, masks = _parse_column(
+            selected[name], name, kind, contract, mapping, options, name in clean, name in needed
+        )
+        parsed[name] = values
+        for problem, mask in masks.items():
+            source = mapping.source_of(name)
+            _check_share(mask, contract.name, source, problem, selected[name], options)
+            problems.add(problem, mask.to_numpy(dtype=bool))
+    return parsed
+
+
+def _derive_columns(
+    parsed: dict[str, pd.Series],
+    derived: dict[str, tuple[str, str]],
+    mapping: ColumnMapping,
+    problems: _RowProblems,
+) -> list[str]:
+    """Add each computed column (amount = quantity x price) to ``parsed``; return the notes that
+    say so for the report."""
+    notes: list[str] = []
+    for name, (left, right) in derived.items():
+        product = parsed[left] * parsed[right]
+        # Rows with a missing or unreadable factor are already set aside; a product of two huge
+        # numbers can still overflow.
+        problems.add(f"non-finite {name}", np.isinf(product.to_numpy()))
+        parsed[name] = product
+        notes.append(
+            f"{name} = {left} x {right} ('{mapping.source_of(left)}' x "
+            f"'{mapping.source_of(right)}'): no {name} column is mapped"
+        )
+    return notes
+
+
+def _judge_duplicates(
+    raw: pd.DataFrame, table: str, options: ValidationOptions, problems: _RowProblems
+) -> tuple[int, list[str]]:
+    """Count the usable rows that repeat an earlier one and apply the duplicates policy: refuse
+    the table, set them aside, or keep them with a warning. Returns the count and the warnings."""
+    # Judged on the source rows, not on the parsed contract columns: lines that differ in a column
+    # the contract does not read (a product, a description) are different lines.
+    duplicated = _exact_duplicates(raw) & (problems.codes == 0)
+    n_duplicates = int(duplicated.sum())
+    if not n_duplicates:
+        return 0, []
+    what = f"rows identical to an earlier row in {_column_list(raw.columns)}: {_rows(n_duplicates)}"
+    if options.duplicates == "error":
+        raise RetainInputError(
+            f"{table}: {what}; remove them, or choose --duplicates keep|drop "
+            '(duplicates="keep"|"drop" in Python)'
+        )
+    if options.duplicates == "drop":
+        problems.add("duplicate row", duplicated)
+        return n_duplicates, []
+    warning = f'{what} (kept; to set them aside: --duplicates drop, or duplicates="drop" in Python)'
+    return n_duplicates, [warning]
+
+
+def _set_aside(
+    raw: pd.DataFrame,
+    frame: pd.DataFrame,
+    table: str,
+    options: ValidationOptions,
+    problems: _RowProblems,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The usable rows (renumbered from 0) and the source rows set aside with their reason; in
+    strict mode, or when no row is usable, the table is refused with the counts."""
+    bad = problems.codes > 0
+    counts = problems.counts()
+    if counts and options.strict:
+        detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
+        raise RetainInputError(f"{table}: {detail} (strict mode refuses unusable rows)")
+    quarantine = raw.loc[bad].assign(reason=problems.reasons(bad).to_numpy())
+    frame = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame.reset_index(drop=True)
+    if frame.empty:
+        detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
+        raise RetainInputError(f"{table}: no usable rows are left ({detail})")
+    return frame, quarantine
 
 
 class _RowProblems:
