@@ -110,6 +110,7 @@ class Column:
     """Carried by the HTTP service's request or response and the MLflow pyfunc: a file's unit
     ``price`` only stands in for a missing amount, and no model reads ``channel``."""
     source: Source = "input"
+    """Who writes the column (:data:`Source`)."""
 
 
 class TableContract:
@@ -162,7 +163,7 @@ class TableContract:
         MLflow signature have had this order since their first version; a validated frame keeps
         the declaration order, which the MLflow dataset digest hashes)."""
         served = [c for c in self.specs if c.served]
-        return sorted(served, key=lambda c: 0 if c.required else 1 if c.kind != "number" else 2)
+        return sorted(served, key=_api_rank)  # a stable sort: declaration order within a rank
 
     def dtypes(self) -> dict[str, Any]:
         """The dtype of every column of a validated frame of this table."""
@@ -188,6 +189,13 @@ class TableContract:
                 f"{self.name} frame breaks the contract: missing={missing}, unexpected={extra}, "
                 f"wrong dtypes={wrong}"
             )
+
+
+def _api_rank(column: Column) -> int:
+    """Where a served column goes in the API: required (0), optional text (1), optional number (2)."""
+    if column.required:
+        return 0
+    return 2 if column.kind == "number" else 1
 
 
 _DTYPES: Final[dict[str, object]] = {

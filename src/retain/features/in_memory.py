@@ -9,7 +9,9 @@ is faster and leaner, so large tables never come here.
 Every definition is the SQL's (see :mod:`retain.features.builder`), and
 ``tests/features/test_in_memory.py`` holds the two to the same values, column by column, on random
 histories and on CDNOW. Sums can add in another order than DuckDB's; the builder rounds floats to 9
-decimals on both paths, which makes them equal.
+decimals on both paths, which makes them equal. The columns, their order and dtypes are the feature
+registry's (:mod:`retain.features.registry`), which the builder checks on every build and
+``tests/features/test_registry.py`` holds both engines to.
 """
 
 from __future__ import annotations
