@@ -20,7 +20,7 @@ from retain.actions import (
 from retain.actions.discounts import DiscountSettings
 from retain.cli import app
 from retain.errors import RetainInputError
-from retain.reporting.outputs import ReportSettings, load_action_settings, load_report_settings
+from retain.jobs.action_settings import ReportSettings, load_action_settings, load_report_settings
 
 
 @pytest.fixture(autouse=True)

@@ -24,14 +24,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from retain.batch import BatchSettings, Manifest, ScoringJob
+from retain.batch import BatchSettings, Manifest
 from retain.data.synthetic import simulate
+from retain.jobs import ScoreJob
 from retain.models.retention import RetentionModel
 
 AS_OF = "2024-06-30"
 HORIZON = 90
 N_CUSTOMERS = 3_000
 RETAIN = [sys.executable, "-m", "retain.cli"]
+ACTION_OPTIONS = ("actions", "budget", "action_settings")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
     model = RetentionModel(HORIZON, n_cutoffs=2, n_jobs=1).fit(transactions, AS_OF)
     path = folder / "transactions.parquet"
     transactions.to_parquet(path, index=False)
-    return Fitted(model, model.save(folder / "model.pkl"), transactions, path)
+    return Fitted(model, model.save(folder / "model"), transactions, path)
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Run:
 
 
 def score(fitted: Fitted, out: Path, **settings: Any) -> Run:
-    """Run the job in this process on the fixture's file and model (``settings`` override)."""
+    """Run the job (scores and actions: :class:`ScoreJob`) in this process on the fixture's file
+    and model (``settings`` override, the actions' among them)."""
     log: list[str] = []
     warnings: list[str] = []
     arguments: dict[str, Any] = {
@@ -79,8 +82,9 @@ def score(fitted: Fitted, out: Path, **settings: Any) -> Run:
         "model": str(fitted.model_path),
         "progress": False,
     }
-    job = ScoringJob(BatchSettings(**(arguments | settings)), log=log.append, warn=warnings.append)
-    manifest = job.run()
+    merged = arguments | settings
+    actions = {k: merged.pop(k) for k in ACTION_OPTIONS if k in merged}
+    manifest = ScoreJob.of(BatchSettings(**merged), **actions).run(log.append, warnings.append)
     return Run(manifest, out, log, warnings)
 
 

@@ -11,8 +11,9 @@ import pytest
 from tests.batch.conftest import AS_OF, N_CUSTOMERS, Fitted, Run, leftovers, run_cli, score
 
 from retain.actions import PLAN_COLUMNS
-from retain.batch import BatchSettings, ScoringJob
+from retain.batch import BatchSettings
 from retain.errors import RetainInputError
+from retain.jobs import ScoreJob
 
 ACTION_FILES = [
     "actions.json",
@@ -54,17 +55,16 @@ def test_a_bad_action_settings_file_is_refused_before_scoring(
     out = tmp_path / "out"
     log: list[str] = []
     with pytest.raises(RetainInputError, match="tiers"):
-        ScoringJob(
+        ScoreJob.of(
             BatchSettings(
                 transactions=fitted.path,
                 as_of=AS_OF,
                 out=out,
                 model=str(fitted.model_path),
-                action_settings=bad,
                 progress=False,
             ),
-            log=log.append,
-        ).run()
+            action_settings=bad,
+        ).run(log=log.append)
     assert not out.exists() and leftovers(out) == []
     assert not any("scoring" in line for line in log)
 

@@ -123,10 +123,13 @@ def test_the_manifest_traces_the_inputs(scored: Run, fitted: Fitted) -> None:
     assert manifest.output["transactions_after_as_of"] == after
 
 
-def test_the_manifest_identifies_the_model_file_by_its_content(scored: Run, fitted: Fitted) -> None:
+def test_the_manifest_identifies_the_model_folder_by_its_content(
+    scored: Run, fitted: Fitted
+) -> None:
     model = scored.manifest.model
-    assert model.version == f"sha256:{sha256(fitted.model_path)[:16]}"
-    assert model.name == "model.pkl"
+    # The folder's manifest holds the hash of every part: its own hash identifies the model.
+    assert model.version == f"sha256:{sha256(fitted.model_path / 'manifest.json')[:16]}"
+    assert model.name == "model"
     assert model.uri == str(fitted.model_path)
     assert model.trained_as_of == AS_OF
     assert model.horizon_days == scored.manifest.horizon_days == 90

@@ -178,12 +178,12 @@ def test_an_input_inside_the_output_folder_is_refused(
     """The job replaces the whole folder: a successful run would delete its own inputs."""
     out = copy_output(scored, tmp_path / "out")
     shutil.copy(fitted.path, out / "transactions.parquet")
-    shutil.copy(fitted.model_path, out / "model.pkl")
+    shutil.copytree(fitted.model_path, out / "model")
     before = snapshot(out)
     for settings in (
         {"transactions": out / "transactions.parquet"},
         {"transactions": tmp_path / "elsewhere" / ".." / "out" / "transactions.parquet"},
-        {"model": str(out / "model.pkl")},
+        {"model": str(out / "model")},
     ):
         with pytest.raises(RetainInputError, match=r"is inside .*which is replaced as a whole"):
             score(fitted, out, **settings)
@@ -212,7 +212,7 @@ class Finished:
 
 def commands(files: Files, fitted: Fitted, folder: Path) -> dict[str, Command]:
     common = ["--as-of", AS_OF, "--no-progress"]
-    missing_model = folder / "nowhere" / "model.pkl"
+    missing_model = folder / "nowhere" / "model"
     return {
         "an option out of range": Command(
             ["-t", fitted.path, *common, "--model", fitted.model_path, "--chunk-customers", "0"],

@@ -66,7 +66,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     transactions = data.transactions.astype({"amount": "object"})
     transactions.loc[transactions.index[:7], "amount"] = "n/a"
     paths = Inputs(
-        model=model.save(folder / "model.pkl"),
+        model=model.save(folder / "model"),
         transactions=folder / "transactions.parquet",
         events=folder / "events.parquet",
         customers=folder / "customers.csv",

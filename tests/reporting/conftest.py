@@ -79,7 +79,6 @@ def scored_output(tmp_path_factory: pytest.TempPathFactory) -> Scored:
         out=out,
         model=str(model_path),
         progress=False,
-        actions=False,
     )
     ScoringJob(settings, log=lambda _: None, warn=lambda _: None).run()
     rng = np.random.default_rng(11)

@@ -14,22 +14,18 @@ from tests.reporting.conftest import AS_OF, Scored
 
 from retain.actions import PLAN_COLUMNS, ActionSettings, retargeting_audience
 from retain.actions.discounts import DiscountPolicy, DiscountSettings
-from retain.batch import BatchSettings
 from retain.data.contract import CUSTOMERS
 from retain.data.io import load_table
 from retain.errors import RetainInputError
-from retain.kpis import forecast_crr, retention_kpis
-from retain.reporting.outputs import (
-    ActionRun,
-    JobActions,
+from retain.jobs.action_settings import (
     ReportSettings,
     load_action_settings,
     load_report_settings,
-    publish_actions,
     read_campaign_history,
     read_scores,
-    write_actions,
 )
+from retain.jobs.actions import ActionRun, ScoringActions, publish_actions, write_actions
+from retain.kpis import forecast_crr, retention_kpis
 
 BUDGET = 300.0
 CUTOFF = pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=1)
@@ -215,10 +211,7 @@ def test_the_report_settings_label_money_with_a_currency(
     assert re.search(r"retargeting: [\d,]+ customers, value at risk [\d,.]+ GBP", lines), lines
     assert re.search(r"discounts: .*expected incremental margin [\d,.]+ GBP, cost", lines), lines
     # The scoring job reads the same table from its --action-settings file.
-    job = JobActions.prepare(BatchSettings(
-        transactions=scored_output.transactions, as_of=AS_OF, out=tmp_path / "job",
-        model="unused.pkl", action_settings=path,
-    ))  # fmt: skip
+    job = ScoringActions.prepare(tmp_path / "job", None, path)
     assert job.report_settings.currency == "GBP"
     # Without a file: RETAIN_REPORT_CURRENCY, else no currency ("amount").
     assert load_report_settings(None).currency is None

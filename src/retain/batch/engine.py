@@ -15,7 +15,7 @@ from retain.batch.progress import StageTimer
 from retain.batch.settings import BatchSettings
 from retain.models.retention import RetentionModel
 
-__all__ = ["Engine", "EngineRun", "EngineTask"]
+__all__ = ["Engine", "EngineRun", "EngineTask", "ScoredInputs"]
 
 
 @dataclass
@@ -30,6 +30,25 @@ class EngineTask:
     timer: StageTimer
     inputs: dict[str, InputSummary]
     log: Callable[[str], None]
+    keep_inputs: bool = False
+    """Hand the validated frames back (:class:`ScoredInputs`), for a step after the scoring."""
+
+
+@dataclass(frozen=True)
+class ScoredInputs:
+    """What the engine validated, for the step after the scoring (the actions' KPIs and
+    customer-match audience), so that no file is read or validated twice.
+
+    ``transactions`` holds the validated rows the KPIs read: every row (local engine), or, from
+    Spark, each customer's rows on or before as_of reduced to one per (order, instant, purchase or
+    refund) with the amounts summed, which gives the same KPIs (see
+    :func:`retain.batch.spark.kpi_rows`); ``transactions_after_as_of`` counts the rows left out
+    that way. ``customers``: the validated customers frame, when one was given.
+    """
+
+    transactions: pd.DataFrame | None = None
+    transactions_after_as_of: int = 0
+    customers: pd.DataFrame | None = None
 
 
 @dataclass
@@ -40,6 +59,7 @@ class EngineRun:
     totals: ChunkResult
     customers_scored: int = 0
     details: dict[str, str | int] = field(default_factory=dict)
+    scored_inputs: ScoredInputs = field(default_factory=ScoredInputs)
 
 
 class Engine(Protocol):

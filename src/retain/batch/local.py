@@ -4,29 +4,24 @@ Validation needs the whole table (a duplicate repeats a row anywhere in it, in e
 file: ``read_table`` reads them all, and they are let go once validated), so the validated
 frames are held in memory; everything after that (features, the models' matrices, the TreeSHAP
 contributions behind the reasons) is bounded by the chunk size, and each chunk's scores go to disk
-as soon as they are made.
+as soon as they are made. When a step follows the scoring (the actions), the validated
+transactions and customers frames are handed back to it as they are.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
-from retain.batch.engine import EngineRun, EngineTask
-from retain.batch.manifest import InputSummary
-from retain.batch.progress import Progress, StageTimer
+from retain.batch.engine import EngineRun, EngineTask, ScoredInputs
+from retain.batch.progress import Progress
 from retain.batch.schema import SCORES_SCHEMA, to_arrow
-from retain.batch.settings import BatchSettings
-from retain.data.columns import ColumnMapping
-from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS, TableContract
-from retain.data.io import read_table
-from retain.data.validation import report_counts, validate_table
+from retain.data.validation import report_counts
 
 __all__ = ["LocalEngine"]
 
@@ -38,22 +33,22 @@ class LocalEngine:
 
     def score(self, task: EngineTask) -> EngineRun:
         settings, timer, inputs, log = task.settings, task.timer, task.inputs, task.log
-        tables = {
-            "transactions": (settings.transactions, TRANSACTIONS, settings.columns),
-            "events": (settings.events, EVENTS, settings.event_columns),
-            "customers": (settings.customers, CUSTOMERS, settings.customer_columns),
-        }
+        files = settings.inputs()
         frames: dict[str, pd.DataFrame] = {}
-        for name, (path, contract, columns) in tables.items():
-            if path is None:
-                continue
-            frames[name], inputs[name] = self._load(
-                path, contract, ColumnMapping(columns), settings, timer, inputs[name], log
-            )
+        for name, _, _ in files.sources():
+            validated = files.table(name, log, stage=timer.stage)
+            assert validated is not None
+            frames[name] = validated.frame
+            inputs[name] = inputs[name].add(report_counts(validated.report))
+            files.forget(name)
+        kept = ScoredInputs()
+        if task.keep_inputs:
+            kept = ScoredInputs(frames["transactions"], 0, frames.get("customers"))
         n_customers = frames["transactions"]["customer_id"].nunique()
         n_chunks = max(1, math.ceil(n_customers / settings.chunk_customers))
         log(f"scoring {n_customers:,} customers in {n_chunks} chunk(s)")
-        # _chunks takes the frames out of `frames` as it reorders them: one copy in memory.
+        # _chunks takes the frames out of `frames` as it reorders them: one copy in memory
+        # (two when the validated frames are kept for the actions).
         totals = ChunkResult(scores=pd.DataFrame())
         scored = 0
         with (
@@ -81,27 +76,8 @@ class LocalEngine:
             totals=totals,
             customers_scored=scored,
             details={"chunks": n_chunks, "chunk_customers": settings.chunk_customers},
+            scored_inputs=kept,
         )
-
-    @staticmethod
-    def _load(
-        path: Path,
-        contract: TableContract,
-        columns: ColumnMapping,
-        settings: BatchSettings,
-        timer: StageTimer,
-        summary: InputSummary,
-        log: Callable[[str], None],
-    ) -> tuple[pd.DataFrame, InputSummary]:
-        columns.check_names(contract.columns, contract.name)
-        with timer.stage("read"):
-            raw = read_table(path, contract, columns, settings.validation)
-        with timer.stage("validate"):
-            validated = validate_table(raw, contract, columns, settings.validation)
-        del raw
-        for line in validated.report.lines():
-            log(line)
-        return validated.frame, summary.add(report_counts(validated.report))
 
 
 def _chunks(frames: dict[str, pd.DataFrame], n_chunks: int) -> Iterator[dict[str, pd.DataFrame]]:

@@ -3,9 +3,15 @@
 Spark reads the files; every row gets the partition of its customer, computed by the validation's
 own id parsing (so " 42" and "42" meet); ``applyInPandas`` then hands each partition's rows, as a
 pandas frame, to the code the local engine runs: validation, the feature builder, the models and
-the actions (:func:`retain.batch.chunks.score_chunk`). The model travels to the workers as one
-broadcast pickle. Each partition also returns one summary row (its validation counts, drift
-counts, or the input error it met), which the driver adds up for the manifest.
+the actions (:func:`retain.batch.chunks.score_chunk`). The model travels to the workers as its
+saved parts (:func:`retain.models.persistence.model_to_parts`: JSON and LightGBM text, checked
+against their hashes when read back, and parsed as JSON and LightGBM text only). Each partition also returns one
+summary row (its validation counts, drift counts, or the input error it met), which the driver
+adds up for the manifest.
+
+When the actions follow the scoring, each partition also returns the rows its KPIs need, reduced
+(:func:`kpi_rows`: one row per customer, order, instant and sign of the amount, on or before
+as_of) and the e-mails of its customers: the driver collects these, never the transactions.
 
 Validation per partition judges what the local engine judges on the whole table: a duplicate is a
 row identical to an earlier one in every column of the file, and identical rows have the same
@@ -27,23 +33,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import sys
 import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
 from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
-from retain.batch.engine import EngineRun, EngineTask
+from retain.batch.engine import EngineRun, EngineTask, ScoredInputs
 from retain.batch.manifest import InputSummary
 from retain.batch.schema import SCORES_SCHEMA, to_output_frame
 from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
-from retain.data.contract import CUSTOMERS, EVENTS, TRANSACTIONS
+from retain.data.contract import CUSTOMERS, EVENTS, MANIFEST_FILE, TRANSACTIONS
 from retain.data.io import csv_separator
 from retain.data.validation import (
     ValidationOptions,
@@ -53,13 +58,24 @@ from retain.data.validation import (
     validate_table,
 )
 from retain.errors import RetainError, RetainInputError
+from retain.models.persistence import model_from_parts, model_to_parts
 from retain.models.retention import RetentionModel
+from retain.models.training import up_to
 
-__all__ = ["SparkEngine"]
+__all__ = ["SparkEngine", "kpi_rows"]
 
 _PARTITION = "_retain_partition"
 _TABLE = "_retain_table"
 _SUMMARY = "_retain_summary"
+_KIND: Final = "_retain_kind"
+"""What an output row is: a customer's scores (null), ``summary``, ``kpi`` or ``email``."""
+_KPI_COLUMNS: Final = {  # output column -> (contract column, Spark type)
+    "_kpi_customer_id": ("customer_id", "string"),
+    "_kpi_timestamp": ("timestamp", "timestamp"),
+    "_kpi_amount": ("amount", "double"),
+    "_kpi_order_id": ("order_id", "string"),
+    "_kpi_email": ("email", "string"),
+}
 _CONTRACTS = {"transactions": TRANSACTIONS, "events": EVENTS, "customers": CUSTOMERS}
 
 
@@ -67,14 +83,16 @@ _CONTRACTS = {"transactions": TRANSACTIONS, "events": EVENTS, "customers": CUSTO
 class _Plan:
     """What every partition needs, sent to the workers with the function."""
 
-    model: Any  # a Broadcast of the pickled RetentionModel
-    model_key: str  # its hash: workers (reused between tasks) unpickle each model once
+    model: Any  # a Broadcast of the model's parts (file name -> bytes)
+    model_key: str  # the hash of its manifest: workers (reused between tasks) load it once
     as_of: pd.Timestamp
     columns: dict[str, dict[str, str]]
     instants: dict[str, list[str]]
     """Per table, the columns Spark read as instants (TIMESTAMP): they are UTC, not local time."""
     validation: ValidationOptions
     n_reasons: int
+    keep_inputs: bool = False
+    """Also return the KPI rows and the customers' e-mails (:func:`kpi_rows`)."""
 
 
 class SparkEngine:
@@ -83,59 +101,32 @@ class SparkEngine:
     name = "spark"
 
     def score(self, task: EngineTask) -> EngineRun:
-        settings, timer, inputs, log = task.settings, task.timer, task.inputs, task.log
+        settings, timer, log = task.settings, task.timer, task.log
         from pyspark.sql import functions as F
-        from pyspark.sql.pandas.types import from_arrow_schema
-        from pyspark.sql.types import StringType, StructField, StructType
 
         with timer.stage("start_spark"):
             spark = _session(settings)
         n_partitions = settings.partitions or max(2, 2 * spark.sparkContext.defaultParallelism)
         spark.conf.set("spark.sql.shuffle.partitions", str(n_partitions))
-        paths = {
-            "transactions": settings.transactions,
-            "events": settings.events,
-            "customers": settings.customers,
-        }
-        mappings = {
-            "transactions": settings.columns,
-            "events": settings.event_columns,
-            "customers": settings.customer_columns,
-        }
-        frames = {}
-        for name, path in paths.items():
-            if path is None:
-                continue
-            frame = _read(spark, path, name)
-            mapping = ColumnMapping(mappings[name])
-            check_columns(frame.columns, _CONTRACTS[name], mapping)
-            key = _partition_udf(n_partitions)(F.col(f"`{mapping.source_of('customer_id')}`"))
-            frames[name] = frame.withColumn(_PARTITION, key)
-        pickled = pickle.dumps(task.model, pickle.HIGHEST_PROTOCOL)
+        frames, mappings = _partitioned(spark, settings, n_partitions)
+        parts = model_to_parts(task.model)
         plan = _Plan(
-            model=spark.sparkContext.broadcast(pickled),
-            model_key=hashlib.sha256(pickled).hexdigest(),
+            model=spark.sparkContext.broadcast(parts),
+            model_key=hashlib.sha256(parts[MANIFEST_FILE]).hexdigest(),
             as_of=task.as_of,
             columns=mappings,
             instants={name: _instant_columns(frame) for name, frame in frames.items()},
             validation=settings.validation,
             n_reasons=settings.n_reasons,
-        )
-        scores_type = from_arrow_schema(SCORES_SCHEMA)
-        schema = StructType(
-            [
-                StructField(f.name, f.dataType, nullable=True)  # the summary row has no customer
-                for f in scores_type.fields
-            ]
-            + [StructField(_SUMMARY, StringType(), nullable=True)]
+            keep_inputs=task.keep_inputs,
         )
         grouped = frames["transactions"].groupBy(_PARTITION)
         side = _side_table(frames)
         if side is None:
-            result = grouped.applyInPandas(partial(_score_alone, plan), schema)
+            result = grouped.applyInPandas(partial(_score_alone, plan), _output_schema())
         else:
             result = grouped.cogroup(side.groupBy(_PARTITION)).applyInPandas(
-                partial(_score_with_side, plan), schema
+                partial(_score_with_side, plan), _output_schema()
             )
         log(f"scoring on Spark ({spark.sparkContext.master}), {n_partitions} customer partitions")
         result = result.persist()
@@ -143,25 +134,26 @@ class SparkEngine:
             with timer.stage("score"):
                 summaries = [
                     json.loads(row[0])
-                    for row in result.where(F.col("customer_id").isNull())
-                    .select(_SUMMARY)
-                    .collect()
+                    for row in result.where(F.col(_KIND) == "summary").select(_SUMMARY).collect()
                 ]
             errors = [s["error"] for s in summaries if s.get("error")]
             if errors:
                 raise RetainInputError(errors[0])
             with timer.stage("write"):
                 (
-                    result.where(F.col("customer_id").isNotNull())
-                    .drop(_SUMMARY)
+                    result.where(F.col(_KIND).isNull())
+                    .drop(_SUMMARY, _KIND, *_KPI_COLUMNS)
                     .orderBy("customer_id")
                     .write.option("compression", "zstd")
                     .parquet(str(task.destination))
                 )
+            kept = _scored_inputs(result, summaries) if task.keep_inputs else ScoredInputs()
         finally:
             result.unpersist()
         _tidy_output(task.destination)
-        return _engine_run(summaries, inputs, n_partitions, str(spark.sparkContext.master))
+        run = _engine_run(summaries, task.inputs, n_partitions, str(spark.sparkContext.master))
+        run.scored_inputs = kept
+        return run
 
 
 # -- the driver's helpers ---------------------------------------------------------------------------
@@ -192,6 +184,63 @@ def _session(settings: BatchSettings) -> Any:
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _partitioned(
+    spark: Any, settings: BatchSettings, n_partitions: int
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """Each input read by Spark, its columns checked, every row marked with the partition of its
+    customer; and the column mapping of every table (empty for a table not given)."""
+    from pyspark.sql import functions as F
+
+    mappings: dict[str, dict[str, str]] = {name: {} for name in _CONTRACTS}
+    frames = {}
+    for name, source, contract in settings.inputs().sources():
+        frame = _read(spark, source.path, name)
+        mappings[name] = source.columns
+        check_columns(frame.columns, contract, source.mapping)
+        key = _partition_udf(n_partitions)(F.col(f"`{source.mapping.source_of('customer_id')}`"))
+        frames[name] = frame.withColumn(_PARTITION, key)
+    return frames, mappings
+
+
+def _output_schema() -> Any:
+    """The scores' columns, then what the other kinds of row carry (all nullable: a summary row
+    has no customer)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+
+    types = {"string": StringType(), "double": DoubleType(), "timestamp": TimestampType()}
+    return StructType(
+        [StructField(f.name, f.dataType, nullable=True) for f in from_arrow_schema(SCORES_SCHEMA)]
+        + [StructField(_SUMMARY, StringType(), nullable=True)]
+        + [StructField(_KIND, StringType(), nullable=True)]
+        + [
+            StructField(name, types[kind], nullable=True)
+            for name, (_, kind) in _KPI_COLUMNS.items()
+        ]
+    )
+
+
+def _scored_inputs(result: Any, summaries: list[dict[str, Any]]) -> ScoredInputs:
+    """The reduced KPI rows and the customers' e-mails, collected from the partitions' output."""
+    from pyspark.sql import functions as F
+
+    def collect(kind: str, names: list[str]) -> pd.DataFrame:
+        rows = result.where(F.col(_KIND) == kind).select(*names).toPandas()
+        return rows.rename(columns={name: _KPI_COLUMNS[name][0] for name in names})
+
+    transactions = collect(
+        "kpi", ["_kpi_customer_id", "_kpi_timestamp", "_kpi_amount", "_kpi_order_id"]
+    )
+    transactions["timestamp"] = pd.to_datetime(transactions["timestamp"]).dt.tz_localize("UTC")
+    if not any(s.get("order_ids") for s in summaries):
+        transactions = transactions.drop(columns="order_id")
+    customers = None
+    if any(s.get("emails") for s in summaries):
+        customers = collect("email", ["_kpi_customer_id", "_kpi_email"])
+    after = sum(int(s.get("rows_after_as_of", 0)) for s in summaries)
+    return ScoredInputs(transactions, after, customers)
 
 
 def _read(spark: Any, path: Path, table: str) -> Any:
@@ -292,10 +341,10 @@ _MODELS: dict[str, RetentionModel] = {}
 
 
 def _model(plan: _Plan) -> RetentionModel:
-    """The broadcast model, unpickled once per worker process."""
+    """The broadcast model, read from its parts once per worker process."""
     if plan.model_key not in _MODELS:
         _MODELS.clear()
-        _MODELS[plan.model_key] = pickle.loads(plan.model.value)
+        _MODELS[plan.model_key] = model_from_parts(plan.model.value, "the broadcast model")
     return _MODELS[plan.model_key]
 
 
@@ -314,20 +363,11 @@ def _score_with_side(plan: _Plan, raw: pd.DataFrame, side: pd.DataFrame) -> pd.D
 
 
 def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One partition's scores, then its summary row (or only a summary row naming the error)."""
+    """One partition's scores, its summary row (or only a summary row naming the error) and,
+    when the actions follow, its KPI and e-mail rows."""
     summary: dict[str, Any] = {"reports": {}}
     try:
-        frames = {}
-        for name, frame in raw.items():
-            frame = frame.drop(columns=_PARTITION)
-            for column in plan.instants.get(name, []):
-                if column in frame:  # Spark hands instants over as naive UTC wall clock
-                    frame[column] = pd.to_datetime(frame[column]).dt.tz_localize("UTC")
-            validated = validate_table(
-                frame, _CONTRACTS[name], ColumnMapping(plan.columns[name]), plan.validation
-            )
-            frames[name] = validated.frame
-            summary["reports"][name] = report_counts(validated.report)
+        frames = _validated(plan, raw, summary)
         result = score_chunk(
             _model(plan),
             frames["transactions"],
@@ -344,13 +384,101 @@ def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "rows_after_as_of": result.rows_after_as_of,
         "drift_counts": result.drift_counts,
     }
-    if not len(result.scores):
-        return _summary_row(summary)
-    scores = to_output_frame(result.scores).assign(**{_SUMMARY: None})
-    return pd.concat([scores, _summary_row(summary)], ignore_index=True)
+    kept = _kept_rows(plan, frames, summary) if plan.keep_inputs else []
+    parts = [to_output_frame(result.scores)] if len(result.scores) else []
+    parts += [_summary_row(summary), *kept]
+    return pd.concat(parts, ignore_index=True).reindex(columns=_output_names())
+
+
+def _validated(
+    plan: _Plan, raw: dict[str, pd.DataFrame], summary: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    """The partition's frames validated as the local engine validates them; their report counts
+    go into ``summary``."""
+    frames = {}
+    for name, frame in raw.items():
+        frame = frame.drop(columns=_PARTITION)
+        for column in plan.instants.get(name, []):
+            if column in frame:  # Spark hands instants over as naive UTC wall clock
+                frame[column] = pd.to_datetime(frame[column]).dt.tz_localize("UTC")
+        validated = validate_table(
+            frame, _CONTRACTS[name], ColumnMapping(plan.columns[name]), plan.validation
+        )
+        frames[name] = validated.frame
+        summary["reports"][name] = report_counts(validated.report)
+    return frames
+
+
+def kpi_rows(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The rows of validated transactions that the KPIs, cohorts and CRR forecast need.
+
+    Rows after ``as_of`` are left out (the actions leave them out too). Rows of the same
+    customer and order at the same instant, both purchases or both refunds, become one row with
+    their amounts summed: every KPI reads an order's first instant and gross value, a customer's
+    purchase instants, a period's net revenue and the first and last instants, and none of these
+    changes (up to the rounding of the sums). A row without an order id is an order of its own
+    and stays as it is, and so does every row of a table without order ids: a reduction of
+    those would change the order counts.
+    """
+    known = up_to(transactions, as_of)
+    columns = ["customer_id", "timestamp", "amount"]
+    if "order_id" not in known:
+        return known[columns].reset_index(drop=True)
+    loose = known["order_id"].isna().to_numpy()
+    grouped = known.loc[~loose].assign(_refund=lambda f: f["amount"] < 0)
+    orders = (
+        grouped.groupby(
+            ["customer_id", "order_id", "timestamp", "_refund"], sort=False, observed=True
+        )["amount"]
+        .sum()
+        .reset_index()
+        .drop(columns="_refund")
+    )
+    return pd.concat([orders, known.loc[loose, [*columns, "order_id"]]], ignore_index=True)
+
+
+def _kept_rows(
+    plan: _Plan, frames: dict[str, pd.DataFrame], summary: dict[str, Any]
+) -> list[pd.DataFrame]:
+    """The partition's KPI rows and its customers' e-mails, as output rows."""
+    rows = kpi_rows(frames["transactions"], plan.as_of)
+    summary["order_ids"] = "order_id" in rows
+    kept = [
+        pd.DataFrame(
+            {
+                _KIND: "kpi",
+                "_kpi_customer_id": rows["customer_id"].astype("str"),
+                "_kpi_timestamp": rows["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None),
+                "_kpi_amount": rows["amount"].astype("float64"),
+                "_kpi_order_id": rows["order_id"].astype("str").where(rows["order_id"].notna())
+                if "order_id" in rows
+                else None,
+            }
+        )
+    ]
+    customers = frames.get("customers")
+    summary["emails"] = customers is not None and "email" in customers
+    if summary["emails"]:
+        assert customers is not None
+        kept.append(
+            pd.DataFrame(
+                {
+                    _KIND: "email",
+                    "_kpi_customer_id": customers["customer_id"].astype("str"),
+                    "_kpi_email": customers["email"],
+                }
+            )
+        )
+    return kept
 
 
 def _summary_row(summary: dict[str, Any]) -> pd.DataFrame:
     row = pd.DataFrame({name: [None] for name in SCORES_SCHEMA.names})
     row[_SUMMARY] = json.dumps(summary)
-    return row
+    row[_KIND] = "summary"
+    return row.reindex(columns=_output_names())
+
+
+def _output_names() -> list[str]:
+    """The output frame's columns, in the order of :func:`_output_schema`."""
+    return [*SCORES_SCHEMA.names, _SUMMARY, _KIND, *_KPI_COLUMNS]
