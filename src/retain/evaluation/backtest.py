@@ -139,47 +139,14 @@ def backtest(
     first_day = utc_day(transactions["timestamp"].min(), "first transaction")
     data_end = utc_day(transactions["timestamp"].max(), "last transaction")
     length = pd.Timedelta(days=horizon)
-    if cutoffs is not None:
-        if n_cutoffs is not None or step_days is not None or last_cutoff is not None:
-            raise RetainInputError(
-                "give either cutoffs, or n_cutoffs / step_days / last_cutoff to place them, "
-                "not both"
-            )
-        days = _given_cutoffs(cutoffs)
-        step = None
-    else:
-        count = 1 if n_cutoffs is None else _whole_number("n_cutoffs", n_cutoffs)
-        step = horizon if step_days is None else _whole_number("step_days", step_days)
-        last = data_end - length if last_cutoff is None else to_cutoff(last_cutoff)
-        days = [last - pd.Timedelta(days=k * step) for k in reversed(range(count))]
-    late = [c for c in days if c + length > data_end]
-    if late:
-        raise RetainInputError(
-            f"the transactions end on {data_end:%Y-%m-%d}, but a {horizon}-day horizon after "
-            f"cutoff {late[-1]:%Y-%m-%d} needs data up to {late[-1] + length:%Y-%m-%d}; the "
-            f"latest cutoff can be {data_end - length:%Y-%m-%d}"
-        )
+    days, step = _place_cutoffs(cutoffs, horizon, data_end, n_cutoffs, step_days, last_cutoff)
     _check_history(transactions, days, horizon, step)
 
     factory = model_factory or RetentionModel
     holdouts = []
     for day in days:
         end = day + length
-        model = factory(horizon)
-        if not isinstance(model, RetentionModel):
-            raise RetainInputError(
-                f"model_factory must return a RetentionModel, not {type(model).__name__}"
-            )
-        if hasattr(model, "churn_"):
-            raise RetainInputError(
-                "model_factory returned a fitted model: the backtest trains a fresh model at "
-                "every cutoff, so that no cutoff is judged by a model that saw its horizon"
-            )
-        if model.horizon_days != horizon:
-            raise RetainInputError(
-                f"model_factory made a model for a {model.horizon_days}-day horizon, but the "
-                f"backtest judges {horizon} days"
-            )
+        model = _fresh_model(factory, horizon)
         try:
             holdouts.append(
                 temporal_holdout(up_to(transactions, end), day, horizon, model, observed_until=end)
@@ -207,6 +174,61 @@ def backtest(
         tracking=tracking,
         rfm=rfm,
     )
+
+
+def _place_cutoffs(
+    cutoffs: Sequence[DateLike] | None,
+    horizon: int,
+    data_end: pd.Timestamp,
+    n_cutoffs: int | None,
+    step_days: int | None,
+    last_cutoff: DateLike | None,
+) -> tuple[list[pd.Timestamp], int | None]:
+    """The cutoff days (oldest first) and the step between them (None: the cutoffs were given),
+    each with a whole horizon of data after it (see :func:`backtest`)."""
+    length = pd.Timedelta(days=horizon)
+    if cutoffs is not None:
+        if n_cutoffs is not None or step_days is not None or last_cutoff is not None:
+            raise RetainInputError(
+                "give either cutoffs, or n_cutoffs / step_days / last_cutoff to place them, "
+                "not both"
+            )
+        days = _given_cutoffs(cutoffs)
+        step = None
+    else:
+        count = 1 if n_cutoffs is None else _whole_number("n_cutoffs", n_cutoffs)
+        step = horizon if step_days is None else _whole_number("step_days", step_days)
+        last = data_end - length if last_cutoff is None else to_cutoff(last_cutoff)
+        days = [last - pd.Timedelta(days=k * step) for k in reversed(range(count))]
+    late = [c for c in days if c + length > data_end]
+    if late:
+        raise RetainInputError(
+            f"the transactions end on {data_end:%Y-%m-%d}, but a {horizon}-day horizon after "
+            f"cutoff {late[-1]:%Y-%m-%d} needs data up to {late[-1] + length:%Y-%m-%d}; the "
+            f"latest cutoff can be {data_end - length:%Y-%m-%d}"
+        )
+    return days, step
+
+
+def _fresh_model(factory: Callable[[int], RetentionModel], horizon: int) -> RetentionModel:
+    """An unfitted model for the horizon from ``factory``: a fitted one could have seen the
+    horizon it is judged on."""
+    model = factory(horizon)
+    if not isinstance(model, RetentionModel):
+        raise RetainInputError(
+            f"model_factory must return a RetentionModel, not {type(model).__name__}"
+        )
+    if hasattr(model, "churn_"):
+        raise RetainInputError(
+            "model_factory returned a fitted model: the backtest trains a fresh model at "
+            "every cutoff, so that no cutoff is judged by a model that saw its horizon"
+        )
+    if model.horizon_days != horizon:
+        raise RetainInputError(
+            f"model_factory made a model for a {model.horizon_days}-day horizon, but the "
+            f"backtest judges {horizon} days"
+        )
+    return model
 
 
 def stack_metrics(

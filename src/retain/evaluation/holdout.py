@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -173,98 +174,129 @@ def temporal_holdout(
     frame = scores.merge(outcomes, on="customer_id", validate="one_to_one").merge(
         baselines, on="customer_id"
     )
-    customers = frame["customer_id"].astype(str)
-    retain_rows = _positions(table["customer_id"], customers, "retain's feature table")
-    bgnbd_rows = _positions(btyd_features["customer_id"], customers, "the baseline's features")
-    bought = frame["purchased"].to_numpy(bool)
-    waited = frame["days_to_next_purchase"].to_numpy(float)
-    curve_days = [float(t) for t in range(1, horizon_days + 1)]
-    retain_brier, retain_at_horizon = _curve_brier(
-        waited,
-        bought,
-        horizon_days,
-        lambda rows: model.purchase_survival(table.iloc[retain_rows[rows]], curve_days),
-    )
-    bgnbd_brier, _ = _curve_brier(
-        waited,
-        bought,
-        horizon_days,
-        lambda rows: _bgnbd_survival(
-            btyd, btyd_features.iloc[bgnbd_rows[rows]], np.asarray(curve_days)
-        ),
-    )
+    happened = _Outcomes.of(frame)
+    curves = _Curves(model, table, btyd, btyd_features, horizon_days)
+    briers, retain_at_horizon = curves.integrated_briers(frame, happened)
     frame["retain_timing"] = timing_score(
         frame["predicted_days_to_next_purchase"], 1.0 - retain_at_horizon, horizon_days
     )
-    bought_30d = (frame["purchased"] & (frame["days_to_next_purchase"] <= 30)).to_numpy()
-    churned = frame["churned"].to_numpy(bool)
-    purchases = frame["purchases_in_horizon"].to_numpy(float)
-    spend = frame["spend_in_horizon"].to_numpy(float)
-
-    def contender(
-        churn: np.ndarray,
-        p30: np.ndarray,
-        timing: np.ndarray,
-        count: np.ndarray,
-        value: np.ndarray,
-        integrated_brier: float | None,
-    ) -> dict[str, float]:
-        """Metrics of one contender. A naive rule gives scores, not probabilities
-        (``integrated_brier`` None): it is judged on ranking (AUCs, C-index) only, not on Brier."""
-        scores_only = integrated_brier is None
-        if scores_only:
-            metrics = {
-                "churn_roc_auc": float(roc_auc_score(churned, churn)),
-                "churn_pr_auc": float(average_precision_score(churned, churn)),
-                "repurchase_30d_auc": float(roc_auc_score(bought_30d, p30)),
-            }
-        else:
-            found = churn_metrics(churned, churn)
-            metrics = {f"churn_{k}": found[k] for k in ("roc_auc", "pr_auc", "brier")}
-            metrics["repurchase_30d_auc"] = repurchase_auc(bought_30d, p30)
-        metrics["timing_cindex"] = timing_cindex(waited, bought, timing)
-        if integrated_brier is not None:
-            metrics["integrated_brier"] = integrated_brier
-        counts = count_metrics(purchases, count)
-        values = value_metrics(spend, value)
-        return metrics | {
-            "purchases_spearman": counts["spearman"],
-            "purchases_any_auc": counts["any_auc"],
-            "purchases_buyers_spearman": counts["buyers_spearman"],
-            "purchases_total_error": counts["total_error"],
-            "clv_normalized_gini": values["normalized_gini"],
-            "clv_spearman": values["spearman"],
-            "clv_total_error": values["total_error"],
-        }
-
     result = HoldoutResult(day, horizon_days, model, frame)
     result.metrics = {
-        "retain": contender(
-            frame["churn_probability"].to_numpy(),
-            frame["p_purchase_30d"].to_numpy(),
-            frame["retain_timing"].to_numpy(),
-            frame["expected_purchases"].to_numpy(),
-            frame["clv"].to_numpy(),
-            integrated_brier=retain_brier,
-        ),
-        "bgnbd": contender(
-            frame["bgnbd_churn"].to_numpy(),
-            frame["bgnbd_p30"].to_numpy(),
-            frame["bgnbd_p30"].to_numpy(),
-            frame["bgnbd_purchases"].to_numpy(),
-            frame["bgnbd_value"].to_numpy(),
-            integrated_brier=bgnbd_brier,
-        ),
-        "naive": contender(
-            frame["naive_churn"].to_numpy(),
-            frame["naive_p30"].to_numpy(),
-            frame["naive_p30"].to_numpy(),
-            frame["naive_purchases"].to_numpy(),
-            frame["naive_value"].to_numpy(),
-            integrated_brier=None,
-        ),
+        name: _contender_metrics(happened, frame, columns, integrated_brier=briers.get(name))
+        for name, columns in _CONTENDER_COLUMNS.items()
     }
     return result
+
+
+_CONTENDER_COLUMNS: Final[dict[str, tuple[str, str, str, str, str]]] = {
+    "retain": ("churn_probability", "p_purchase_30d", "retain_timing", "expected_purchases", "clv"),
+    "bgnbd": ("bgnbd_churn", "bgnbd_p30", "bgnbd_p30", "bgnbd_purchases", "bgnbd_value"),
+    "naive": ("naive_churn", "naive_p30", "naive_p30", "naive_purchases", "naive_value"),
+}
+"""Each contender's columns of the holdout frame: churn, 30-day repurchase, timing ("buys
+sooner"), purchases and value. BG/NBD and the naive rule rank timing by their 30-day score."""
+
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """What the customers did in the horizon, in the rows of the holdout frame."""
+
+    churned: np.ndarray
+    bought: np.ndarray
+    waited: np.ndarray
+    """Days to the next purchase (censored at the horizon for those who did not buy)."""
+    bought_30d: np.ndarray
+    purchases: np.ndarray
+    spend: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Outcomes:
+        return cls(
+            churned=frame["churned"].to_numpy(bool),
+            bought=frame["purchased"].to_numpy(bool),
+            waited=frame["days_to_next_purchase"].to_numpy(float),
+            bought_30d=(frame["purchased"] & (frame["days_to_next_purchase"] <= 30)).to_numpy(),
+            purchases=frame["purchases_in_horizon"].to_numpy(float),
+            spend=frame["spend_in_horizon"].to_numpy(float),
+        )
+
+
+@dataclass(frozen=True)
+class _Curves:
+    """The survival curves P(no purchase by day t), t = 1..horizon, of the contenders that give
+    probabilities: retain (from its feature table) and BG/NBD (from the baseline's features)."""
+
+    model: RetentionModel
+    table: pd.DataFrame
+    btyd: BTYDFeatures
+    btyd_features: pd.DataFrame
+    horizon_days: int
+
+    def integrated_briers(
+        self, frame: pd.DataFrame, happened: _Outcomes
+    ) -> tuple[dict[str, float], np.ndarray]:
+        """Each contender's integrated Brier score, and retain's survival at the horizon for
+        the customers of ``frame`` (in its rows)."""
+        customers = frame["customer_id"].astype(str)
+        retain_rows = _positions(self.table["customer_id"], customers, "retain's feature table")
+        bgnbd_rows = _positions(
+            self.btyd_features["customer_id"], customers, "the baseline's features"
+        )
+        curve_days = [float(t) for t in range(1, self.horizon_days + 1)]
+        retain_brier, retain_at_horizon = _curve_brier(
+            happened.waited,
+            happened.bought,
+            self.horizon_days,
+            lambda rows: self.model.purchase_survival(
+                self.table.iloc[retain_rows[rows]], curve_days
+            ),
+        )
+        bgnbd_brier, _ = _curve_brier(
+            happened.waited,
+            happened.bought,
+            self.horizon_days,
+            lambda rows: _bgnbd_survival(
+                self.btyd, self.btyd_features.iloc[bgnbd_rows[rows]], np.asarray(curve_days)
+            ),
+        )
+        return {"retain": retain_brier, "bgnbd": bgnbd_brier}, retain_at_horizon
+
+
+def _contender_metrics(
+    happened: _Outcomes,
+    frame: pd.DataFrame,
+    columns: tuple[str, str, str, str, str],
+    integrated_brier: float | None,
+) -> dict[str, float]:
+    """Metrics of one contender, from its ``columns`` of ``frame`` (:data:`_CONTENDER_COLUMNS`).
+    A naive rule gives scores, not probabilities (``integrated_brier`` None): it is judged on
+    ranking (AUCs, C-index) only, not on Brier."""
+    churn, p30, timing, count, value = (frame[column].to_numpy() for column in columns)
+    churned, bought_30d = happened.churned, happened.bought_30d
+    if integrated_brier is None:
+        metrics = {
+            "churn_roc_auc": float(roc_auc_score(churned, churn)),
+            "churn_pr_auc": float(average_precision_score(churned, churn)),
+            "repurchase_30d_auc": float(roc_auc_score(bought_30d, p30)),
+        }
+    else:
+        found = churn_metrics(churned, churn)
+        metrics = {f"churn_{k}": found[k] for k in ("roc_auc", "pr_auc", "brier")}
+        metrics["repurchase_30d_auc"] = repurchase_auc(bought_30d, p30)
+    metrics["timing_cindex"] = timing_cindex(happened.waited, happened.bought, timing)
+    if integrated_brier is not None:
+        metrics["integrated_brier"] = integrated_brier
+    counts = count_metrics(happened.purchases, count)
+    values = value_metrics(happened.spend, value)
+    return metrics | {
+        "purchases_spearman": counts["spearman"],
+        "purchases_any_auc": counts["any_auc"],
+        "purchases_buyers_spearman": counts["buyers_spearman"],
+        "purchases_total_error": counts["total_error"],
+        "clv_normalized_gini": values["normalized_gini"],
+        "clv_spearman": values["spearman"],
+        "clv_total_error": values["total_error"],
+    }
 
 
 def _positions(ids: pd.Series, customers: pd.Series, source: str) -> np.ndarray:

@@ -199,11 +199,23 @@ def _no_importance(ax: Axes, reason: str | None) -> None:
 
 
 def _markdown(result: BacktestResult, plots: list[str]) -> str:
-    latest = result.latest
+    """The report page: what was compared on which data, each cutoff's comparison, the summary
+    across cutoffs, the plots and the latest cutoff's calibration and CLV-decile tables."""
+    lines = [
+        *_data_lines(result),
+        *_comparison_lines(result),
+        *_summary_lines(result),
+        *_plot_lines(result, plots),
+        *_table_lines(result),
+    ]
+    return "\n".join(lines)
+
+
+def _data_lines(result: BacktestResult) -> list[str]:
     n = len(result.holdouts)
     horizon = result.horizon_days
     data = result.data
-    lines = [
+    return [
         "# retain evaluation report",
         "",
         f"Backtest of the retain model against BG/NBD + Gamma-Gamma (`bgnbd`) and a naive rule "
@@ -235,6 +247,11 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
             text=(0, 1),
         ),
         "",
+    ]
+
+
+def _comparison_lines(result: BacktestResult) -> list[str]:
+    lines = [
         "## Comparison at each cutoff",
         "",
         "Best value of each metric in **bold** (and named in *best*). Higher is better for AUCs, "
@@ -253,7 +270,12 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
             _comparison_markdown(holdout.table()),
             "",
         ]
-    lines += ["## Summary across cutoffs", ""]
+    return lines
+
+
+def _summary_lines(result: BacktestResult) -> list[str]:
+    n = len(result.holdouts)
+    lines = ["## Summary across cutoffs", ""]
     if n == 1:
         won = int((result.summary.query("contender == 'retain'")["wins"] > 0).sum())
         total = result.summary["metric"].nunique()
@@ -269,18 +291,29 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
             _summary_markdown(result.summary, n),
             "",
         ]
-    lines += [
-        f"## Plots (latest cutoff, {latest.as_of:%Y-%m-%d})",
+    return lines
+
+
+def _plot_lines(result: BacktestResult, plots: list[str]) -> list[str]:
+    lines = [
+        f"## Plots (latest cutoff, {result.latest.as_of:%Y-%m-%d})",
         "",
         "The BG/NBD of the matrices and of the tracking plot is the one fitted at the cutoff "
         "(the `bgnbd` contender); the matrices are for customers as old as the oldest customer "
-        f"(T = {result.rfm['T'].max():,.0f} days), expected purchases over the {horizon}-day "
-        "horizon.",
+        f"(T = {result.rfm['T'].max():,.0f} days), expected purchases over the "
+        f"{result.horizon_days}-day horizon.",
         "",
     ]
     for name in plots:
         lines += [f"### {REPORT_PLOTS[name]}", "", f"![{REPORT_PLOTS[name]}]({name})", ""]
-    lines += [
+    return lines
+
+
+def _table_lines(result: BacktestResult) -> list[str]:
+    """The latest cutoff's churn calibration table of each probabilistic contender, and its CLV
+    decile table."""
+    latest = result.latest
+    lines = [
         f"## Churn calibration table (latest cutoff, {latest.as_of:%Y-%m-%d})",
         "",
         "Quantile bins of the predicted probability; `gap` = mean predicted - observed rate "
@@ -294,14 +327,14 @@ def _markdown(result: BacktestResult, plots: list[str]) -> str:
     lines += [
         f"## CLV decile table (latest cutoff, {latest.as_of:%Y-%m-%d})",
         "",
-        f"Customers sorted by each contender's predicted value for the {horizon}-day horizon "
-        "(decile 1 = highest), against the spend that followed; *share* is the decile's share of "
-        "all actual spend.",
+        f"Customers sorted by each contender's predicted value for the {result.horizon_days}-day "
+        "horizon (decile 1 = highest), against the spend that followed; *share* is the decile's "
+        "share of all actual spend.",
         "",
         _frame_markdown(_deciles(latest)),
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _cutoff_row(holdout: HoldoutResult) -> list[str]:
