@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-__all__ = ["ModelFileError", "NotFittedError", "RetainError", "RetainInputError"]
+__all__ = ["ModelFileError", "NotFittedError", "RetainError", "RetainInputError", "check_fitted"]
 
 
 class RetainError(Exception):
@@ -32,3 +32,15 @@ class ModelFileError(RetainInputError):
 
     The message names the folder and the part (file) at fault.
     """
+
+
+def check_fitted(estimator: object, *attributes: str) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has every fitted attribute named.
+
+    scikit-learn's ``check_is_fitted`` raises its own class; retain's estimators use this one so
+    that "not fitted" is one error wherever it comes from.
+    """
+    if not all(hasattr(estimator, name) for name in attributes):
+        raise NotFittedError(
+            f"{type(estimator).__name__} is not fitted: call fit() first (or load a fitted model)"
+        )

@@ -11,7 +11,7 @@ import pytest
 
 from retain.data.datasets import Dataset
 from retain.data.synthetic import simulate
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 from retain.models.btyd import ConvergenceWarning
 from retain.models.retention import (
     SCORE_COLUMNS,
@@ -88,7 +88,7 @@ def test_training_never_reads_past_as_of(model: RetentionModel, data: pd.DataFra
 def test_save_and_load_give_the_same_scores(
     model: RetentionModel, data: pd.DataFrame, tmp_path: Path
 ) -> None:
-    path = model.save(tmp_path / "model.pkl")
+    path = model.save(tmp_path / "model")
     loaded = RetentionModel.load(path)
     pd.testing.assert_frame_equal(loaded.predict(data, AS_OF), model.predict(data, AS_OF))
 
@@ -97,8 +97,8 @@ def test_warm_compiled_scoring_gives_lightgbms_scores(
     model: RetentionModel, data: pd.DataFrame, tmp_path: Path
 ) -> None:
     # A fresh copy: warming keeps compiled trees on the boosters of the model it is called on.
-    cold = RetentionModel.load(model.save(tmp_path / "model.pkl"))
-    hot = RetentionModel.load(tmp_path / "model.pkl").warm()
+    cold = RetentionModel.load(model.save(tmp_path / "model"))
+    hot = RetentionModel.load(tmp_path / "model").warm()
     assert warmed(hot.churn_.booster_) is not None and warmed(cold.churn_.booster_) is None
     few = data.loc[data["customer_id"].isin(data["customer_id"].unique()[:40])]
     expected, got = cold.predict(few, AS_OF), hot.predict(few, AS_OF)
@@ -109,10 +109,10 @@ def test_warm_compiled_scoring_gives_lightgbms_scores(
 
 
 def test_unfitted_and_missing_model() -> None:
-    with pytest.raises(RetainInputError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RetentionModel().predict(pd.DataFrame())
     with pytest.raises(RetainInputError, match="no saved model at"):
-        RetentionModel.load("/nonexistent/model.pkl")
+        RetentionModel.load("/nonexistent/model")
 
 
 def test_reference_cutoff_prefers_the_same_season_then_the_latest() -> None:

@@ -1,7 +1,7 @@
 """Serving tests: a small model trained once, exported to a folder, and the real ``bentoml serve``.
 
 The model is fitted on the CDNOW sample as of 1998-03-31 (90-day horizon, two training cutoffs, one
-thread) and written as ``retain export`` writes it (``retain.pkl`` and ``retain.json``), so the
+thread) and written as ``retain export`` writes it (a ``retain-model`` folder and ``retain.json``), so the
 service loads it from ``RETAIN_SERVE_MODEL_DIR`` without MLflow. Servers are real processes, each in
 its own process group (killed as a group at teardown), started from a temporary folder with MLflow's
 and retain's variables cleared, and waited for on ``/readyz``.
@@ -29,7 +29,7 @@ import pytest
 
 from retain.data.datasets import Dataset
 from retain.models.retention import RetentionModel
-from retain.serving.scoring import _EXPORT_META, EXPORT_FILE
+from retain.serving.scoring import _EXPORT_META, EXPORT_MODEL
 
 AS_OF = "1998-03-31"
 HORIZON = 90
@@ -56,7 +56,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, cdnow_sample: Dataset) -> 
     transactions = cdnow_sample.transactions.frame
     model = RetentionModel(HORIZON, n_cutoffs=2, n_jobs=1).fit(transactions, AS_OF)
     folder = tmp_path_factory.mktemp("export")
-    model.save(folder / EXPORT_FILE)
+    model.save(folder / EXPORT_MODEL)
     (folder / _EXPORT_META).write_text(json.dumps({"version": VERSION, "source": "test"}))
     return Trained(model, transactions, folder)
 

@@ -17,7 +17,7 @@ from retain.features import build_features
 from retain.models.retention import RetentionModel
 from retain.models.trees import warmed
 from retain.serving.schemas import FeatureRequest, PredictRequest, PredictResponse
-from retain.serving.scoring import _LATEST_AS_OF, EXPORT_FILE, RequestTooLarge, Scorer, _utc
+from retain.serving.scoring import _LATEST_AS_OF, EXPORT_MODEL, RequestTooLarge, Scorer, _utc
 from retain.serving.settings import ServingSettings
 
 
@@ -47,7 +47,7 @@ def scores(response: PredictResponse) -> list[dict[str, Any]]:
 
 def test_an_export_is_loaded_with_its_version(scorer: Scorer, trained: Trained) -> None:
     assert scorer.version == VERSION
-    assert scorer.source == str(trained.model_dir / EXPORT_FILE)
+    assert scorer.source == str(trained.model_dir / EXPORT_MODEL)
     assert scorer.model.feature_names_ == trained.model.feature_names_
 
 
@@ -71,7 +71,7 @@ def test_a_model_whose_trees_cannot_compile_still_loads_and_scores(
 
 
 def test_a_model_uri_wins_over_the_export(trained: Trained) -> None:
-    path = str(trained.model_dir / EXPORT_FILE)
+    path = str(trained.model_dir / EXPORT_MODEL)
     loaded = Scorer.load(ServingSettings(model_uri=path, model_dir=trained.model_dir))
     assert loaded.source == path
     assert loaded.version == path  # a path has no registry version: the path is the version

@@ -7,7 +7,6 @@ The model is the one the session's tracked training on the CDNOW sample register
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +175,11 @@ def test_bad_params_are_refused_with_a_clear_message(
         champion.predict(model_input, params={"n_reasons": "many"})
 
 
-def test_the_logged_model_is_code_and_data_not_a_pickled_python_object(
+def test_the_logged_model_is_code_and_a_model_folder_with_no_pickle(
     tracked: Tracked, tmp_path: Path
 ) -> None:
     """Models from code: MLflow stores model_code.py and loads it, instead of cloudpickling the
-    pyfunc; the one artefact is the RetentionModel, whose pickle names retain's model classes and
-    plain data (numpy, pandas, scikit-learn), never the pyfunc wrapper or cloudpickle."""
+    pyfunc; the one artefact is the RetentionModel's folder of JSON and LightGBM text."""
     mlflow.set_tracking_uri(tracked.settings.resolved_uri())
     folder = Path(
         mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=str(tmp_path))
@@ -190,30 +188,33 @@ def test_the_logged_model_is_code_and_data_not_a_pickled_python_object(
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
     assert Path(flavor["model_code_path"]).name == "model_code.py"
     assert "python_model" not in flavor  # the key of a cloudpickled PythonModel
-    assert flavor["artifacts"]["retention_model"]["path"] == "artifacts/model.pkl"
+    assert flavor["artifacts"]["retention_model"]["path"] == "artifacts/retention_model"
     source = Path(__file__).parents[2] / "src" / "retain" / "tracking" / "model_code.py"
     assert (folder / "model_code.py").read_text() == source.read_text()
-    pickles = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.pkl"))
-    assert pickles == ["artifacts/model.pkl"]
+    assert not [p for p in folder.rglob("*") if p.suffix in {".pkl", ".pickle", ".joblib"}]
+    assert (folder / "artifacts" / "retention_model" / "manifest.json").is_file()
+    assert isinstance(RetentionModel.load(folder / "artifacts" / "retention_model"), RetentionModel)
 
-    named: set[tuple[str, str]] = set()
 
-    class Recording(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            named.add((module, name))
-            return super().find_class(module, name)
-
-    with (folder / "artifacts" / "model.pkl").open("rb") as file:
-        assert isinstance(Recording(file).load(), RetentionModel)
-    modules = {module for module, _ in named}
-    assert ("retain.models.retention", "RetentionModel") in named
-    # Nothing of the pyfunc wrapper, MLflow or cloudpickle; of retain, only the model's parts.
-    refused = ("cloudpickle", "__main__", "mlflow", "retain.tracking")
-    assert not [m for m in modules if m.startswith(refused)], modules
-    ours = {m for m in modules if m.split(".")[0] == "retain"}
-    assert all(
-        m.startswith(("retain.models.", "retain.features.", "retain.monitoring.")) for m in ours
-    ), ours
+def test_retain_load_model_runs_no_code_logged_with_the_model(
+    tracked: Tracked, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """retain's loader (the service, ``retain score``) reads the model folder only: code planted
+    in the logged model_code.py is not run by it, while MLflow's pyfunc loader does run it."""
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(tracked.settings.resolved_uri())
+    stored = mlflow.get_logged_model(tracked.result.model_uri.removeprefix("models:/"))
+    code = Path(stored.artifact_location.removeprefix("file://")) / "model_code.py"
+    original = code.read_text()
+    marker = tmp_path / "pwned"
+    try:
+        code.write_text(f"open({str(marker)!r}, 'w').close()\n" + original)
+        assert isinstance(load_model(tracked.result.model_uri, tracked.settings), RetentionModel)
+        assert not marker.exists()
+        mlflow.pyfunc.load_model(tracked.result.model_uri)
+        assert marker.exists()  # the planted code: what retain's loader did not run
+    finally:
+        code.write_text(original)
 
 
 def test_retain_load_model_unwraps_the_registered_model(
@@ -227,7 +228,7 @@ def test_retain_load_model_unwraps_the_registered_model(
         model.predict(some, AS_OF), tracked.result.model.predict(some, AS_OF)
     )
     # A saved file loads without MLflow.
-    saved = tracked.result.model.save(tmp_path / "model.pkl")
+    saved = tracked.result.model.save(tmp_path / "model")
     assert isinstance(load_model(str(saved)), RetentionModel)
 
 

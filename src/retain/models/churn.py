@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 from sklearn.isotonic import IsotonicRegression
-from sklearn.utils.validation import check_is_fitted
 
-from retain.errors import RetainInputError
+from retain.errors import RetainInputError, check_fitted
 from retain.models.lgbm import MIN_EXAMPLES, _LGBMEstimator, predict_booster
 
 __all__ = ["BASELINE_FEATURE", "ChurnModel"]
@@ -175,7 +174,7 @@ class ChurnModel(_LGBMEstimator):
         """P(churn) from :meth:`contributions` of the same rows (with their baseline): a row's
         sum is its log-odds, so a caller that needs both walks the trees once, not twice. Equal
         to :meth:`predict_proba` up to the rounding of the sum (1e-15)."""
-        check_is_fitted(self, "booster_")
+        check_fitted(self, "booster_")
         raw = special.expit(contributions.to_numpy(dtype=np.float64).sum(axis=1))
         if not calibrated or self.calibrator_ is None:
             return raw

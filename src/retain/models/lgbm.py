@@ -30,9 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from retain.errors import RetainInputError
+from retain.errors import RetainInputError, check_fitted
 from retain.models.trees import (
     FAST_ROWS,
     checked_trees,
@@ -548,7 +547,7 @@ class _LGBMEstimator(BaseEstimator):
         Extra columns (identifiers, labels) are ignored so that a whole feature table can be passed
         at scoring time; a missing training feature is an error.
         """
-        check_is_fitted(self, "booster_")
+        check_fitted(self, "booster_")
         return training_features(X, self.feature_names_)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -558,7 +557,7 @@ class _LGBMEstimator(BaseEstimator):
 
     def feature_importance(self, importance_type: str = "gain") -> pd.Series:
         """Total gain of each feature over the trees, largest first (``"split"``: split counts)."""
-        check_is_fitted(self, "booster_")
+        check_fitted(self, "booster_")
         return feature_importance(self.booster_, importance_type)
 
     # Boosters travel as their model string: see the module docstring.

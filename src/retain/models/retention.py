@@ -11,7 +11,6 @@ cutoff); the models kept for scoring are fitted at ``as_of`` itself.
 
 from __future__ import annotations
 
-import pickle
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ import pandas as pd
 from scipy import special
 
 from retain.data.dates import DateLike
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 from retain.features import FeatureBuilder, RFMSegmenter, to_cutoff
 from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
 from retain.models.btyd._base import (
@@ -343,6 +342,10 @@ class RetentionModel:
         (:func:`~retain.models.training.rolling_cutoffs`).
     windows:
         Trailing windows of the feature builder, in days.
+    customer_features:
+        Numeric columns of the customers table that are model inputs (``retain train
+        --customers-features``). Only declared columns are: a postcode in a customers file must
+        not become a model input because it happens to be a number.
     penalizer_coef:
         L2 penalty of the BG/NBD and Gamma-Gamma fits whose outputs are features (lifetimes'
         ``penalizer_coef``). A larger one steadies a fit that runs a parameter to an edge of its
@@ -375,6 +378,7 @@ class RetentionModel:
         min_history_days: int | None = None,
         same_season: bool = True,
         windows: tuple[int, ...] = (30, 90, 180, 365),
+        customer_features: tuple[str, ...] = (),
         penalizer_coef: float = 0.001,
         choose_outputs: bool = True,
         calibrate_churn: bool = False,
@@ -387,6 +391,7 @@ class RetentionModel:
         self.min_history_days = min_history_days
         self.same_season = same_season
         self.windows = windows
+        self.customer_features = tuple(customer_features)
         self.penalizer_coef = penalizer_coef
         self.choose_outputs = choose_outputs
         self.calibrate_churn = calibrate_churn
@@ -873,23 +878,19 @@ class RetentionModel:
     # -- persistence ------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Save as one file (every part pickles as plain data: booster strings, BTYD parameters)."""
-        self._check_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as file:
-            pickle.dump(self, file, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        """Write the model folder at ``path``: JSON parts and LightGBM text boosters, with a
+        manifest of their hashes (:mod:`retain.models.persistence`); returns ``path``."""
+        from retain.models.persistence import save_model
+
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> RetentionModel:
-        path = Path(path)
-        if not path.exists():
-            raise RetainInputError(f"no saved model at {path}")
-        with path.open("rb") as file:
-            model = pickle.load(file)  # our own artefact: trusted like any code we run
-        if not isinstance(model, cls):
-            raise RetainInputError(f"{path} does not hold a RetentionModel")
+        """The model in the folder at ``path``: every part's hash is checked before any is read,
+        and nothing is unpickled (an old ``.pkl`` is refused with how to convert it)."""
+        from retain.models.persistence import load_model
+
+        model: RetentionModel = load_model(path)
         return model
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -900,4 +901,4 @@ class RetentionModel:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "choices_"):
-            raise RetainInputError("the RetentionModel is not fitted: call fit first")
+            raise NotFittedError("the RetentionModel is not fitted: call fit first")

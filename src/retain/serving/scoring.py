@@ -35,10 +35,13 @@ from retain.serving.schemas import (
 )
 from retain.serving.settings import ServingSettings
 
-__all__ = ["EXPORT_FILE", "RequestTooLarge", "Scorer", "export_model"]
+__all__ = ["EXPORT_MODEL", "RequestTooLarge", "Scorer", "export_model"]
 
-EXPORT_FILE = "retain.pkl"
+# ``retain export`` writes the model folder and a note of its version into the service's folder.
+EXPORT_MODEL = "retain-model"
 _EXPORT_META = "retain.json"
+# What retain 0.1 exported: a pickle, refused by the loader with how to replace it.
+_OLD_EXPORT = "retain.pkl"
 log = logging.getLogger("retain.serving")
 # The expected next purchase date is at most the model's horizon after as_of (null beyond it,
 # TimingModel.predict_days) and must still be a date: ten years of margin cover any horizon used.
@@ -65,14 +68,13 @@ class Scorer:
         from retain.tracking import TrackingSettings, load_model, model_version
 
         settings = settings or ServingSettings()
-        exported = settings.model_dir / EXPORT_FILE
+        exported = settings.model_dir / EXPORT_MODEL
+        if not exported.exists() and (settings.model_dir / _OLD_EXPORT).exists():
+            exported = settings.model_dir / _OLD_EXPORT  # refused by the loader, which says why
         if settings.model_uri is None and exported.exists():
+            model = RetentionModel.load(exported)  # checked before its version note is read
             meta = json.loads((settings.model_dir / _EXPORT_META).read_text(encoding="utf-8"))
-            model, version, source = (
-                RetentionModel.load(exported),
-                str(meta["version"]),
-                str(exported),
-            )
+            version, source = str(meta["version"]), str(exported)
         else:
             tracking = TrackingSettings()
             uri = settings.model_uri or tracking.champion_uri()
@@ -381,7 +383,7 @@ def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:
     source = uri or tracking.champion_uri()
     model = load_model(source, tracking)
     out.mkdir(parents=True, exist_ok=True)
-    path = model.save(out / EXPORT_FILE)
+    path = model.save(out / EXPORT_MODEL)
     meta = {"version": model_version(source, tracking), "source": source}
     (out / _EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path

@@ -218,7 +218,7 @@ def train_tracked(
         model = factory(horizon_days).fit(history, day)
         log_training_choices(model)
         with tempfile.TemporaryDirectory(prefix="retain-model-") as folder:
-            path = model.save(Path(folder) / "model.pkl")
+            path = model.save(Path(folder) / MODEL_ARTIFACT)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(Path(__file__).with_name("model_code.py")),
@@ -465,6 +465,6 @@ def _requirements() -> list[str]:
             "pyarrow",
             "mlflow",
             "pydantic",
-            "lifetimes",
+            "numba",
         )
     ]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from tests.models.btyd.helpers import TRANSACTION_MODELS
 
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 from retain.models.btyd import (
     BetaGeoModel,
     GammaGammaModel,
@@ -79,7 +79,7 @@ def test_predicting_before_fitting(key: str) -> None:
         lambda *rfm: model.to_dict(),
     ]
     for call in calls:
-        with pytest.raises(RetainInputError, match=f"{type(model).__name__} is not fitted"):
+        with pytest.raises(NotFittedError, match=f"{type(model).__name__} is not fitted"):
             call(*GOOD)
 
 
@@ -158,9 +158,9 @@ def test_bad_spend_data(frequency: list[Any], spend: list[Any], message: str) ->
 
 def test_spend_model_before_fitting() -> None:
     model = GammaGammaModel()
-    with pytest.raises(RetainInputError, match="GammaGammaModel is not fitted"):
+    with pytest.raises(NotFittedError, match="GammaGammaModel is not fitted"):
         model.conditional_expected_average_profit([1], [10.0])
-    with pytest.raises(RetainInputError, match="GammaGammaModel is not fitted"):
+    with pytest.raises(NotFittedError, match="GammaGammaModel is not fitted"):
         model.customer_lifetime_value(
             BetaGeoModel.from_dict({"params": PARAMS["bgnbd"]}), *GOOD, [0, 1, 2]
         )
@@ -170,7 +170,7 @@ def test_customer_lifetime_value_arguments() -> None:
     spend = GammaGammaModel.from_dict({"params": {"p": 6.0, "q": 3.7, "gamma": 15.0}})
     transactions = BetaGeoModel.from_dict({"params": PARAMS["bgnbd"], "time_unit": "weeks"})
     value = [0.0, 10.0, 20.0]
-    with pytest.raises(RetainInputError, match="BetaGeoModel is not fitted"):
+    with pytest.raises(NotFittedError, match="BetaGeoModel is not fitted"):
         spend.customer_lifetime_value(BetaGeoModel(), *GOOD, value)
     with pytest.raises(RetainInputError, match="time must be a whole number of months"):
         spend.customer_lifetime_value(transactions, *GOOD, value, time=0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tests.models.btyd.helpers import RFM
 
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 from retain.models.btyd import (
     MODELS,
     BetaGeoModel,
@@ -137,7 +137,7 @@ def test_a_class_refuses_another_models_dict() -> None:
 
 def test_unfitted_models_cannot_be_saved() -> None:
     for model in (BetaGeoModel(), GammaGammaModel()):
-        with pytest.raises(RetainInputError, match="is not fitted"):
+        with pytest.raises(NotFittedError, match="is not fitted"):
             model.to_dict()
 
 

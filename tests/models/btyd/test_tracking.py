@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import transactions
 from tests.models.btyd.helpers import CALIBRATION_END, HOLDOUT_END, RFM
 
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 from retain.models.btyd import BetaGeoModel, ParetoNBDModel, TransactionModel
 from retain.models.btyd.tracking import cumulative_repeat_transactions, purchase_days
 
@@ -122,7 +122,7 @@ def test_purchase_days_merges_the_day_and_drops_refunds() -> None:
 
 
 def test_tracking_errors() -> None:
-    with pytest.raises(RetainInputError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         cumulative_repeat_transactions(ParetoNBDModel(), HISTORY, end="2021-01-17")
     with pytest.raises(RetainInputError, match="missing column"):
         cumulative_repeat_transactions(MODEL, HISTORY.drop(columns="amount"), end="2021-01-17")

@@ -51,9 +51,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from retain.errors import RetainInputError
+from retain.errors import RetainInputError, check_fitted
 from retain.models.lgbm import (
     MIN_EXAMPLES,
     check_features,
@@ -259,7 +258,7 @@ class _MetaLearner(BaseEstimator, ABC):
 
     def _matrix(self, X: object) -> np.ndarray:
         """The training features of ``X``, in training order; other columns are ignored."""
-        check_is_fitted(self, "models_")
+        check_fitted(self, "models_")
         frame = training_features(X, self.feature_names_, "the uplift model")
         return frame.to_numpy(dtype=np.float64)
 

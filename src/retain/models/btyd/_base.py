@@ -38,7 +38,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
-from retain.errors import RetainInputError
+from retain.errors import NotFittedError, RetainInputError
 
 __all__ = [
     "UNIT_DAYS",
@@ -278,7 +278,7 @@ class ParametricModel:
 
     def _require_fitted(self) -> tuple[float, ...]:
         if not hasattr(self, "params_"):
-            raise RetainInputError(
+            raise NotFittedError(
                 f"{type(self).__name__} is not fitted: call fit() or from_dict() first"
             )
         return tuple(self.params_[name] for name in self.param_names)
