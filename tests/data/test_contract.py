@@ -3,6 +3,7 @@ hand before (the service's API, the MLflow signature and the scores file must no
 
 from __future__ import annotations
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from mlflow.models import ModelSignature
@@ -19,10 +20,12 @@ from retain.data.contract import (
     TRANSACTIONS,
     Column,
     TableContract,
+    customers_with,
     mlflow_signature,
     scores_arrow_schema,
 )
-from retain.errors import RetainError
+from retain.data.validation import validate_customers, validate_table
+from retain.errors import RetainError, RetainInputError
 
 # The definitions as they were written by hand before the contract derived them.
 INPUT_COLUMNS = [
@@ -146,3 +149,28 @@ def test_a_column_declared_twice_is_refused() -> None:
         TableContract("t", twice)
     with pytest.raises(KeyError, match="no column 'nope'"):
         TRANSACTIONS.column("nope")
+
+
+def test_a_declared_customers_feature_survives_validation_as_a_number() -> None:
+    raw = pd.DataFrame(
+        {
+            "id": ["1", "2", "2", "3"],
+            "Post Code": ["1000", "2000", "2000", "n/a"],
+            "country": ["UK", "FR", "FR", "DE"],
+        }
+    )
+    columns = {"customer_id": "id", "postcode": "Post Code"}
+    validated = validate_table(raw, customers_with(["postcode"]), columns)
+    assert validated.frame.columns.tolist() == ["customer_id", "country", "postcode"]
+    assert validated.frame["postcode"].tolist() == [1000.0, 2000.0]
+    assert validated.report.quarantined == {"non-numeric postcode": 1, "repeated customer_id": 1}
+    # Undeclared, the column is not the contract's: the mapping naming it is refused, and the
+    # file's column is left out.
+    with pytest.raises(RetainInputError, match="postcode"):
+        validate_customers(raw, columns)
+    plain = validate_customers(raw.rename(columns={"id": "customer_id"}))
+    assert "Post Code" not in plain.frame and "postcode" not in plain.frame
+    with pytest.raises(RetainInputError, match="already"):
+        customers_with(["country"])
+    with pytest.raises(RetainInputError, match="more than once"):
+        customers_with(["postcode", "postcode"])

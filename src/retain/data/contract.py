@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from retain.errors import RetainError
+from retain.errors import RetainError, RetainInputError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,6 +59,7 @@ __all__ = [
     "Kind",
     "TableContract",
     "arrow_type",
+    "customers_with",
     "mlflow_signature",
     "scores_arrow_schema",
 ]
@@ -124,12 +125,16 @@ class TableContract:
         name: str,
         columns: Sequence[Column],
         derived: dict[str, tuple[str, str]] | None = None,
+        unique: str | None = None,
     ) -> None:
         self.name = name
         self.specs: tuple[Column, ...] = tuple(columns)
         self.derived = derived or {}
         """Required columns that, when the file has none, are the product of two optional ones:
         a line-item export has a unit price and a quantity, and no line total."""
+        self.unique = unique
+        """A column whose values are unique (one row per customer): validation sets aside a row
+        that repeats an earlier row's value."""
         names = [c.name for c in self.specs]
         if len(set(names)) != len(names):
             raise RetainError(f"{name} contract: a column is declared twice in {names}")
@@ -156,6 +161,10 @@ class TableContract:
             if spec.name == name:
                 return spec
         raise KeyError(f"{self.name} has no column {name!r}; its columns are {self.columns}")
+
+    def with_columns(self, columns: Sequence[Column]) -> TableContract:
+        """This contract with more columns declared after its own (a user's own attributes)."""
+        return TableContract(self.name, [*self.specs, *columns], self.derived, self.unique)
 
     def served(self) -> list[Column]:
         """The columns the service and the pyfunc carry, in the order of their API: the required
@@ -250,7 +259,28 @@ CUSTOMERS: Final = TableContract(
         Column("acquisition_channel", "text", "how the customer was acquired"),
         Column("email", "text", "the customer's email address (never a model input)"),
     ],
+    unique="customer_id",
 )
+
+
+def customers_with(features: Sequence[str]) -> TableContract:
+    """The customers contract plus the numeric columns a user declares as model inputs
+    (``retain train --customers-features``). Validation keeps them, parsed as numbers (a row
+    whose value is not one is set aside, as for any number column), where it leaves out every
+    column of the file that the contract does not name."""
+    taken = [name for name in features if name in CUSTOMERS.columns]
+    if taken:
+        raise RetainInputError(
+            f"customers features: {taken} are columns of the customers contract already "
+            f"({', '.join(CUSTOMERS.columns)}); declare only your own numeric columns"
+        )
+    repeated = sorted({name for name in features if list(features).count(name) > 1})
+    if repeated:
+        raise RetainInputError(f"customers features: {repeated} declared more than once")
+    declared = [
+        Column(name, "number", "declared by the user as a model input") for name in features
+    ]
+    return CUSTOMERS.with_columns(declared)
 
 
 def _score(name: str, kind: Kind, meaning: str, **options: Any) -> Column:

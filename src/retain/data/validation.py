@@ -226,7 +226,7 @@ def validate_table(
 
     A row's reason for being set aside is its first problem, in this order: the columns' own
     problems (in the contract's order), a computed column that overflows, a duplicate (when they
-    are dropped), a repeated customer id (customers table).
+    are dropped), a repeated value of the table's unique column (the customers' id).
     """
     options = as_options(options)
     mapping = ColumnMapping.of(columns)
@@ -243,9 +243,9 @@ def validate_table(
     notes = _derive_columns(parsed, derived, mapping, problems)
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
     n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
-    if contract is CUSTOMERS:
-        repeated_id = frame["customer_id"].duplicated(keep="first").to_numpy()
-        problems.add("repeated customer_id", repeated_id & (problems.codes == 0))
+    if contract.unique is not None:
+        repeated = frame[contract.unique].duplicated(keep="first").to_numpy()
+        problems.add(f"repeated {contract.unique}", repeated & (problems.codes == 0))
     frame, quarantine = _set_aside(raw, frame, table, options, problems)
 
     unit_price = _unit_price_warning(frame, mapping, raw.columns) if not derived else None
