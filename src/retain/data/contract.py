@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -139,17 +140,18 @@ class TableContract:
         if len(set(names)) != len(names):
             raise RetainError(f"{name} contract: a column is declared twice in {names}")
 
-    @property
+    @cached_property
     def required(self) -> dict[str, str]:
         return {c.name: c.kind for c in self.specs if c.required}
 
-    @property
+    @cached_property
     def optional(self) -> dict[str, str]:
         return {c.name: c.kind for c in self.specs if not c.required}
 
-    @property
+    @cached_property
     def kinds(self) -> dict[str, str]:
-        """Every column's kind, in declaration order (the order of a validated frame)."""
+        """Every column's kind, in declaration order (the order of a validated frame). Computed
+        once, as ``required`` and ``optional``: the service checks a frame on every request."""
         return {c.name: c.kind for c in self.specs}
 
     @property
