@@ -8,13 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retain.data.contract import TRANSACTIONS
+from retain.data.contract import PYFUNC_INPUT_COLUMNS, TRANSACTIONS
 from retain.data.io import load_table
 from retain.data.validation import validate_transactions
 from retain.errors import RetainInputError
 from retain.features import build_features
 from retain.serving.schemas import Transaction
-from retain.tracking.pyfunc import INPUT_COLUMNS
 
 LINE_ITEMS = "customer_id=Customer,timestamp=When,price=Price,quantity=Qty"
 
@@ -127,7 +126,7 @@ def test_the_service_and_the_pyfunc_take_net_amounts_not_prices() -> None:
     transaction columns, net amounts among them (what a caller already has); price only lets a
     file stand in for a missing amount, and the models never read it."""
     served = set(Transaction.model_fields) | {"customer_id"}
-    assert served == {name for name, _, _ in INPUT_COLUMNS}
+    assert served == {name for name, _, _ in PYFUNC_INPUT_COLUMNS}
     assert served <= set(TRANSACTIONS.columns)
     assert "amount" in served and "price" not in served
 
