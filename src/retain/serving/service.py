@@ -121,7 +121,7 @@ class RetentionService:
         self.settings = ServingSettings()
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
-        # Loading (MLflow, unpickling) happens beside start-up, so /livez answers at once and
+        # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at once and
         # /readyz says 503 until the model is there.
         threading.Thread(target=self._load, name="retain-model-loader", daemon=True).start()
 
