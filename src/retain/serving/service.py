@@ -121,8 +121,8 @@ class RetentionService:
         self.settings = ServingSettings()
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
-        # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at once and
-        # /readyz says 503 until the model is there.
+        # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at
+        # once and /readyz says 503 until the model is there.
         threading.Thread(target=self._load, name="retain-model-loader", daemon=True).start()
 
     def _load(self) -> None:
