@@ -156,7 +156,7 @@ class ChurnModel(_LGBMEstimator):
         """
         data = self._matrix(X).to_numpy()
         base = self._base_logit(base_probability, data.shape[0])
-        if (base is not None) != getattr(self, "offset_", False):
+        if (base is not None) != self.offset_:
             raise RetainInputError(
                 "base_probability must be given exactly when the model was fitted with one"
             )

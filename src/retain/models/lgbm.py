@@ -288,14 +288,7 @@ def fit_booster(
         booster = lgb.train(merged, full, num_boost_round=num_boost_round)
         return BoosterFit(booster, num_boost_round, None, None, None, None)
 
-    if valid is None:
-        valid, _ = holdout_mask(None, n_rows, random_state=int(merged.get("seed", 0)))
-    valid = np.asarray(valid, dtype=bool)
-    if valid.shape != (n_rows,) or valid.all() or not valid.any():
-        raise RetainInputError(
-            f"the held-out mask must mark some but not all of the {n_rows} rows "
-            f"(it marks {int(valid.sum())})"
-        )
+    valid = _checked_holdout(valid, n_rows, int(merged.get("seed", 0)))
     # One binned dataset for all rows; the training and held-out parts are subsets of it, so the
     # features are binned once and never copied (the timing model's tables are large).
     full = lgb.Dataset(
@@ -307,20 +300,8 @@ def fit_booster(
         params=merged,
         free_raw_data=True,
     ).construct()
-    train_set = full.subset(np.flatnonzero(~valid).tolist(), params=merged)
-    valid_set = full.subset(np.flatnonzero(valid).tolist(), params=merged)
-    if init_score is not None:  # subsets do not carry the offset over
-        train_set.set_init_score(init_score[~valid])
-        valid_set.set_init_score(init_score[valid])
-    stopper = lgb.train(
-        merged,
-        train_set,
-        num_boost_round=num_boost_round,
-        valid_sets=[valid_set],
-        valid_names=["holdout"],
-        callbacks=[
-            lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
-        ],
+    stopper = _early_stopped(
+        merged, full, valid, init_score, num_boost_round, early_stopping_rounds
     )
     best_iteration = max(1, int(stopper.best_iteration or stopper.current_iteration()))
     scores = stopper.best_score.get("holdout", {})
@@ -338,6 +319,45 @@ def fit_booster(
         valid_pred,
         metric,
         None if best_score is None else float(best_score),
+    )
+
+
+def _checked_holdout(valid: np.ndarray | None, n_rows: int, seed: int) -> np.ndarray:
+    """The held-out mask (a seeded random 10% when none is given), checked to split the rows."""
+    if valid is None:
+        valid, _ = holdout_mask(None, n_rows, random_state=seed)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != (n_rows,) or valid.all() or not valid.any():
+        raise RetainInputError(
+            f"the held-out mask must mark some but not all of the {n_rows} rows "
+            f"(it marks {int(valid.sum())})"
+        )
+    return valid
+
+
+def _early_stopped(
+    params: dict[str, Any],
+    full: lgb.Dataset,
+    valid: np.ndarray,
+    init_score: np.ndarray | None,
+    num_boost_round: int,
+    early_stopping_rounds: int,
+) -> lgb.Booster:
+    """The booster trained on the rows not held out, stopped early on the held-out ones."""
+    train_set = full.subset(np.flatnonzero(~valid).tolist(), params=params)
+    valid_set = full.subset(np.flatnonzero(valid).tolist(), params=params)
+    if init_score is not None:  # subsets do not carry the offset over
+        train_set.set_init_score(init_score[~valid])
+        valid_set.set_init_score(init_score[valid])
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=num_boost_round,
+        valid_sets=[valid_set],
+        valid_names=["holdout"],
+        callbacks=[
+            lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
+        ],
     )
 
 

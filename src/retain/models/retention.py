@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from retain.data.contract import SCORE_COLUMNS
 from retain.data.dates import DateLike
 from retain.errors import NotFittedError, RetainInputError
 from retain.features import FeatureBuilder, RFMSegmenter, to_cutoff
+from retain.features.registry import model_input_names
 from retain.models.btyd import BetaGeoModel, GammaGammaModel, TransactionModel
 from retain.models.btyd._base import (
     ConvergenceWarning,
@@ -68,34 +70,28 @@ LABEL_COLUMNS = [
 # The RFM scores and segment: text, and quintiles of one population (so not comparable across
 # cutoffs); never model inputs, and replaced at scoring by the model's own.
 SEGMENT_COLUMNS = {"r_score", "f_score", "m_score", "rfm_score", "segment"}
-# Columns of the feature table that are not model inputs: keys, labels and the segments.
-_NOT_FEATURES = {"customer_id", "cutoff", *SEGMENT_COLUMNS, *LABEL_COLUMNS}
-
-SCORE_COLUMNS = [
-    "customer_id",
-    "churn_probability",
-    "p_alive",
-    "expected_purchases",
-    "p_purchase_30d",
-    "days_to_next_purchase",
-    "expected_next_purchase_date",
-    "clv",
-    "segment",
-    "reasons",
-]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
     return np.asarray(special.logit(np.clip(p, 1e-12, 1 - 1e-12)))
 
 
-def _feature_names(table: pd.DataFrame) -> list[str]:
-    """The model inputs of a training table: its numeric columns but keys, labels, segments."""
-    return [
-        c
-        for c in table.columns
-        if c not in _NOT_FEATURES and pd.api.types.is_numeric_dtype(table[c])
-    ]
+def _feature_names(
+    table: pd.DataFrame, windows: Sequence[int], declared: Sequence[str]
+) -> list[str]:
+    """The model inputs of a training table, in its column order: the registry's model inputs
+    (:mod:`retain.features.registry`) and the customers columns the user declared, nothing else
+    (a numeric column is not an input for being numeric)."""
+    missing = [c for c in declared if c not in table]
+    if missing:
+        raise RetainInputError(
+            f"customers features: {missing} are not columns of the customers table given to fit"
+        )
+    text = [c for c in declared if not pd.api.types.is_numeric_dtype(table[c])]
+    if text:
+        raise RetainInputError(f"customers features: {text} are not numeric columns")
+    inputs = model_input_names(windows) | set(declared)
+    return [c for c in table.columns if c in inputs]
 
 
 def _base(values: pd.Series) -> np.ndarray:
@@ -446,7 +442,9 @@ class RetentionModel:
         )
         self.segmenter_ = RFMSegmenter().fit(now)
         self.training_rows_ = 0 if self.fallback_ else len(table)
-        self.feature_names_ = _feature_names(table) if not self.fallback_ else []
+        self.feature_names_ = (
+            [] if self.fallback_ else _feature_names(table, self.windows, self.customer_features)
+        )
         self.booster_settings_ = dict.fromkeys(BOOSTERS, "default")
         self.choices_: dict[str, OutputChoice] = {}
         self.settings_scores_: dict[str, dict[str, float]] = {}
@@ -837,22 +835,22 @@ class RetentionModel:
         )
         edges = self._edges(self.horizon_days)
         days = days_from_hazards(outputs["days_to_next_purchase"], edges)
-        return pd.DataFrame(
-            {
-                "customer_id": table["customer_id"].astype("str").array,
-                "churn_probability": outputs["churn_probability"],
-                "p_alive": table["btyd_p_alive"].to_numpy(),
-                "expected_purchases": outputs["expected_purchases"] * self.levels_["purchases"],
-                "p_purchase_30d": outputs["p_purchase_30d"],
-                "days_to_next_purchase": days,
-                "expected_next_purchase_date": _days_after(to_cutoff(as_of), days),
-                "clv": outputs["clv"] * self.levels_["spend"],
-                "segment": table["segment"].to_numpy(),
-                "reasons": churn_reasons(contributions, table, n_reasons=n_reasons)
-                if contributions is not None
-                else [[] for _ in range(len(table))],
-            }
-        )
+        values = {
+            "customer_id": table["customer_id"].astype("str").array,
+            "churn_probability": outputs["churn_probability"],
+            "p_alive": table["btyd_p_alive"].to_numpy(),
+            "expected_purchases": outputs["expected_purchases"] * self.levels_["purchases"],
+            "p_purchase_30d": outputs["p_purchase_30d"],
+            "days_to_next_purchase": days,
+            "expected_next_purchase_date": _days_after(to_cutoff(as_of), days),
+            "clv": outputs["clv"] * self.levels_["spend"],
+            "segment": table["segment"].to_numpy(),
+            "reasons": churn_reasons(contributions, table, n_reasons=n_reasons)
+            if contributions is not None
+            else [[] for _ in range(len(table))],
+        }
+        # The columns, and their order, are the scores contract's (retain.data.contract.SCORES).
+        return pd.DataFrame({name: values[name] for name in SCORE_COLUMNS})
 
     def purchase_hazards(self, table: pd.DataFrame) -> np.ndarray:
         """P(purchase in bin k | none before it) behind ``days_to_next_purchase``, for each row of

@@ -327,10 +327,10 @@ class TimingModel(_LGBMEstimator):
         values = self._matrix(X).to_numpy()
         n = values.shape[0]
         base = self._check_base(base_hazard, n)
-        if (base is not None) != getattr(self, "offset_", False):
+        if (base is not None) != self.offset_:
             raise RetainInputError(
                 "base_hazard must be given exactly when the model was fitted with one "
-                f"(fitted {'with' if getattr(self, 'offset_', False) else 'without'})"
+                f"(fitted {'with' if self.offset_ else 'without'})"
             )
         starts = self.bin_edges_[:-1]
         # On many rows: one walk per tree and customer for all bins at once (see trees.py).

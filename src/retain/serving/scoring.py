@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,12 @@ __all__ = ["EXPORT_MODEL", "RequestTooLarge", "Scorer", "export_model"]
 # ``retain export`` writes the model folder and a note of its version into the service's folder.
 EXPORT_MODEL = "retain-model"
 _EXPORT_META = "retain.json"
+# The optional transaction columns a request may carry, in the validated frame's order.
+_OPTIONAL_REQUEST_COLUMNS: Final = [
+    c
+    for c in TRANSACTIONS.columns
+    if c in {s.name for s in TRANSACTIONS.served() if not s.required}
+]
 # What retain 0.1 exported: a pickle, refused by the loader with how to replace it.
 _OLD_EXPORT = "retain.pkl"
 log = logging.getLogger("retain.serving")
@@ -263,7 +270,7 @@ def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]
         ),
         "amount": np.fromiter((line.amount for line in lines), np.float64, len(lines)),
     }
-    for name in ("order_id", "quantity", "product_id", "category", "discount"):
+    for name in _OPTIONAL_REQUEST_COLUMNS:
         values = [getattr(line, name) for line in lines]
         if any(v is not None for v in values):
             columns[name] = pd.array(values, dtype=dtypes[name])

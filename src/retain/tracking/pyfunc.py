@@ -2,8 +2,8 @@
 
 Whoever loads ``models:/retain@champion`` with plain ``mlflow.pyfunc.load_model`` gets the whole
 pipeline (validation, features, BTYD, LightGBM, reasons), so the service, the batch job and a
-notebook score exactly as training did. The model is stored as one artefact, the pickled
-RetentionModel (plain data: booster strings and BTYD parameters).
+notebook score exactly as training did. The model is stored as one artefact, the RetentionModel's
+folder (JSON and LightGBM text with a hashed manifest: :mod:`retain.models.persistence`).
 
 The input is the transactions table of the data contract with timestamps as ISO 8601 strings (what
 JSON carries); zoned strings are converted to UTC, naive ones are read as UTC. Parameters:
@@ -18,10 +18,10 @@ from typing import Any, Final
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PyFuncModel, PythonModel
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from retain.data.contract import PYFUNC_INPUT_COLUMNS, SCORE_COLUMNS, mlflow_signature
 from retain.data.validation import validate_transactions
-from retain.models.retention import SCORE_COLUMNS, RetentionModel
+from retain.models.retention import RetentionModel
 
 __all__ = [
     "INPUT_COLUMNS",
@@ -35,47 +35,13 @@ __all__ = [
 MODEL_ARTIFACT: Final = "retention_model"
 
 # The contract's transaction columns as the pyfunc takes them: (name, MLflow type, required).
-# Those of the service's request (serving.schemas.Transaction): net amounts, no unit price.
-INPUT_COLUMNS: Final = [
-    ("customer_id", "string", True),
-    ("timestamp", "string", True),
-    ("amount", "double", True),
-    ("order_id", "string", False),
-    ("product_id", "string", False),
-    ("category", "string", False),
-    ("quantity", "double", False),
-    ("discount", "double", False),
-]
-
-_OUTPUT_TYPES: Final = {
-    "customer_id": "string",
-    "churn_probability": "double",
-    "p_alive": "double",
-    "expected_purchases": "double",
-    "p_purchase_30d": "double",
-    "days_to_next_purchase": "double",
-    "expected_next_purchase_date": "datetime",
-    "clv": "double",
-    "segment": "string",
-    "reasons": "string",  # the reasons of a customer, joined by "; "
-}
-# Outputs that may be null: no purchase expected within the horizon (TimingModel.predict_days).
-_OPTIONAL_OUTPUTS: Final = frozenset({"days_to_next_purchase", "expected_next_purchase_date"})
+INPUT_COLUMNS: Final = PYFUNC_INPUT_COLUMNS
 
 
 def signature() -> ModelSignature:
-    """Transactions in, scores out; ``as_of`` and ``n_reasons`` as parameters."""
-    inputs = Schema(
-        [ColSpec(kind, name, required=required) for name, kind, required in INPUT_COLUMNS]
-    )
-    outputs = Schema(
-        [
-            ColSpec(kind, name, required=name not in _OPTIONAL_OUTPUTS)
-            for name, kind in _OUTPUT_TYPES.items()
-        ]
-    )
-    params = ParamSchema([ParamSpec("as_of", "string", ""), ParamSpec("n_reasons", "long", 3)])
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    """Transactions in, scores out; ``as_of`` and ``n_reasons`` as parameters (derived from the
+    contract's tables: :func:`retain.data.contract.mlflow_signature`)."""
+    return mlflow_signature()
 
 
 def to_model_input(transactions: pd.DataFrame) -> pd.DataFrame:
