@@ -90,12 +90,6 @@ def test_the_mlflow_signature_is_the_one_models_were_registered_with() -> None:
     assert list(OUTPUT_TYPES) == SCORE_COLUMNS
 
 
-def test_the_pyfunc_signature_is_the_contracts() -> None:
-    from retain.tracking.pyfunc import signature
-
-    assert signature() == mlflow_signature()
-
-
 def test_the_scores_file_schema_is_unchanged() -> None:
     assert scores_arrow_schema().equals(SCORES_SCHEMA, check_metadata=True)
     assert [f.nullable for f in scores_arrow_schema()] == [f.nullable for f in SCORES_SCHEMA]
