@@ -468,3 +468,51 @@ def test_evaluate_backtests_a_real_sample_and_writes_the_report(tmp_path: Path) 
     assert sorted(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)) == sorted(REPORT_PLOTS)
     for name in REPORT_PLOTS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"retain {version('retain')}"
+
+
+def test_options_with_fixed_values_list_them_and_refuse_others(export: Path) -> None:
+    for command, choices in (
+        ("score", "--engine <local|spark>"),
+        ("kpis", "--period <M|Q|Y>"),
+        ("btyd", "--model <bgnbd|pareto|mbgnbd|gamma-gamma>"),
+        ("btyd", "--time-unit <days|weeks>"),
+        ("validate", "--duplicates <keep|drop|error>"),
+    ):
+        assert choices in run(command, "--help").stdout, (command, choices)
+    result = run("kpis", "-t", export, "--columns", COLUMNS, "--period", "W")
+    assert result.returncode == 2
+    assert "Invalid value for '--period'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_status_1_and_debug_shows_it(
+    export: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # --out names a file: making the folder fails, not the user's data
+    args = ("kpis", "-t", export, "--columns", COLUMNS, "--out", blocker)
+    result = run(*args)
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("error: FileExistsError") and "Traceback" not in result.stderr
+    assert errors[-1] == "(run `retain --debug ...` to see the traceback)"
+    debug = run("--debug", *args)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_train_saves_a_model_folder_and_refuses_undeclared_customer_features(
+    export: Path, tmp_path: Path
+) -> None:
+    result = run(
+        "train", "-t", export, "--columns", COLUMNS, "--as-of", "2021-03-31", "--no-tracking",
+        "--out", tmp_path, "--customers-features", "postcode", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--customers-features postcode needs a customers file" in result.stderr

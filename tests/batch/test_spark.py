@@ -6,6 +6,7 @@ records too, so the partitions carry all three tables (transactions cogrouped wi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from tests.helpers import PREDICTED_FLOATS
 
-from retain.batch import BatchSettings, Manifest, ScoringJob
+from retain.batch import BatchSettings, Manifest
 from retain.data.synthetic import simulate
 from retain.data.validation import validate_customers, validate_events
 from retain.errors import RetainInputError
+from retain.jobs import ScoreJob
 from retain.models.retention import RetentionModel
 
 pytest.importorskip("pyspark")
@@ -93,7 +95,7 @@ def _run(inputs: Inputs, out: Path, engine: str, **extra: object) -> Manifest:
         progress=False,
         **extra,
     )
-    return ScoringJob(settings, log=lambda _: None, warn=lambda _: None).run()
+    return ScoreJob.of(settings).run(log=lambda _: None, warn=lambda _: None)
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +203,25 @@ def test_spark_refuses_bad_input_and_writes_nothing(inputs: Inputs, tmp_path: Pa
     with pytest.raises(RetainInputError, match="required column 'amount' is missing"):
         _run(Inputs(inputs.model, no_amount, inputs.events, inputs.customers), out, "spark")
     assert not out.exists()
+
+
+def test_spark_actions_get_the_local_kpis_without_the_transactions(
+    both: dict[str, Manifest],
+) -> None:
+    # Spark hands the actions step reduced KPI rows (kpi_rows), not the transactions: the CRR
+    # forecast, its observed periods and the audiences are the local engine's.
+    summaries = {
+        engine: json.loads(
+            (Path(str(manifest.output["folder"])) / "actions" / "actions.json").read_text()
+        )
+        for engine, manifest in both.items()
+    }
+    local, spark = summaries["local"], summaries["spark"]
+    assert spark["audiences"] == local["audiences"]
+    forecast, expected = spark["crr_forecast"], local["crr_forecast"]
+    assert forecast.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert forecast[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
+        else:
+            assert forecast[key] == value, key

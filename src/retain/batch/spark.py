@@ -194,7 +194,7 @@ def _partitioned(
     from pyspark.sql import functions as F
 
     mappings: dict[str, dict[str, str]] = {name: {} for name in _CONTRACTS}
-    frames = {}
+    frames: dict[str, Any] = {}
     for name, source, contract in settings.inputs().sources():
         frame = _read(spark, source.path, name)
         mappings[name] = source.columns
@@ -387,7 +387,9 @@ def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
     kept = _kept_rows(plan, frames, summary) if plan.keep_inputs else []
     parts = [to_output_frame(result.scores)] if len(result.scores) else []
     parts += [_summary_row(summary), *kept]
-    return pd.concat(parts, ignore_index=True).reindex(columns=_output_names())
+    # Each part gets every column first: a column a part lacks holds None (not NaN, which the
+    # reasons' list column cannot take).
+    return pd.concat([_as_output(part) for part in parts], ignore_index=True)
 
 
 def _validated(
@@ -443,19 +445,20 @@ def _kept_rows(
     """The partition's KPI rows and its customers' e-mails, as output rows."""
     rows = kpi_rows(frames["transactions"], plan.as_of)
     summary["order_ids"] = "order_id" in rows
-    kept = [
-        pd.DataFrame(
-            {
-                _KIND: "kpi",
-                "_kpi_customer_id": rows["customer_id"].astype("str"),
-                "_kpi_timestamp": rows["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None),
-                "_kpi_amount": rows["amount"].astype("float64"),
-                "_kpi_order_id": rows["order_id"].astype("str").where(rows["order_id"].notna())
-                if "order_id" in rows
-                else None,
-            }
+    kpi = pd.DataFrame(
+        {
+            _KIND: "kpi",
+            "_kpi_customer_id": rows["customer_id"].astype("str"),
+            "_kpi_timestamp": rows["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None),
+            "_kpi_amount": rows["amount"].astype("float64"),
+        }
+    )
+    if "order_id" in rows:  # a missing order id stays missing: the row is an order of its own
+        order = rows["order_id"]
+        kpi["_kpi_order_id"] = pd.Series(
+            [str(v) if pd.notna(v) else None for v in order], index=order.index, dtype=object
         )
-    ]
+    kept = [kpi]
     customers = frames.get("customers")
     summary["emails"] = customers is not None and "email" in customers
     if summary["emails"]:
@@ -476,7 +479,19 @@ def _summary_row(summary: dict[str, Any]) -> pd.DataFrame:
     row = pd.DataFrame({name: [None] for name in SCORES_SCHEMA.names})
     row[_SUMMARY] = json.dumps(summary)
     row[_KIND] = "summary"
-    return row.reindex(columns=_output_names())
+    return _as_output(row)
+
+
+def _as_output(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every output column in order; a column this frame lacks is null, typed so that Arrow
+    casts it to the column's Spark type (a timestamp column of NaT, else objects of None)."""
+    for name in _output_names():
+        if name not in frame:
+            if _KPI_COLUMNS.get(name, ("", ""))[1] == "timestamp":
+                frame[name] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us]")
+            else:
+                frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return frame[_output_names()]
 
 
 def _output_names() -> list[str]:
