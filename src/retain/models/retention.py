@@ -441,6 +441,16 @@ class RetentionModel:
             "their columns use the best parameters found.",
         )
         self.segmenter_ = RFMSegmenter().fit(now)
+        self._fit_outputs(table, hazards)
+        now = self.complete_features(now)
+        self._fit_levels(table, now)
+        self._fit_drift_profile(now)
+        return self
+
+    def _fit_outputs(self, table: pd.DataFrame, hazards: np.ndarray) -> None:
+        """Choose each output's model and fit the boosters on the training table; without
+        boosters (no labelled cutoff, too few examples, a fit that fails), BTYD alone, and one
+        warning that says why."""
         self.training_rows_ = 0 if self.fallback_ else len(table)
         self.feature_names_ = (
             [] if self.fallback_ else _feature_names(table, self.windows, self.customer_features)
@@ -472,15 +482,11 @@ class RetentionModel:
             warnings.warn(
                 f"training: {self.fallback_}; the predictions are BG/NBD + Gamma-Gamma's alone",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             self.training_rows_, self.feature_names_ = 0, []
             self.choices_ = {o: single(o, "btyd", self.fallback_) for o in OUTPUTS}
             self.validation_ = {"split": "none", "reason": self.fallback_}
-        now = self.complete_features(now)
-        self._fit_levels(table, now)
-        self._fit_drift_profile(now)
-        return self
 
     def _common(self) -> dict[str, Any]:
         return {"random_state": self.random_state, "n_jobs": self.n_jobs}

@@ -149,14 +149,7 @@ def train_tracked(
     """
     settings = settings or TrackingSettings()
     say = progress or (lambda _: None)
-    uri = check_tracking_server(settings)
-    if register:
-        check_promotion_metrics(settings)  # a typo fails now, not after the training
-    unknown = sorted(set(columns or {}) - set(_TABLES))
-    if unknown:
-        raise RetainInputError(
-            f"columns: mappings of unknown tables {unknown}; the tables are {', '.join(_TABLES)}"
-        )
+    uri = _check_arguments(settings, register, columns)
     factory = model_factory or RetentionModel
     day = to_cutoff(as_of)
     history = up_to(transactions, day)
@@ -178,55 +171,11 @@ def train_tracked(
         if columns is not None or validation is not None:
             _log_reading(columns or {}, validation)
 
-        holdout = plan_holdout(history, day, horizon_days)
-        evaluation = None
-        if holdout.cutoff is not None and holdout.horizon_days is not None:
-            say(
-                f"holdout: fitting up to {holdout.cutoff:%Y-%m-%d}, judging the "
-                f"{holdout.horizon_days} days after it"
-                + (f" (shortened: {holdout.reason})" if holdout.reason else "")
-            )
-            try:
-                evaluation = _holdout(history, holdout, factory)
-            except RetainInputError as error:
-                holdout = HoldoutPlan("skipped", None, None, f"it could not be formed ({error})")
-        if evaluation is None:
-            say(f"holdout skipped: {holdout.reason}")
-        mlflow.set_tag("holdout", holdout.tag)
-        mlflow.log_params(
-            {
-                "holdout_horizon_days": holdout.horizon_days or "none",
-                "holdout_cutoff": "none"
-                if holdout.cutoff is None
-                else f"{holdout.cutoff:%Y-%m-%d}",
-            }
-        )
-        if evaluation is not None:
-            mlflow.log_metrics(
-                {
-                    metric_key(metric, contender): value
-                    for contender, values in evaluation.latest.metrics.items()
-                    for metric, value in values.items()
-                    if pd.notna(value)
-                }
-            )
-            with tempfile.TemporaryDirectory(prefix="retain-report-") as folder:
-                write_report(evaluation, folder)
-                mlflow.log_artifacts(folder, artifact_path="evaluation")
-
+        holdout, evaluation = _tracked_holdout(history, day, horizon_days, factory, say)
         say(f"final model: fitting on everything up to {day:%Y-%m-%d}")
         model = factory(horizon_days).fit(history, day)
         log_training_choices(model)
-        with tempfile.TemporaryDirectory(prefix="retain-model-") as folder:
-            path = model.save(Path(folder) / MODEL_ARTIFACT)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(Path(__file__).with_name("model_code.py")),
-                artifacts={MODEL_ARTIFACT: str(path)},
-                signature=signature(),
-                input_example=(input_example(history), {"as_of": f"{day:%Y-%m-%d}"}),
-                pip_requirements=_requirements(),
-            )
+        info = _log_model(model, history, day)
         registration = None
         if register:
             registration = register_version(
@@ -243,6 +192,81 @@ def train_tracked(
             registration,
             info.model_uri,
             holdout,
+        )
+
+
+def _check_arguments(
+    settings: TrackingSettings, register: bool, columns: Mapping[str, object] | None
+) -> str:
+    """The tracking URI, once the server answers; the promotion metrics and the mappings' tables
+    checked now, so that a typo fails before the training, not after it."""
+    uri = check_tracking_server(settings)
+    if register:
+        check_promotion_metrics(settings)
+    unknown = sorted(set(columns or {}) - set(_TABLES))
+    if unknown:
+        raise RetainInputError(
+            f"columns: mappings of unknown tables {unknown}; the tables are {', '.join(_TABLES)}"
+        )
+    return uri
+
+
+def _tracked_holdout(
+    history: pd.DataFrame,
+    day: pd.Timestamp,
+    horizon_days: int,
+    factory: Callable[[int], RetentionModel],
+    say: Callable[[str], None],
+) -> tuple[HoldoutPlan, BacktestResult | None]:
+    """Plan and run the holdout (shortened or skipped on a short history) and log it: its tag
+    and parameters, its metrics and its report."""
+    holdout = plan_holdout(history, day, horizon_days)
+    evaluation = None
+    if holdout.cutoff is not None and holdout.horizon_days is not None:
+        say(
+            f"holdout: fitting up to {holdout.cutoff:%Y-%m-%d}, judging the "
+            f"{holdout.horizon_days} days after it"
+            + (f" (shortened: {holdout.reason})" if holdout.reason else "")
+        )
+        try:
+            evaluation = _holdout(history, holdout, factory)
+        except RetainInputError as error:
+            holdout = HoldoutPlan("skipped", None, None, f"it could not be formed ({error})")
+    if evaluation is None:
+        say(f"holdout skipped: {holdout.reason}")
+    mlflow.set_tag("holdout", holdout.tag)
+    mlflow.log_params(
+        {
+            "holdout_horizon_days": holdout.horizon_days or "none",
+            "holdout_cutoff": "none" if holdout.cutoff is None else f"{holdout.cutoff:%Y-%m-%d}",
+        }
+    )
+    if evaluation is not None:
+        mlflow.log_metrics(
+            {
+                metric_key(metric, contender): value
+                for contender, values in evaluation.latest.metrics.items()
+                for metric, value in values.items()
+                if pd.notna(value)
+            }
+        )
+        with tempfile.TemporaryDirectory(prefix="retain-report-") as folder:
+            write_report(evaluation, folder)
+            mlflow.log_artifacts(folder, artifact_path="evaluation")
+    return holdout, evaluation
+
+
+def _log_model(model: RetentionModel, history: pd.DataFrame, day: pd.Timestamp) -> Any:
+    """Log the model as a pyfunc from code whose one artefact is the model folder."""
+    with tempfile.TemporaryDirectory(prefix="retain-model-") as folder:
+        path = model.save(Path(folder) / MODEL_ARTIFACT)
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("model_code.py")),
+            artifacts={MODEL_ARTIFACT: str(path)},
+            signature=signature(),
+            input_example=(input_example(history), {"as_of": f"{day:%Y-%m-%d}"}),
+            pip_requirements=_requirements(),
         )
 
 
