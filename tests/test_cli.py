@@ -233,7 +233,7 @@ def test_btyd_command_says_in_one_line_when_a_fit_does_not_converge(tmp_path: Pa
 
 def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     """Train with tracking into the default local store (sqlite:///mlflow.db in the working
-    directory), then score with the champion it registered, and with the saved file."""
+    directory), then score with the champion it registered, and with the saved folder."""
     from retain.data.datasets import load_cdnow
 
     path = tmp_path / "cdnow_sample.csv"
@@ -250,7 +250,7 @@ def test_train_and_score_a_real_sample_through_the_cli(tmp_path: Path) -> None:
     from_registry = run("score", *common, "--out", tmp_path / "champion", cwd=tmp_path)
     assert from_registry.returncode == 0, from_registry.stderr
     from_file = run(
-        "score", *common, "--model", tmp_path / "model" / "model.pkl", "--out", tmp_path / "file"
+        "score", *common, "--model", tmp_path / "model" / "model", "--out", tmp_path / "file"
     )
     assert from_file.returncode == 0, from_file.stderr
     scores = pd.read_parquet(tmp_path / "champion" / "scores.parquet")
@@ -285,7 +285,7 @@ def test_train_passes_the_penalizer_to_the_model_and_records_how_the_file_was_re
         "--duplicates", "drop", "--penalizer", "0.01", "--out", tmp_path / "model", cwd=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    model = RetentionModel.load(tmp_path / "model" / "model.pkl")
+    model = RetentionModel.load(tmp_path / "model" / "model")
     assert model.penalizer_coef == 0.01
     assert model.btyd_.transactions_.penalizer_coef == 0.01
     assert model.btyd_.spend_.penalizer_coef == 0.01
@@ -339,7 +339,7 @@ def test_train_on_ten_weeks_with_the_training_options(tmp_path: Path) -> None:
     shortened = "holdout: fitting up to 1997-02-26, judging the 14 days after it (shortened: "
     assert shortened in out or "holdout skipped: " in out, out
     # The training options, as the model got them and as it used them.
-    model = RetentionModel.load(tmp_path / "model" / "model.pkl")
+    model = RetentionModel.load(tmp_path / "model" / "model")
     assert (model.n_cutoffs, model.step_days, model.min_history_days) == (2, 7, 21)
     assert (model.plan_.step_days, model.plan_.min_history_days) == (7, 21)
     assert "training plan: 1 labelled cutoff (1997-01-27), each with at least 21 days" in out
