@@ -5,7 +5,7 @@ What it measures
 On about 10 million synthetic transactions from about 1.6 million customers (the same cached
 parquet file as ``features.py``: ``simulate(1_600_000, alpha=40, seed=0)`` under
 ``benchmarks/.data/``), as of the data's last day, one scoring job per contender:
-``ScoringJob(BatchSettings(transactions=path, as_of=..., out=..., model=model.pkl, engine=...,
+``ScoringJob(BatchSettings(transactions=path, as_of=..., out=..., model=<model folder>, engine=...,
 progress=False)).run()``: hash the input, load the model, read, validate, features, every model
 (churn, timing, spend, purchases, BTYD, reasons, recommended action), drift, write
 ``scores.parquet`` and ``manifest.json``, published atomically; ``actions=False``: the issue's
@@ -423,7 +423,7 @@ def _model_file(
         f"retention-h{HORIZON_DAYS}-c{args.model_customers}-alpha{ALPHA:g}-seed{MODEL_SEED}"
         f"-asof{as_of}"
     )
-    path, meta_path = DATA_DIR / f"{stem}.pkl", DATA_DIR / f"{stem}.json"
+    path, meta_path = DATA_DIR / f"{stem}.model", DATA_DIR / f"{stem}.json"
     if args.refit or not (path.exists() and meta_path.exists()):
         print(
             f"fitting {path.name} (RetentionModel(horizon_days={HORIZON_DAYS}) on "

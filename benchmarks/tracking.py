@@ -116,7 +116,7 @@ def _child_plain(spec: dict[str, Any]) -> dict[str, Any]:
     marks.append(time.perf_counter())
     model = RetentionModel(spec["horizon_days"]).fit(history, day)
     marks.append(time.perf_counter())
-    model.save(out / "model.pkl")
+    model.save(out / "model")
     marks.append(time.perf_counter())
     return {
         "seconds": marks[-1] - marks[0],

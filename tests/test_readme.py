@@ -159,7 +159,7 @@ def test_the_readme_native_export_runs_from_line_items_to_scores(readme_run: Rea
     assert set(quarantine["reason"]) == {"missing customer_id"}
 
     assert (folder / "out" / "features.parquet").exists()
-    assert (folder / "model" / "model.pkl").exists()
+    assert (folder / "model" / "model" / "manifest.json").exists()
     scores = pd.read_parquet(folder / "scores" / "scores.parquet")
     manifest = json.loads((folder / "scores" / "manifest.json").read_text())
     tx = manifest["inputs"]["transactions"]
@@ -195,7 +195,7 @@ def test_spark_counts_the_readme_export_as_the_local_engine(readme_run: ReadmeRu
     command = native_block().split("\n\n")[0]  # the MAPPING line
     command += (
         '\n.venv/bin/retain score --transactions export.csv --columns "$MAPPING" '
-        "--timezone Europe/London --as-of 2011-09-30 --model model/model.pkl --out spark/ "
+        "--timezone Europe/London --as-of 2011-09-30 --model model/model --out spark/ "
         "--engine spark --master 'local[1]' --partitions 3 --no-actions"
     )
     run = subprocess.run(

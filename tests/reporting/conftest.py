@@ -71,7 +71,7 @@ def scored_output(tmp_path_factory: pytest.TempPathFactory) -> Scored:
     transactions = folder / "transactions.parquet"
     frame.to_parquet(transactions, index=False)
     model = RetentionModel(90, n_cutoffs=2, n_jobs=1).fit(frame, AS_OF)
-    model_path = model.save(folder / "model.pkl")
+    model_path = model.save(folder / "model")
     out = folder / "out"
     settings = BatchSettings(
         transactions=transactions,

@@ -49,7 +49,7 @@ def output(transactions: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory)
     path = folder / "transactions.parquet"
     transactions.to_parquet(path, index=False)
     model = RetentionModel(90, n_cutoffs=2, n_jobs=1).fit(transactions, AS_OF)
-    model_path = model.save(folder / "model.pkl")
+    model_path = model.save(folder / "model")
     out = folder / "out"
     result = run_cli(
         "score", "-t", path, "--as-of", AS_OF, "--model", model_path, "--out", out,
