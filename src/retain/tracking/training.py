@@ -368,19 +368,19 @@ def training_choices(model: RetentionModel) -> dict[str, Any]:
     ``reasons``: output -> why it was chosen without validation (none when validated);
     ``validation``: how the choice was validated; ``plan`` and ``fallback`` as on the model.
     """
-    found = getattr(model, "choices_", None) or {}
-    plan = getattr(model, "plan_", None)
+    found = model.choices_
+    plan = model.plan_
     return {
-        "choices": {o: str(getattr(c, "name", c)) for o, c in found.items()},
-        "weights": {o: dict(getattr(c, "weights", {})) for o, c in found.items()},
+        "choices": {o: c.name for o, c in found.items()},
+        "weights": {o: dict(c.weights) for o, c in found.items()},
         "validation_metrics": {
-            o: {k: float(v) for k, v in getattr(c, "scores", {}).items()} for o, c in found.items()
+            o: {k: float(v) for k, v in c.scores.items()} for o, c in found.items()
         },
-        "metrics": {o: getattr(c, "metric", None) for o, c in found.items()},
-        "reasons": {o: getattr(c, "reason", None) for o, c in found.items()},
-        "validation": dict(getattr(model, "validation_", None) or {}),
-        "plan": None if plan is None else {**plan.as_params(), "notes": list(plan.notes)},
-        "fallback": getattr(model, "fallback_", None),
+        "metrics": {o: c.metric for o, c in found.items()},
+        "reasons": {o: c.reason for o, c in found.items()},
+        "validation": dict(model.validation_),
+        "plan": {**plan.as_params(), "notes": list(plan.notes)},
+        "fallback": model.fallback_,
     }
 
 
@@ -396,16 +396,12 @@ def log_training_choices(model: RetentionModel) -> None:
     (:func:`training_choices`).
     """
     record = training_choices(model)
-    plan = getattr(model, "plan_", None)
-    reference = getattr(model, "reference_cutoff_", None)
+    reference = model.reference_cutoff_
     params: dict[str, Any] = {
-        "training_rows": getattr(model, "training_rows_", 0),
+        "training_rows": model.training_rows_,
         "reference_cutoff": "none" if reference is None else f"{reference:%Y-%m-%d}",
+        **{f"plan_{k}": v for k, v in model.plan_.as_params().items()},
     }
-    if plan is not None:
-        params |= {f"plan_{k}": v for k, v in plan.as_params().items()}
-    else:  # a model from before training plans: its cutoffs
-        params["plan_cutoffs"] = ", ".join(f"{c:%Y-%m-%d}" for c in model.cutoffs_) or "none"
     params |= {f"choice_{o}": name for o, name in record["choices"].items()}
     mlflow.log_params(params)
     metrics = {
