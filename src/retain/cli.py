@@ -172,7 +172,7 @@ class Reading:
         return ValidationOptions(
             timezone=self.timezone,
             timestamp_format=self.timestamp_format,
-            duplicates=self.duplicates,  # type: ignore[arg-type]
+            duplicates=self.duplicates,
             strict=self.strict,
         )
 
@@ -350,7 +350,7 @@ def btyd(
         "transactions", None if json_output else typer.echo
     )
     assert validated is not None
-    rfm = rfm_in_unit(FeatureBuilder().build(validated.frame, as_of), time_unit.value)  # type: ignore[arg-type]
+    rfm = rfm_in_unit(FeatureBuilder().build(validated.frame, as_of), time_unit.value)
     estimator: ParametricModel
     if model is BtydModel.gamma_gamma:
         estimator = GammaGammaModel(penalizer_coef=penalizer).fit(
@@ -468,6 +468,36 @@ def train(
     job.run(typer.echo)
 
 
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        help="A registered model URI (models:/retain@champion, the default) or a model "
+        "folder written by `retain train --out`."
+    ),
+]
+EngineOption = Annotated[
+    EngineName, typer.Option(help="local (this machine) or spark (pyspark; see --master).")
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
+]
+PartitionsOption = Annotated[
+    int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bar (default: when on a terminal)."),
+]
+ActionsOption = Annotated[
+    bool,
+    typer.Option(
+        "--actions/--no-actions",
+        help="Also write OUT/actions/: the action plan, audiences and report.html.",
+    ),
+]
+
+
 @app.command()
 @reading_options("columns", "timezone", "timestamp_format", "duplicates", "strict")
 def score(
@@ -481,23 +511,10 @@ def score(
         ),
     ],
     reading: Reading,
-    model: Annotated[
-        str,
-        typer.Option(
-            help="A registered model URI (models:/retain@champion, the default) or a model "
-            "folder written by `retain train --out`."
-        ),
-    ] = "models:/retain@champion",
-    engine: Annotated[
-        EngineName, typer.Option(help="local (this machine) or spark (pyspark; see --master).")
-    ] = EngineName.local,
-    master: Annotated[
-        str | None,
-        typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
-    ] = None,
-    partitions: Annotated[
-        int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
-    ] = None,
+    model: ModelOption = "models:/retain@champion",
+    engine: EngineOption = EngineName.local,
+    master: MasterOption = None,
+    partitions: PartitionsOption = None,
     events: EventsOption = None,
     customers: CustomersOption = None,
     events_columns: EventsColumnsOption = None,
@@ -509,19 +526,8 @@ def score(
     drift_threshold: Annotated[
         float, typer.Option(help="Warn when a feature's or prediction's PSI exceeds this.")
     ] = 0.25,
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress", help="Progress bar (default: when on a terminal)."
-        ),
-    ] = None,
-    with_actions: Annotated[
-        bool,
-        typer.Option(
-            "--actions/--no-actions",
-            help="Also write OUT/actions/: the action plan, audiences and report.html.",
-        ),
-    ] = True,
+    progress: ProgressOption = None,
+    with_actions: ActionsOption = True,
     budget: Annotated[
         float | None,
         typer.Option(help="Discount budget (total expected discount cost; default: no cap)."),
@@ -621,6 +627,32 @@ def _print_action_settings(value: bool) -> None:
     raise typer.Exit()
 
 
+CampaignHistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Past campaign (customer_id, treatment, purchased, revenue, features): discounts "
+        "by learned uplift instead of the rule."
+    ),
+]
+SettingsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="TOML/JSON settings file with the tables [segments], [tiers], [outreach], "
+        "[audience], [discounts] and [report]; --print-settings shows every key."
+    ),
+]
+PrintSettingsOption = Annotated[
+    bool,
+    typer.Option(
+        "--print-settings",
+        is_eager=True,
+        callback=_print_action_settings,
+        help="Print every setting of a --settings file, with its default and meaning, as "
+        "TOML (a file that reads back as the defaults), and exit.",
+    ),
+]
+
+
 @app.command()
 @reading_options("columns", "timezone", "timestamp_format", "duplicates")
 def audiences(
@@ -643,20 +675,8 @@ def audiences(
         typer.Option(help="Customers file with e-mails: a customer-match audience (hashed)."),
     ] = None,
     customers_columns: CustomersColumnsOption = None,
-    campaign_history: Annotated[
-        Path | None,
-        typer.Option(
-            help="Past campaign (customer_id, treatment, purchased, revenue, features): discounts "
-            "by learned uplift instead of the rule."
-        ),
-    ] = None,
-    settings: Annotated[
-        Path | None,
-        typer.Option(
-            help="TOML/JSON settings file with the tables [segments], [tiers], [outreach], "
-            "[audience], [discounts] and [report]; --print-settings shows every key."
-        ),
-    ] = None,
+    campaign_history: CampaignHistoryOption = None,
+    settings: SettingsFileOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Output folder, replaced as a whole (default: SCORES/actions)."),
@@ -665,16 +685,7 @@ def audiences(
     active_window_days: Annotated[
         int, typer.Option(help="A customer is active with a purchase in this many days.")
     ] = 365,
-    print_settings: Annotated[
-        bool,
-        typer.Option(
-            "--print-settings",
-            is_eager=True,
-            callback=_print_action_settings,
-            help="Print every setting of a --settings file, with its default and meaning, as "
-            "TOML (a file that reads back as the defaults), and exit.",
-        ),
-    ] = False,
+    print_settings: PrintSettingsOption = False,
 ) -> None:
     """Audiences, discounts, outreach and an HTML report from scores: OUT/actions.parquet,
     retargeting.csv (+ retargeting_customer_match.csv), discounts.csv, outreach.csv, report.html."""
