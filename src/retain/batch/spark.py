@@ -455,9 +455,7 @@ def _kept_rows(
     )
     if "order_id" in rows:  # a missing order id stays missing: the row is an order of its own
         order = rows["order_id"]
-        kpi["_kpi_order_id"] = pd.Series(
-            [str(v) if pd.notna(v) else None for v in order], index=order.index, dtype=object
-        )
+        kpi["_kpi_order_id"] = order.astype("str").astype(object).where(order.notna(), None)
     kept = [kpi]
     customers = frames.get("customers")
     summary["emails"] = customers is not None and "email" in customers
