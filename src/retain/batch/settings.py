@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from retain.data.validation import ValidationOptions
 from retain.jobs.inputs import Inputs, TableSource
 
-__all__ = ["BatchSettings", "Engine", "ScoringOptions"]
+__all__ = ["BatchSettings", "EngineName", "ScoringOptions"]
 
-Engine = Literal["local", "spark"]
+EngineName = Literal["local", "spark"]
 """Where the scoring runs: this machine, or Spark (pyspark)."""
 
 
@@ -30,7 +30,7 @@ class ScoringOptions(BaseModel):
     out: Path
     model: str = "models:/retain@champion"
     """A registered model URI, or a model folder written by ``retain train --out``."""
-    engine: Engine = "local"
+    engine: EngineName = "local"
     spark_master: str | None = None
     """Spark master URL; default ``local[*]`` (or what spark-submit set)."""
     partitions: int | None = Field(default=None, ge=1)
