@@ -5,8 +5,8 @@ What it measures
 On about 10 million synthetic transactions from about 1.6 million customers (the same cached
 parquet file as ``features.py``: ``simulate(1_600_000, alpha=40, seed=0)`` under
 ``benchmarks/.data/``), as of the data's last day, one scoring job per contender:
-``ScoringJob(BatchSettings(transactions=path, as_of=..., out=..., model=<model folder>, engine=...,
-progress=False)).run()``: hash the input, load the model, read, validate, features, every model
+``ScoreJob.of(BatchSettings(transactions=path, as_of=..., out=..., model=<model folder>, engine=...,
+progress=False), actions=False).run()``: hash the input, load the model, read, validate, features, every model
 (churn, timing, spend, purchases, BTYD, reasons, recommended action), drift, write
 ``scores.parquet`` and ``manifest.json``, published atomically; ``actions=False``: the issue's
 target is the scoring job's. A last run, reported and not judged, is the default ``retain score``
@@ -240,7 +240,8 @@ def _child_job(spec: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401  (imported before the clock, like every import here)
 
     import retain.tracking  # noqa: F401  (the job imports it to load the model: MLflow, slow)
-    from retain.batch import BatchSettings, ScoringJob
+    from retain.batch import BatchSettings
+    from retain.jobs import ScoreJob
 
     spark = spec["engine"] == "spark"
     if spark and (reason := _spark_unavailable()):
@@ -254,13 +255,13 @@ def _child_job(spec: dict[str, Any]) -> dict[str, Any]:
         spark_master=spec["spark_master"] if spark else None,
         partitions=spec["partitions"] if spark else None,
         progress=False,
-        actions=spec.get("actions", False),
     )
     log: list[str] = []
     warnings: list[str] = []
     with _TreeMemory(TREE_SAMPLE_S) if spark else _NoTree() as tree:
         started = time.perf_counter()
-        manifest = ScoringJob(settings, log=log.append, warn=warnings.append).run()
+        job = ScoreJob.of(settings, actions=spec.get("actions", False))
+        manifest = job.run(log=log.append, warn=warnings.append)
         seconds = time.perf_counter() - started
     memory = peak_memory()
     if spark:

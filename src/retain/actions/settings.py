@@ -25,7 +25,7 @@ table's keys for an unknown key), and so is a bad value: both are
 
 The settings file of ``retain audiences --settings`` also holds a ``[discounts]`` table
 (:class:`~retain.actions.discounts.DiscountSettings`) and a ``[report]`` table
-(:class:`~retain.reporting.outputs.ReportSettings`); ``retain audiences --print-settings`` prints
+(:class:`~retain.jobs.action_settings.ReportSettings`); ``retain audiences --print-settings`` prints
 every key of every table with its default and meaning, as TOML that loads back unchanged
 (:func:`settings_toml`).
 
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "RETAIN_ACTIONS_"
-# The settings file's tables read by other models than ActionSettings (retain.reporting.outputs
+# The settings file's tables read by other models than ActionSettings (retain.jobs.action_settings
 # reads them): named in the error about an unknown table.
 OTHER_FILE_TABLES: Final = ("discounts", "report")
 _SUFFIXES: Final = (".toml", ".json")
