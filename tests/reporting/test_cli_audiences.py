@@ -70,7 +70,6 @@ def test_by_default_the_actions_go_beside_the_scores(scored_output: Scored, tmp_
     ("args", "message"),
     [
         (["--budget", "-5"], "--budget must be a number >= 0"),
-        (["--budget", "10", "--period", "W"], "--period takes M, Q or Y"),
         (["--budget", "10", "--settings", "{tmp}/nope.toml"], "settings: no file at"),
         (["--budget", "10", "--settings", "{tmp}/bad.toml"], "levls"),
         (["--budget", "10", "-t", "{tmp}/nope.csv"], "transactions: no file at"),
@@ -103,6 +102,24 @@ def test_bad_input_is_one_error_line_status_2_and_nothing_written(
     assert message in lines[0]
     assert not out.exists()
     assert not list(tmp_path.glob(".out.*"))
+
+
+def test_a_value_outside_an_options_choices_is_a_usage_error(
+    scored_output: Scored,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fixed set of values is the option's type: click's usage error (status 2) names the
+    option and its choices, before anything is read or written."""
+    out = tmp_path / "out"
+    code, stdout, stderr = run_main(
+        capsys, monkeypatch, "audiences", "--scores", scored_output.folder, "--budget", "10",
+        "--period", "W", "--out", out,
+    )  # fmt: skip
+    assert code == 2, stdout + stderr
+    assert "Invalid value for '--period'" in stderr and "'M', 'Q', 'Y'" in stderr, stderr
+    assert not out.exists()
 
 
 def test_missing_scores_and_an_output_over_the_scores_are_refused(
