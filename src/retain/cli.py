@@ -689,65 +689,21 @@ def audiences(
 ) -> None:
     """Audiences, discounts, outreach and an HTML report from scores: OUT/actions.parquet,
     retargeting.csv (+ retargeting_customer_match.csv), discounts.csv, outreach.csv, report.html."""
-    from retain.data.contract import SCORES_FILE
-    from retain.jobs.action_settings import (
-        load_action_settings,
-        load_report_settings,
-        read_campaign_history,
-        read_scores,
-    )
-    from retain.jobs.actions import ACTIONS_FOLDER, publish_actions
+    from retain.jobs import ActionsJob, TableSource
 
-    if budget < 0 or budget != budget:
-        raise RetainInputError(f"--budget must be a number >= 0, not {budget}")
-    table, manifest = read_scores(scores)
-    action_settings, discount_settings = load_action_settings(settings)
-    tx, customer_table = _audience_frames(reading, transactions, customers, customers_columns)
-    history = read_campaign_history(campaign_history) if campaign_history is not None else None
-    run = publish_actions(
-        out if out is not None else scores / ACTIONS_FOLDER,
-        table,
-        manifest,
-        inputs=(scores / SCORES_FILE, transactions, customers, campaign_history, settings),
+    job = ActionsJob(
+        scores=scores,
         budget=budget,
-        transactions=tx,
-        customers=customer_table,
-        campaign_history=history,
-        action_settings=action_settings,
-        discount_settings=discount_settings,
+        transactions=TableSource.parse(transactions, reading.columns),
+        customers=TableSource.parse(customers, customers_columns),
+        validation=reading.options(),
+        campaign_history=campaign_history,
+        settings=settings,
+        out=out,
         period=period.value,
         active_window_days=active_window_days,
-        report_settings=load_report_settings(settings),
-        log=typer.echo,
     )
-    _echo_lines(run.lines())
-
-
-def _audience_frames(
-    reading: Reading,
-    transactions: Path | None,
-    customers: Path | None,
-    customers_columns: str | None,
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The validated transactions (for the KPIs) and customers (for the e-mails), when given;
-    strict is off (the scores are made, the KPIs should not refuse a row)."""
-    from retain.data.contract import CUSTOMERS
-    from retain.data.io import load_table
-
-    options = reading.options()
-    tx = None
-    if transactions is not None:
-        tx, _, _ = reading.inputs(transactions).frames(typer.echo)
-    if customers is None:
-        return tx, None
-    loaded = load_table(customers, CUSTOMERS, ColumnMapping.parse(customers_columns), options)
-    _echo_lines(loaded.report.lines())
-    if "email" not in loaded.frame:
-        raise RetainInputError(
-            f"customers: {customers} has no email column (map it with --customers-columns "
-            'email="E-mail")'
-        )
-    return tx, loaded.frame
+    _echo_lines(job.run(typer.echo).lines())
 
 
 @app.command()

@@ -141,3 +141,31 @@ def test_missing_scores_and_an_output_over_the_scores_are_refused(
     assert over.stderr.startswith("error: output:") and "is inside" in over.stderr
     assert len(over.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in scores.iterdir()) == before
+
+
+def test_the_actions_job_is_what_the_command_runs(scored_output: Scored, tmp_path: Path) -> None:
+    """``ActionsJob`` (the notebooks' way in) writes what ``retain audiences`` writes, and
+    refuses a misspelt option by name before anything runs."""
+    from pydantic import ValidationError
+
+    from retain.jobs import ActionsJob, TableSource
+
+    with pytest.raises(ValidationError, match="budjet"):
+        ActionsJob(scores=scored_output.folder, budget=10, budjet=5)  # type: ignore[call-arg]
+    lines: list[str] = []
+    run = ActionsJob(
+        scores=scored_output.folder,
+        budget=10,
+        transactions=TableSource(path=scored_output.transactions),
+        out=tmp_path / "job",
+    ).run(lines.append)
+    cli = run_cli(
+        "audiences", "--scores", scored_output.folder, "--budget", "10",
+        "-t", scored_output.transactions, "--out", tmp_path / "cli", cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert any(line.startswith("transactions:") for line in lines)  # its validation report
+    for name in ("actions.parquet", "retargeting.csv", "discounts.csv", "outreach.csv"):
+        assert (tmp_path / "job" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+    assert run.folder == tmp_path / "job"
+    assert json.loads((tmp_path / "job" / "actions.json").read_text())["budget"] == 10

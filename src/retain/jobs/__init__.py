@@ -14,22 +14,34 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from retain.jobs.actions import ActionRun, publish_actions, write_actions
+    from retain.jobs.audiences import ActionsJob
+    from retain.jobs.demo import DemoJob
+    from retain.jobs.evaluate import EvaluateJob
     from retain.jobs.inputs import Inputs, TableSource
     from retain.jobs.score import ScoreJob
+    from retain.jobs.train import TrainJob
 
 __all__ = [
     "ActionRun",
+    "ActionsJob",
+    "DemoJob",
+    "EvaluateJob",
     "Inputs",
     "ScoreJob",
     "TableSource",
+    "TrainJob",
     "publish_actions",
     "write_actions",
 ]
 
 _HOMES = {
     "ActionRun": "retain.jobs.actions",
+    "ActionsJob": "retain.jobs.audiences",
+    "DemoJob": "retain.jobs.demo",
+    "EvaluateJob": "retain.jobs.evaluate",
     "Inputs": "retain.jobs.inputs",
     "ScoreJob": "retain.jobs.score",
+    "TrainJob": "retain.jobs.train",
     "TableSource": "retain.jobs.inputs",
     "publish_actions": "retain.jobs.actions",
     "write_actions": "retain.jobs.actions",
