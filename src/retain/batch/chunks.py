@@ -19,7 +19,7 @@ from retain.batch.schema import HISTORY_COLUMNS, SCORES_SCHEMA
 from retain.features.builder import to_cutoff
 from retain.models.retention import RetentionModel
 from retain.models.training import up_to
-from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS, DriftProfile, add_counts
+from retain.monitoring import DRIFT_FEATURES, DRIFT_PREDICTIONS, add_counts
 
 __all__ = ["ChunkResult", "chunk_of", "score_chunk"]
 
@@ -76,18 +76,15 @@ def score_chunk(
     for column in HISTORY_COLUMNS:
         scores[column] = table[column].to_numpy(dtype="float64")
     scores["action"] = recommend_actions(scores).to_numpy()  # reads the history columns too
-    profile: DriftProfile | None = getattr(model, "drift_profile_", None)
-    counts: dict[str, list[int]] = {}
-    if profile is not None:
-        counts = profile.count(
-            pd.concat(
-                [
-                    table[[c for c in DRIFT_FEATURES if c in table]].reset_index(drop=True),
-                    scores[list(DRIFT_PREDICTIONS)],
-                ],
-                axis=1,
-            )
+    counts = model.drift_profile_.count(
+        pd.concat(
+            [
+                table[[c for c in DRIFT_FEATURES if c in table]].reset_index(drop=True),
+                scores[list(DRIFT_PREDICTIONS)],
+            ],
+            axis=1,
         )
+    )
     return ChunkResult(
         scores,
         customers_without_purchase=known - len(scores),

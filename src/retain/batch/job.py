@@ -37,7 +37,7 @@ from retain.data.contract import MANIFEST_FILE, SCORES_FILE
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
 from retain.models.retention import RetentionModel
-from retain.monitoring import DRIFT_PREDICTIONS, DriftProfile
+from retain.monitoring import DRIFT_PREDICTIONS
 
 __all__ = ["SCORES_FILE", "AfterScoring", "ScoringJob"]
 
@@ -197,14 +197,9 @@ class ScoringJob:
             return SparkEngine()
         return LocalEngine()
 
-    def _drift(self, model: RetentionModel, totals: ChunkResult) -> DriftReport | None:
-        profile: DriftProfile | None = getattr(model, "drift_profile_", None)
-        if profile is None:
-            self.warn(
-                "drift: the model carries no training profile (trained before retain recorded "
-                "one); retrain it to have drift measured"
-            )
-            return None
+    def _drift(self, model: RetentionModel, totals: ChunkResult) -> DriftReport:
+        # Every model file carries its training profile (a part of the format, version 1).
+        profile = model.drift_profile_
         threshold = self.settings.drift_threshold
         stability = profile.stability(totals.drift_counts)
         predictions = {k: v for k, v in stability.items() if k in DRIFT_PREDICTIONS}
