@@ -691,7 +691,9 @@ def audiences(
     retargeting.csv (+ retargeting_customer_match.csv), discounts.csv, outreach.csv, report.html."""
     from retain.jobs import ActionsJob, TableSource
 
-    job = ActionsJob(
+    job = _build(
+        "audiences",
+        ActionsJob,
         scores=scores,
         budget=budget,
         transactions=TableSource.parse(transactions, reading.columns),
