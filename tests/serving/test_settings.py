@@ -38,7 +38,7 @@ def test_settings_set_after_import_are_seen_by_a_new_service(
     assert service.settings.model_uri == str(missing)
     _wait_for_the_loader()
     assert service.scorer is None
-    assert service.load_error is not None
+    assert service.load_failed
     monkeypatch.setenv("RETAIN_SERVE_MAX_IN_FLIGHT", "2")
     assert LoadShedding(app=None).limit == 2  # read when a worker builds its application
     assert LoadShedding(app=None, limit=7).limit == 7

@@ -7,7 +7,8 @@ rows), and BentoML's own ``/livez``, ``/readyz`` (503 until the model is loaded)
 Errors are the caller's to fix and say so: 400 for a request that is not JSON or breaks the schema
 (BentoML's answer: each field and its problem from pydantic, under ``detail``), 422 for one that
 cannot be scored (the customers or feature rows and why), 413 past the size limits, 401 without the
-configured bearer token, 503 until the model is loaded (with the load error, if loading failed);
+configured bearer token, 503 until the model is loaded (saying only whether loading failed: the
+load error, which may name a tracking URI, is in the server log with the URIs' credentials removed);
 these four answer ``{"error": message}``. A 500 is a bug of ours.
 
 Workers: one process per CPU by default (RETAIN_SERVE_WORKERS, default ``cpu_count``, which BentoML
@@ -35,8 +36,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import secrets
 import threading
+import traceback
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Literal, cast
@@ -49,7 +52,7 @@ from retain.serving.schemas import FeatureRequest, PredictRequest, PredictRespon
 from retain.serving.scoring import RequestTooLarge, Scorer
 from retain.serving.settings import ServingSettings
 
-__all__ = ["LoadShedding", "RetentionService"]
+__all__ = ["LoadShedding", "RetentionService", "redact_credentials"]
 
 log = logging.getLogger("retain.serving")
 
@@ -120,7 +123,7 @@ class RetentionService:
         # Read here, when the server starts the service, so the environment at start-up counts.
         self.settings = ServingSettings()
         self.scorer: Scorer | None = None
-        self.load_error: str | None = None
+        self.load_failed = False
         # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at
         # once and /readyz says 503 until the model is there.
         threading.Thread(target=self._load, name="retain-model-loader", daemon=True).start()
@@ -128,9 +131,10 @@ class RetentionService:
     def _load(self) -> None:
         try:
             scorer = Scorer.load(self.settings)
-        except Exception as error:  # reported on /readyz callers' requests and in the log
-            self.load_error = f"{type(error).__name__}: {error}"
-            log.exception("retain: the model could not be loaded")
+        except Exception as error:  # callers are told it failed; the log says why
+            self.load_failed = True
+            detail = "".join(traceback.format_exception(error))
+            log.error("retain: the model could not be loaded: %s", redact_credentials(detail))
             return
         # The model's objects (boosters, tables, pandas frames) live as long as the process: out
         # of the garbage collector's sight, they no longer make every collection during a
@@ -192,9 +196,23 @@ class RetentionService:
                     "authorization: a valid 'Authorization: Bearer <token>' header is required"
                 )
         if self.scorer is None:
-            detail = f" ({self.load_error})" if self.load_error else ""
-            raise _NotLoaded(f"the model is not loaded yet{detail}")
+            # Not the error itself: anyone may call, and it can name a tracking URI with its
+            # credentials.
+            raise _NotLoaded(
+                "the model could not be loaded; the server log says why"
+                if self.load_failed
+                else "the model is not loaded yet"
+            )
         return self.scorer
+
+
+def redact_credentials(text: str) -> str:
+    """The text with the ``user:password@`` of every URI in it removed (also after a single slash,
+    as a URI read as a path is written)."""
+    return _CREDENTIALS.sub(r"\1", text)
+
+
+_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*:/{1,2})[^/@\s'\"]+@")
 
 
 class _Unauthorized(Exception):

@@ -1,0 +1,66 @@
+"""Issue 17, the HTTP service: what a caller or a local user must not be able to read or stall.
+
+These run the service's parts in this process (the service object, its settings, the Scorer and the
+ASGI middleware) rather than the real server, which takes seconds to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from retain.serving.service import RetentionService
+
+
+@pytest.fixture(autouse=True)
+def no_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No RETAIN_SERVE_* or MLFLOW_* variable of the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(("RETAIN_SERVE_", "MLFLOW_")):
+            monkeypatch.delenv(name)
+
+
+def _wait_for_the_loader(timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name == "retain-model-loader":
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _context() -> Any:
+    """What the service reads of BentoML's request context: the headers and the response status."""
+    return SimpleNamespace(
+        request=SimpleNamespace(headers={}), response=SimpleNamespace(status_code=200)
+    )
+
+
+# -- finding 3: the 503 does not expose the model-load error -----------------------------------------
+
+
+def test_a_load_error_is_not_answered_and_is_logged_without_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    uri = "http://alice:s3cr3t-pw@tracking.invalid/models/retain"
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_URI", uri)
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_DIR", str(tmp_path))
+    with caplog.at_level(logging.INFO):
+        service = RetentionService()
+        _wait_for_the_loader()
+        assert service.scorer is None
+        context = _context()
+        answer: Any = service._answer(context, lambda scorer: scorer.predict(None))
+    assert answer.status_code == 503 == context.response.status_code
+    body = answer.body.decode()
+    assert "s3cr3t" not in body and "alice" not in body and "tracking.invalid" not in body
+    assert "the model could not be loaded" in body
+    # The detail is in the log, with the URI's credentials removed and nowhere else.
+    assert "tracking.invalid/models/retain" in caplog.text
+    assert "s3cr3t" not in caplog.text and "alice" not in caplog.text
+
