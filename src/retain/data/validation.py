@@ -100,6 +100,9 @@ class ValidationReport(BaseModel):
     duplicate_rows: int
     duplicates: DuplicatePolicy
     refund_rows: int = 0
+    normalised_ids: int = 0
+    """Rows whose customer id was written as a decimal (12346.0) and read as the whole number
+    ("12346"), as the contract says: one customer whatever the file's spelling."""
     customers: int
     first_timestamp: pd.Timestamp | None = None
     last_timestamp: pd.Timestamp | None = None
@@ -130,6 +133,11 @@ class ValidationReport(BaseModel):
         lines += [
             f"  set aside: {_rows(n)} with {reason}" for reason, n in self.quarantined.items()
         ]
+        if self.normalised_ids:
+            lines.append(
+                f"  customer ids written as decimals, read as whole numbers (12346.0 -> 12346): "
+                f"{_rows(self.normalised_ids)}"
+            )
         if self.refund_rows:
             lines.append(f"  refunds/returns (negative amounts): {_rows(self.refund_rows)}")
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -145,6 +153,7 @@ def report_counts(report: ValidationReport) -> dict[str, object]:
         "quarantined": dict(report.quarantined),
         "duplicate_rows": report.duplicate_rows,
         "refund_rows": report.refund_rows,
+        "normalised_ids": report.normalised_ids,
         "warnings": list(report.warnings),
     }
 
@@ -239,7 +248,7 @@ def validate_table(
     derived = {name: pair for name, pair in contract.derived.items() if name not in selected}
     # One small integer per row: 0 when usable, else 1 + the index of its first problem.
     problems = _RowProblems(len(raw))
-    parsed = _parse_columns(selected, contract, mapping, options, derived, problems)
+    parsed, normalised_ids = _parse_columns(selected, contract, mapping, options, derived, problems)
     notes = _derive_columns(parsed, derived, mapping, problems)
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
     n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
@@ -265,6 +274,7 @@ def validate_table(
         duplicate_rows=n_duplicates,
         duplicates=options.duplicates,
         refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
+        normalised_ids=normalised_ids,
         customers=_distinct_count(frame["customer_id"]),
         first_timestamp=timestamps.min() if timestamps is not None else None,
         last_timestamp=timestamps.max() if timestamps is not None else None,
@@ -281,24 +291,38 @@ def _parse_columns(
     options: ValidationOptions,
     derived: dict[str, tuple[str, str]],
     problems: _RowProblems,
-) -> dict[str, pd.Series]:
+) -> tuple[dict[str, pd.Series], int]:
     """Every selected column parsed to its kind, its unusable rows added to ``problems``; a column
-    with too many of them for one reason is refused whole (:func:`_check_share`)."""
+    with too many of them for one reason is refused whole (:func:`_check_share`). Also returns how
+    many ids were written as decimals (12346.0) and normalised."""
     needed = set(contract.required).union(*derived.values())
     parsed: dict[str, pd.Series] = {}
     clean = _clean_text_columns(selected)
+    normalised = 0
     for name, kind in contract.kinds.items():
         if name not in selected:
             continue
-        values, masks = _parse_column(
-            selected[name], name, kind, contract, mapping, options, name in clean, name in needed
-        )
+        if kind == "id":
+            values, n_normalised = _parse_ids(selected[name], name in clean)
+            masks = {f"missing {name}": values.isna()}
+            normalised += n_normalised
+        else:
+            values, masks = _parse_column(
+                selected[name],
+                name,
+                kind,
+                contract,
+                mapping,
+                options,
+                name in clean,
+                name in needed,
+            )
         parsed[name] = values
         for problem, mask in masks.items():
             source = mapping.source_of(name)
             _check_share(mask, contract.name, source, problem, selected[name], options)
             problems.add(problem, mask.to_numpy(dtype=bool))
-    return parsed
+    return parsed, normalised
 
 
 def _derive_columns(
@@ -572,9 +596,6 @@ def _parse_column(
     :func:`_clean_text_columns`), so it is used as it is. ``required``: a row without a value is
     unusable (a required column, or a factor of a computed one).
     """
-    if kind == "id":
-        parsed = values if clean else _parse_ids(values)
-        return parsed, {f"missing {name}": parsed.isna()}
     if kind == "text":
         parsed = values if clean else _clean_text(values)
         problems = {f"missing {name}": parsed.isna()} if required else {}
@@ -603,22 +624,45 @@ def check_columns(names: list[str], contract: TableContract, columns: ColumnMapp
 
 
 def parse_customer_ids(values: pd.Series) -> pd.Series:
-    """Customer ids as validation makes them (text, trimmed; blank ones missing)."""
-    return _parse_ids(values)
+    """Customer ids as validation makes them (text, trimmed; blank ones missing; whole numbers
+    written as decimals lose their zeros: '12346.0' -> '12346'). Every reader goes through it: the
+    CSV and parquet readers by way of validation, the Spark engine to pick a customer's partition."""
+    return _parse_ids(values)[0]
 
 
-def _parse_ids(values: pd.Series) -> pd.Series:
-    """Customer ids as strings; integer-valued numbers lose their '.0' (12345.0 -> '12345')."""
+# An id written as a whole number with a decimal point ("12346.0", "00042.00"): a spreadsheet's or
+# a float column's spelling of the integer id. Other ids with a point ("A7.0", "1.5") are names.
+_DECIMAL_ID: Final = re.compile(r"\d+\.0+")
+
+
+def _parse_ids(values: pd.Series, clean: bool = False) -> tuple[pd.Series, int]:
+    """Customer ids as strings, and how many were written as decimals and normalised.
+
+    The contract makes 12346, 12346.0 and "12346.0" the one id "12346", whatever the reader: a CSV
+    column is read as text (to keep "00042"), a parquet column may be float. Leading zeros stay.
+    ``clean``: text already trimmed and without blanks (see :func:`_clean_text_columns`).
+    """
     if pd.api.types.is_float_dtype(values.dtype):
         numbers = values.astype("float64")
         whole = numbers.notna() & (numbers == np.floor(numbers))
+        n_whole = int(whole.sum())
         if bool(whole.all() or (whole | numbers.isna()).all()):
             ids = numbers.astype("Int64").astype("str")
-            return ids.where(numbers.notna())
-        return numbers.map(lambda v: repr(v).removesuffix(".0"), na_action="ignore").astype("str")
+            return ids.where(numbers.notna()), n_whole
+        texts = numbers.map(lambda v: repr(v).removesuffix(".0"), na_action="ignore")
+        return texts.astype("str"), n_whole
     if pd.api.types.is_integer_dtype(values.dtype):
-        return values.astype("str")
-    return _clean_text(values)
+        return values.astype("str"), 0
+    text = values if clean else _clean_text(values)
+    # A cheap test first, the expression on the few candidates: on ten million ids a regular
+    # expression on each costs seconds.
+    candidates = text[text.str.endswith("0").fillna(False).astype(bool)]
+    decimal = candidates[candidates.str.fullmatch(_DECIMAL_ID.pattern).astype(bool)]
+    if decimal.empty:
+        return text, 0
+    text = text.copy()
+    text[decimal.index] = decimal.str.replace(r"\.0+$", "", regex=True)
+    return text, len(decimal)
 
 
 def _clean_text(values: pd.Series) -> pd.Series:

@@ -1,0 +1,52 @@
+"""Issue 17, findings 9-11: values that validation used to accept quietly or split apart."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from retain.data.contract import TRANSACTIONS
+from retain.data.io import load_table
+from retain.data.validation import parse_customer_ids, report_counts
+
+
+def test_ids_written_as_decimals_are_one_customer_in_csv_and_parquet(tmp_path: Path) -> None:
+    # Finding 9: a CSV exported from a spreadsheet writes some ids as 12346.0, others as 12346.
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["12346.0", "12346", "00042", "00042.00", "A7.0"],
+            "timestamp": ["2021-01-01", "2021-01-02", "2021-01-03", "2021-01-04", "2021-01-05"],
+            "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    csv = tmp_path / "t.csv"
+    frame.to_csv(csv, index=False)
+    parquet = tmp_path / "t.parquet"
+    frame.to_parquet(parquet)
+    for path in (csv, parquet):
+        validated = load_table(path, TRANSACTIONS)
+        assert validated.frame["customer_id"].tolist() == [
+            "12346",
+            "12346",
+            "00042",
+            "00042",
+            "A7.0",
+        ]
+        assert validated.report.customers == 3
+        assert validated.report.normalised_ids == 2
+        assert report_counts(validated.report)["normalised_ids"] == 2
+        assert any("12346.0" in line for line in validated.report.lines())
+    # The Spark engine partitions by this same function: both spellings land in one partition.
+    assert parse_customer_ids(pd.Series(["12346.0", "12346"], dtype="str")).tolist() == [
+        "12346",
+        "12346",
+    ]
+
+
+def test_float_ids_from_parquet_are_counted_as_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pd.DataFrame(
+        {"customer_id": [12346.0, 7.0], "timestamp": ["2021-01-01"] * 2, "amount": [1.0, 2.0]}
+    ).to_parquet(path)
+    validated = load_table(path, TRANSACTIONS)
+    assert validated.frame["customer_id"].tolist() == ["12346", "7"]
+    assert validated.report.normalised_ids == 2
