@@ -64,3 +64,35 @@ def test_a_load_error_is_not_answered_and_is_logged_without_credentials(
     assert "tracking.invalid/models/retain" in caplog.text
     assert "s3cr3t" not in caplog.text and "alice" not in caplog.text
 
+
+# -- finding 4: a 400 is logged without the request's values ---------------------------------------
+
+
+def test_a_request_breaking_the_schema_is_logged_without_its_values(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BentoML logs the ValidationError of a 400 (pydantic's text carries each ``input_value``):
+    the service leaves the field paths and error types in that line, and no value."""
+    from bentoml._internal.server.http_app import log_exception
+    from pydantic import ValidationError
+
+    from retain.serving.schemas import PredictRequest
+
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_URI", str(tmp_path / "missing"))
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_DIR", str(tmp_path))
+    RetentionService()
+    _wait_for_the_loader()
+    body = {
+        "customers": [{"customer_id": "c1", "transactions": [{"amount": 1}], "email": "jo@x.org"}],
+        "as_of": "1998-03-31",
+    }
+    request = SimpleNamespace(url=SimpleNamespace(path="/predict"), method="POST")
+    with caplog.at_level(logging.INFO):
+        try:
+            PredictRequest.model_validate(body)
+        except ValidationError:
+            log_exception(request)  # type: ignore[arg-type]  # what BentoML does with a 400
+    assert "jo@x.org" not in caplog.text
+    assert "customers.0.email (extra_forbidden)" in caplog.text
+    assert "customers.0.transactions.0.timestamp (missing)" in caplog.text
+    assert "/predict" in caplog.text

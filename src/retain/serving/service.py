@@ -45,6 +45,7 @@ from http import HTTPStatus
 from typing import Any, Literal, cast
 
 import bentoml
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from retain.errors import RetainInputError
@@ -122,6 +123,7 @@ class RetentionService:
     def __init__(self) -> None:
         # Read here, when the server starts the service, so the environment at start-up counts.
         self.settings = ServingSettings()
+        _hide_request_values()
         self.scorer: Scorer | None = None
         self.load_failed = False
         # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at
@@ -213,6 +215,35 @@ def redact_credentials(text: str) -> str:
 
 
 _CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*:/{1,2})[^/@\s'\"]+@")
+
+
+class _WithoutRequestValues(logging.Filter):
+    """BentoML logs a 400 with its ValidationError, whose text quotes each wrong value
+    (``input_value``): an e-mail or a name sent in a request would land in the server log. The
+    record keeps the field paths and the error types, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            problems = ", ".join(
+                f"{'.'.join(str(part) for part in problem['loc']) or '(body)'} ({problem['type']})"
+                for problem in error.errors(include_input=False, include_context=False)
+            )
+            record.msg = f"{record.getMessage()}: {error.error_count()} validation error(s) "
+            record.msg += f"for {error.title}: {problems}"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _hide_request_values() -> None:
+    """Put the filter on the logger BentoML logs a request's errors with (once per process)."""
+    logger = logging.getLogger(_BENTOML_REQUEST_LOG)
+    if not any(isinstance(f, _WithoutRequestValues) for f in logger.filters):
+        logger.addFilter(_WithoutRequestValues())
+
+
+_BENTOML_REQUEST_LOG = "bentoml._internal.server.http_app"  # its log_exception
 
 
 class _Unauthorized(Exception):
