@@ -249,3 +249,25 @@ def test_unwrap_refuses_a_pyfunc_that_is_not_retains(
     mlflow.pyfunc.save_model(tmp_path / "echo", python_model=Echo(), pip_requirements=[])
     with pytest.raises(TypeError, match="not a retain model: Echo"):
         unwrap(mlflow.pyfunc.load_model(str(tmp_path / "echo")))
+
+
+def test_the_logged_input_examples_hold_no_customer_of_the_training_data(
+    tracked: Tracked, transactions: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Finding 12: MLflow stores the input example beside the model, readable by whoever may load
+    it; it must be made up, not three real customers' histories."""
+    mlflow.set_tracking_uri(tracked.settings.resolved_uri())
+    folder = Path(
+        mlflow.artifacts.download_artifacts(tracked.result.model_uri, dst_path=str(tmp_path))
+    )
+    real_ids = set(transactions["customer_id"])
+    real_amounts = set(transactions["amount"])
+    saved = json.loads((folder / "input_example.json").read_text())
+    example = pd.DataFrame(saved["inputs"]["data"], columns=saved["inputs"]["columns"])
+    assert not real_ids & set(example["customer_id"])
+    assert not real_amounts & set(example["amount"])
+    serving = json.loads((folder / "serving_input_example.json").read_text())
+    served = serving["dataframe_split"]
+    served_ids = {row[served["columns"].index("customer_id")] for row in served["data"]}
+    assert served_ids == set(example["customer_id"])
+    assert not real_ids & served_ids

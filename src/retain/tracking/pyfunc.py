@@ -12,6 +12,7 @@ JSON carries); zoned strings are converted to UTC, naive ones are read as UTC. P
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,7 +20,12 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PyFuncModel, PythonModel
 
-from retain.data.contract import PYFUNC_INPUT_COLUMNS, SCORE_COLUMNS, mlflow_signature
+from retain.data.contract import (
+    PYFUNC_INPUT_COLUMNS,
+    SCORE_COLUMNS,
+    TIMESTAMP_DTYPE,
+    mlflow_signature,
+)
 from retain.data.validation import validate_transactions
 from retain.models.retention import RetentionModel
 
@@ -57,10 +63,49 @@ def to_model_input(transactions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def input_example(transactions: pd.DataFrame, customers: int = 3) -> pd.DataFrame:
-    """A few customers' full histories, as the pyfunc takes them."""
-    ids = transactions["customer_id"].drop_duplicates().head(customers)
-    return to_model_input(transactions[transactions["customer_id"].isin(ids)])
+# The made-up example's customers: (id, days before the scoring day, amount) of each purchase.
+_EXAMPLE_PURCHASES: Final = (
+    ("example-customer-a", 84, 23.456),
+    ("example-customer-a", 41, 57.891),
+    ("example-customer-a", 6, 18.234),
+    ("example-customer-b", 63, 102.347),
+    ("example-customer-c", 27, 9.871),
+    ("example-customer-c", 13, 31.619),
+)
+# Values of the optional contract columns in the example (same for every row).
+_EXAMPLE_OPTIONAL: Final = {
+    "order_id": None,  # one made-up order per row: filled below
+    "product_id": "example-product",
+    "category": "example-category",
+    "quantity": 1.0,
+    "discount": 0.0,
+}
+
+
+def input_example(columns: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
+    """A made-up history of three customers, as the pyfunc takes them, scoreable as of ``as_of``.
+
+    MLflow stores the example beside the model (``input_example.json``,
+    ``serving_input_example.json``) where anyone who may load the model can read it, so it holds
+    no training data: made-up ids, amounts and times shaped like the contract, with the optional
+    contract columns among ``columns`` (the training table's) so the example exercises them too.
+    """
+    day = pd.Timestamp(as_of).normalize()
+    day = day.tz_localize("UTC") if day.tzinfo is None else day.tz_convert("UTC")
+    rows: dict[str, list[Any]] = {
+        "customer_id": [c for c, _, _ in _EXAMPLE_PURCHASES],
+        "timestamp": [day - pd.Timedelta(days=d, hours=-10) for _, d, _ in _EXAMPLE_PURCHASES],
+        "amount": [a for _, _, a in _EXAMPLE_PURCHASES],
+    }
+    for name, value in _EXAMPLE_OPTIONAL.items():
+        if name in columns:
+            rows[name] = [
+                f"example-order-{i}" if value is None else value
+                for i in range(1, len(_EXAMPLE_PURCHASES) + 1)
+            ]
+    frame = pd.DataFrame(rows)
+    frame["timestamp"] = frame["timestamp"].astype(TIMESTAMP_DTYPE)
+    return to_model_input(frame)
 
 
 class RetentionPyfunc(PythonModel):

@@ -265,7 +265,7 @@ def _log_model(model: RetentionModel, history: pd.DataFrame, day: pd.Timestamp) 
             python_model=str(Path(__file__).with_name("model_code.py")),
             artifacts={MODEL_ARTIFACT: str(path)},
             signature=signature(),
-            input_example=(input_example(history), {"as_of": f"{day:%Y-%m-%d}"}),
+            input_example=(input_example(list(history.columns), day), {"as_of": f"{day:%Y-%m-%d}"}),
             pip_requirements=_requirements(),
         )
 
