@@ -96,3 +96,40 @@ def test_a_request_breaking_the_schema_is_logged_without_its_values(
     assert "customers.0.email (extra_forbidden)" in caplog.text
     assert "customers.0.transactions.0.timestamp (missing)" in caplog.text
     assert "/predict" in caplog.text
+
+
+# -- finding 5: token defaults ------------------------------------------------------------------------
+
+
+def test_a_service_without_a_token_warns_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_URI", str(tmp_path / "missing"))
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_DIR", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="retain.serving"):
+        RetentionService()
+        _wait_for_the_loader()
+    warned = [r for r in caplog.records if "RETAIN_SERVE_API_TOKEN" in r.getMessage()]
+    assert warned and warned[0].levelno == logging.WARNING
+    assert "without a token" in warned[0].getMessage()
+    caplog.clear()
+    monkeypatch.setenv("RETAIN_SERVE_API_TOKEN", "set")
+    with caplog.at_level(logging.WARNING, logger="retain.serving"):
+        RetentionService()
+        _wait_for_the_loader()
+    assert "without a token" not in caplog.text
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_token_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from retain.errors import RetainInputError
+    from retain.serving.settings import ServingSettings
+
+    monkeypatch.setenv("RETAIN_SERVE_API_TOKEN", value)
+    with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_API_TOKEN.*empty"):
+        ServingSettings()
+    monkeypatch.delenv("RETAIN_SERVE_API_TOKEN")
+    with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_API_TOKEN.*empty"):
+        ServingSettings(api_token=value)

@@ -124,6 +124,11 @@ class RetentionService:
         # Read here, when the server starts the service, so the environment at start-up counts.
         self.settings = ServingSettings()
         _hide_request_values()
+        if self.settings.api_token is None:
+            log.warning(
+                "retain: serving without a token: anyone who can reach the service can call it; "
+                "set RETAIN_SERVE_API_TOKEN to require 'Authorization: Bearer <token>'"
+            )
         self.scorer: Scorer | None = None
         self.load_failed = False
         # Loading (MLflow, reading the model folder) happens beside start-up, so /livez answers at

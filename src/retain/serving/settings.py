@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -47,7 +47,16 @@ class ServingSettings(BaseSettings):
     counts when the server starts, within a container's CPU quota (``os.cpu_count()`` would see
     every core of the host and load a model copy for each)."""
     api_token: str | None = None
-    """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401)."""
+    """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401).
+    Unset, the service answers anyone (and warns at start-up); set but empty is an error, since it
+    looks like a token and would leave the service open."""
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_empty(cls, token: str | None) -> str | None:
+        if token is not None and not token.strip():
+            raise ValueError("empty; unset the variable to serve without a token, or give a token")
+        return token
 
     def __init__(self, **values: Any) -> None:
         """Settings from the arguments, then the ``RETAIN_SERVE_*`` variables, then the defaults;
@@ -82,6 +91,11 @@ def _problems(error: ValidationError) -> str:
         if problem["type"] == "extra_forbidden":
             keys = ", ".join(ServingSettings.model_fields)
             messages.append(f"{field}: unknown setting; the settings are {keys}")
+        elif field in _SECRET:  # never quoted, not even in an error
+            messages.append(f"{where}: {problem['msg']}")
         else:
             messages.append(f"{where}: {problem['msg']}, not {problem['input']!r}")
     return "; ".join(messages)
+
+
+_SECRET: Final = frozenset({"api_token"})
