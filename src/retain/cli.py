@@ -153,6 +153,13 @@ DuplicatesOption = Annotated[
 QuarantineOption = Annotated[
     Path | None, typer.Option(help="Write unusable rows with a reason column here (.csv/.parquet).")
 ]
+QuarantineAllOption = Annotated[
+    bool,
+    typer.Option(
+        help="Write every column of the file to --quarantine (default: only the columns the "
+        "contract reads, the source row and the reason; e-mails and names stay out)."
+    ),
+]
 StrictOption = Annotated[bool, typer.Option(help="Refuse the file if any row is unusable.")]
 
 
@@ -167,6 +174,7 @@ class Reading:
     duplicates: str = "keep"
     strict: bool = False
     quarantine: Path | None = None
+    quarantine_all_columns: bool = False
 
     def options(self) -> ValidationOptions:
         return ValidationOptions(
@@ -193,6 +201,7 @@ class Reading:
             customers=TableSource.parse(customers, customers_columns),
             validation=self.options(),
             quarantine=self.quarantine,
+            quarantine_all_columns=self.quarantine_all_columns,
         )
 
 
@@ -203,14 +212,15 @@ _READING_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default
     "duplicates": (DuplicatesOption, Duplicates.keep),
     "strict": (StrictOption, False),
     "quarantine": (QuarantineOption, None),
+    "quarantine_all_columns": (QuarantineAllOption, False),
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reading_options(*names: str) -> Callable[[F], F]:
     """Add the shared reading options ``names`` (default: all of --columns, --timezone,
-    --timestamp-format, --duplicates, --strict, --quarantine) to a command, which receives them
-    as one ``reading: Reading`` argument. Options left out keep :class:`Reading`'s defaults."""
+    --timestamp-format, --duplicates, --strict, --quarantine, --quarantine-all-columns) to a
+    command, which receives them as one ``reading: Reading`` argument. Options left out keep :class:`Reading`'s defaults."""
     chosen = names or tuple(_READING_OPTIONS)
 
     def decorate(command: F) -> F:

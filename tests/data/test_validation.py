@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +330,57 @@ def test_one_row_and_one_customer_are_said_in_the_singular() -> None:
     raw = pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": [1.0]})
     report = validate_transactions(raw).report
     assert report.lines()[0] == "transactions: 1 row read, 1 usable, 0 set aside; 1 customer"
+
+
+def test_quarantine_writes_only_the_contracts_columns_unless_all_are_asked_for(
+    tmp_path: Path,
+) -> None:
+    """Finding 13 (issue 17): a quarantine file is for finding and fixing rows, not a copy of the
+    customers' personal data: by default the contract's columns (under the file's own names),
+    the source row number and the reason; every raw column only when asked for."""
+    table = pd.DataFrame(
+        {
+            "Customer ID": ["a", None, "c"],
+            "when": ["2021-01-01", "2021-01-02", "never"],
+            "amount": [1.0, 2.0, 3.0],
+            "email": ["a@example.com", "b@example.com", "c@example.com"],
+            "name": ["Ann", "Bob", "Cid"],
+        }
+    )
+    mapping = ColumnMapping.parse('customer_id="Customer ID",timestamp=when')
+    validated = validate_transactions(table, mapping)
+    path = write_quarantine(validated, tmp_path / "bad.csv", mapping)
+    written = pd.read_csv(path)
+    assert written.columns.tolist() == ["source_row", "Customer ID", "when", "amount", "reason"]
+    assert written["source_row"].tolist() == [1, 2]
+    assert written["reason"].tolist() == ["missing customer_id", "unparseable timestamp"]
+    everything = pd.read_parquet(
+        write_quarantine(validated, tmp_path / "all.parquet", mapping, all_columns=True)
+    )
+    assert everything.columns.tolist() == ["source_row", *table.columns, "reason"]
+    assert everything["email"].tolist() == ["b@example.com", "c@example.com"]
+
+
+@pytest.mark.parametrize("all_columns", [False, True])
+def test_the_validate_command_quarantines_personal_columns_only_when_asked(
+    tmp_path: Path, all_columns: bool
+) -> None:
+    """Finding 13 through the command line: ``--quarantine-all-columns`` is the explicit way to
+    get the file's other columns (here an e-mail) into the quarantine file."""
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "cust,when,net,email\nk1,2021-01-01,3.5,k1@example.com\n,2021-01-02,1,x@y.z\n"
+    )
+    command = [
+        sys.executable, "-m", "retain.cli", "validate", "--transactions", str(export),
+        "--columns", "customer_id=cust,timestamp=when,amount=net",
+        "--quarantine", str(tmp_path / "bad.csv"),
+    ]  # fmt: skip
+    if all_columns:
+        command.append("--quarantine-all-columns")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "bad.csv")
+    personal = ["email"] if all_columns else []
+    assert written.columns.tolist() == ["source_row", "cust", "when", "net", *personal, "reason"]
+    assert written["reason"].tolist() == ["missing customer_id"]

@@ -532,11 +532,31 @@ def _rows(n: int) -> str:
     return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
-def write_quarantine(validated: ValidatedTable, path: str | Path) -> Path:
-    """Write the rows set aside, with their reason, as parquet or CSV (by the file's suffix)."""
+def write_quarantine(
+    validated: ValidatedTable,
+    path: str | Path,
+    columns: ColumnsLike = None,
+    *,
+    contract: TableContract = TRANSACTIONS,
+    all_columns: bool = False,
+) -> Path:
+    """Write the rows set aside, with their source row number and reason, as parquet or CSV (by
+    the file's suffix).
+
+    A quarantine file is for finding and fixing rows, and lands wherever the user points it, so by
+    default it holds only the columns the contract reads (under the file's own names, through
+    ``columns``, the mapping the table was validated with; the factors of a computed column
+    included): a raw export's e-mails, names and addresses stay out. ``all_columns`` writes every
+    column of the file (``--quarantine-all-columns``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = validated.quarantine.rename_axis("source_row").reset_index()
+    rows = validated.quarantine
+    if not all_columns:
+        mapping = ColumnMapping.of(columns)
+        read = {mapping.source_of(name) for name in contract.columns}
+        rows = rows[[c for c in rows.columns if c in read or c == "reason"]]
+    rows = rows.rename_axis("source_row").reset_index()
     if path.suffix == ".parquet":
         rows.astype({c: "str" for c in rows.columns if rows[c].dtype == object}).to_parquet(path)
     else:

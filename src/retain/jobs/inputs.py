@@ -75,6 +75,9 @@ class Inputs(BaseModel):
     validation: ValidationOptions = Field(default_factory=ValidationOptions)
     quarantine: Path | None = None
     """Where the unusable rows of the transactions go, with a reason column (.csv/.parquet)."""
+    quarantine_all_columns: bool = False
+    """Write every column of the file to the quarantine, not only the contract's (personal data
+    such as e-mails stays out by default: :func:`~retain.data.validation.write_quarantine`)."""
 
     _loaded: dict[str, ValidatedTable] = PrivateAttr(default_factory=dict)
 
@@ -102,7 +105,13 @@ class Inputs(BaseModel):
         for line in validated.report.lines():
             (log or _quiet)(line)
         if name == "transactions" and self.quarantine is not None:
-            where = write_quarantine(validated, self.quarantine)
+            where = write_quarantine(
+                validated,
+                self.quarantine,
+                source.mapping,
+                contract=TABLES[name],
+                all_columns=self.quarantine_all_columns,
+            )
             (log or _quiet)(f"  quarantine: {len(validated.quarantine):,} rows written to {where}")
         self._loaded[name] = validated
         return validated
