@@ -6,8 +6,11 @@ ASGI middleware) rather than the real server, which takes seconds to start.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,8 +18,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tests.serving.conftest import Trained
 
+from retain.errors import RetainInputError
+from retain.serving.scoring import EXPORT_MODEL, Scorer
 from retain.serving.service import RetentionService
+from retain.serving.settings import ServingSettings
 
 
 @pytest.fixture(autouse=True)
@@ -124,12 +131,50 @@ def test_a_service_without_a_token_warns_at_start_up(
 def test_an_empty_token_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    from retain.errors import RetainInputError
-    from retain.serving.settings import ServingSettings
-
     monkeypatch.setenv("RETAIN_SERVE_API_TOKEN", value)
     with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_API_TOKEN.*empty"):
         ServingSettings()
     monkeypatch.delenv("RETAIN_SERVE_API_TOKEN")
     with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_API_TOKEN.*empty"):
         ServingSettings(api_token=value)
+
+
+# -- finding 6: the loading lock is in a folder the service owns --------------------------------------
+
+
+def test_a_lock_held_in_tmp_does_not_stall_loading(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained: Trained
+) -> None:
+    """Any local user could hold /tmp/retain-serve-load.lock; the service's lock is in its own
+    state folder (RETAIN_SERVE_STATE_DIR), made private (0700)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("RETAIN_SERVE_STATE_DIR", str(state))
+    settings = ServingSettings(
+        model_uri=str(trained.model_dir / EXPORT_MODEL), model_dir=trained.model_dir
+    )
+    loaded: list[Scorer] = []
+    squatted = Path(tempfile.gettempdir()) / "retain-serve-load.lock"
+    with squatted.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # another user's process holding the old lock
+        try:
+            loader = threading.Thread(target=lambda: loaded.append(Scorer.load(settings)))
+            loader.start()
+            loader.join(60)
+            assert loaded, "loading waited for a lock in the shared temporary folder"
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            loader.join(60)
+    assert (state / "load.lock").is_file()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
+def test_a_state_folder_others_can_write_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained: Trained
+) -> None:
+    state = tmp_path / "shared"
+    state.mkdir(mode=0o777)
+    state.chmod(0o777)
+    monkeypatch.setenv("RETAIN_SERVE_STATE_DIR", str(state))
+    settings = ServingSettings(model_uri=str(trained.model_dir / EXPORT_MODEL))
+    with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_STATE_DIR.*0777"):
+        Scorer.load(settings)

@@ -12,7 +12,8 @@ import datetime as dt
 import fcntl
 import json
 import logging
-import tempfile
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ class Scorer:
         else:
             tracking = TrackingSettings()
             uri = settings.model_uri or tracking.champion_uri()
-            with _one_loader_at_a_time():
+            with _one_loader_at_a_time(settings):
                 model, version, source = (
                     load_model(uri, tracking),
                     model_version(uri, tracking),
@@ -189,17 +190,38 @@ class Scorer:
 
 
 @contextlib.contextmanager
-def _one_loader_at_a_time() -> Iterator[None]:
+def _one_loader_at_a_time(settings: ServingSettings) -> Iterator[None]:
     """The service's workers load from the registry in turn: two creating one fresh MLflow store at
     once collide on its schema ("duplicate column name"), and two downloading the same artefacts
-    race too. (An exported model is a file read: the workers load it side by side.)"""
-    path = Path(tempfile.gettempdir()) / "retain-serve-load.lock"
+    race too. (An exported model is a file read: the workers load it side by side.)
+
+    The lock is in the service's own folder, not the shared temporary one, where any local user
+    could create and hold it and so stall loading."""
+    path = _state_dir(settings) / "load.lock"
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _state_dir(settings: ServingSettings) -> Path:
+    """The service's folder, created private (0700); one that another user owns or that others may
+    write to is refused, since its lock could then be held by them."""
+    folder = settings.state_dir
+    if folder is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder = Path(cache) / "retain-serve"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise RetainInputError(
+            f"serving state folder {folder} (RETAIN_SERVE_STATE_DIR): owned by uid "
+            f"{info.st_uid} with mode {stat.S_IMODE(info.st_mode):04o}; it must be this user's "
+            f"(uid {os.getuid()}) and not writable by others (e.g. mode 0700)"
+        )
+    return folder
 
 
 def _with_history(scores: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

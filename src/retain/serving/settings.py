@@ -46,6 +46,11 @@ class ServingSettings(BaseSettings):
     process runs on one core at a time, so the default is one per CPU: ``cpu_count``, which BentoML
     counts when the server starts, within a container's CPU quota (``os.cpu_count()`` would see
     every core of the host and load a model copy for each)."""
+    state_dir: Path | None = None
+    """The service's own folder (the workers' loading lock): made private (0700) if missing, and
+    refused if another user owns it or others may write to it, so that no local user can hold the
+    lock and stall loading. Default: ``$XDG_CACHE_HOME/retain-serve``, else
+    ``~/.cache/retain-serve``."""
     api_token: str | None = None
     """When set, every prediction request needs ``Authorization: Bearer <token>`` (HTTP 401).
     Unset, the service answers anyone (and warns at start-up); set but empty is an error, since it
