@@ -6,7 +6,7 @@ import pandas as pd
 
 from retain.data.contract import TRANSACTIONS
 from retain.data.io import load_table
-from retain.data.validation import parse_customer_ids, report_counts
+from retain.data.validation import parse_customer_ids, report_counts, validate_transactions
 
 
 def test_ids_written_as_decimals_are_one_customer_in_csv_and_parquet(tmp_path: Path) -> None:
@@ -50,3 +50,21 @@ def test_float_ids_from_parquet_are_counted_as_normalised(tmp_path: Path) -> Non
     validated = load_table(path, TRANSACTIONS)
     assert validated.frame["customer_id"].tolist() == ["12346", "7"]
     assert validated.report.normalised_ids == 2
+
+
+def test_nonpositive_quantities_on_purchase_rows_are_counted() -> None:
+    # Finding 11: a purchase (amount >= 0) of -2 or 0 units is kept but counted and warned about.
+    validated = validate_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "b", "c", "d"],
+                "timestamp": ["2021-01-01", "2021-01-02", "2021-01-03", "2021-01-04"],
+                "amount": [10.0, 5.0, 7.0, -3.0],
+                "quantity": [2, -2, 0, -1],
+            }
+        )
+    )
+    assert validated.report.rows_valid == 4
+    assert validated.report.nonpositive_quantity_rows == 2
+    assert report_counts(validated.report)["nonpositive_quantity_rows"] == 2
+    assert any("quantity" in w and "2 rows" in w for w in validated.report.warnings)

@@ -100,6 +100,9 @@ class ValidationReport(BaseModel):
     duplicate_rows: int
     duplicates: DuplicatePolicy
     refund_rows: int = 0
+    nonpositive_quantity_rows: int = 0
+    """Purchase rows (amount not negative) with a quantity of zero or less: kept, since the amount
+    is what the models read, but a sign that the export's quantities or amounts are wrong."""
     normalised_ids: int = 0
     """Rows whose customer id was written as a decimal (12346.0) and read as the whole number
     ("12346"), as the contract says: one customer whatever the file's spelling."""
@@ -154,6 +157,7 @@ def report_counts(report: ValidationReport) -> dict[str, object]:
         "duplicate_rows": report.duplicate_rows,
         "refund_rows": report.refund_rows,
         "normalised_ids": report.normalised_ids,
+        "nonpositive_quantity_rows": report.nonpositive_quantity_rows,
         "warnings": list(report.warnings),
     }
 
@@ -265,6 +269,13 @@ def validate_table(
         future = int((timestamps > pd.Timestamp.now(tz="UTC")).sum())
         if future:
             warnings.append(f"{future:,} rows have a timestamp in the future")
+    nonpositive_quantities = _nonpositive_quantities(frame)
+    # (An amount read from a unit price is positive whatever the quantity: that warning says it.)
+    if nonpositive_quantities and not unit_price:
+        warnings.append(
+            f"{_rows(nonpositive_quantities)} are purchases (amount 0 or more) of a quantity of 0 "
+            "or less (kept; check the export's quantity and amount columns)"
+        )
     contract.check(frame)
     report = ValidationReport(
         table=table,
@@ -275,6 +286,7 @@ def validate_table(
         duplicates=options.duplicates,
         refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
         normalised_ids=normalised_ids,
+        nonpositive_quantity_rows=nonpositive_quantities,
         customers=_distinct_count(frame["customer_id"]),
         first_timestamp=timestamps.min() if timestamps is not None else None,
         last_timestamp=timestamps.max() if timestamps is not None else None,
@@ -282,6 +294,16 @@ def validate_table(
         notes=notes,
     )
     return ValidatedTable(frame=frame, report=report, quarantine=quarantine)
+
+
+def _nonpositive_quantities(frame: pd.DataFrame) -> int:
+    """Purchase rows (amount 0 or more) whose quantity is 0 or less: counted, not set aside.
+
+    A return is a negative amount; a purchase of -2 units, or of none, is a line the export got
+    wrong in one of the two columns, and which one cannot be told from the row."""
+    if "quantity" not in frame or "amount" not in frame:
+        return 0
+    return int(((frame["quantity"] <= 0) & (frame["amount"] >= 0)).sum())
 
 
 def _parse_columns(
