@@ -147,3 +147,30 @@ def test_leftovers_are_found_whatever_the_destination_is_called(tmp_path: Path) 
         assert not stale.exists()
         write(staging, {"a": b"1"})
     assert names(tmp_path) == [out.name]
+
+
+def test_a_symlinked_destination_is_followed_and_the_link_kept(tmp_path: Path) -> None:
+    """Finding 8 (issue 17): the output is published into the link's target (beside it, so the
+    swap stays one rename on the target's filesystem); the link is kept, pointing at the new
+    output, instead of being replaced by a folder and the target left behind."""
+    target = write(tmp_path / "volume" / "scores-v1", OLD)
+    link = tmp_path / "out"
+    link.symlink_to(target, target_is_directory=True)
+    with atomic_directory(link) as staging:
+        assert staging.parent == target.parent
+        write(staging, NEW)
+    assert link.is_symlink()
+    assert link.resolve() == target.resolve()
+    assert snapshot(target) == NEW
+    assert names(tmp_path) == ["out", "volume"]
+    assert names(target.parent) == ["scores-v1"]
+
+
+def test_a_dangling_symlinked_destination_creates_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "volume" / "scores-v1"
+    link = tmp_path / "out"
+    link.symlink_to(target, target_is_directory=True)
+    with atomic_directory(link) as staging:
+        write(staging, NEW)
+    assert link.is_symlink()
+    assert snapshot(link) == snapshot(target) == NEW

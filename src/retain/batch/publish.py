@@ -5,7 +5,7 @@ is atomic), then swaps it into place. On Linux the swap is one ``renameat2(RENAM
 the destination never disappears, not even for a moment. Elsewhere the old folder is renamed aside
 first; a kill between the two renames leaves the old output intact under its aside name, and the
 next run puts it back. A crash or a kill before the swap leaves only the hidden temporary folder,
-which the next run removes.
+which the next run removes. A symlinked destination is followed (see :func:`atomic_directory`).
 """
 
 from __future__ import annotations
@@ -58,8 +58,13 @@ def atomic_directory(destination: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces ``destination`` in one step.
 
     On an exception the temporary folder is removed and ``destination`` is left as it was.
+
+    A symbolic link (also one whose target does not exist yet) is followed: the output is
+    published into its target, staged beside the target so that the swap is one rename on the
+    target's filesystem, and the link is kept. Replacing the link itself would turn it into a
+    folder and leave the output its users read through other paths behind.
     """
-    destination = Path(destination).absolute()
+    destination = Path(os.path.realpath(Path(destination).absolute()))
     if destination.exists() and not destination.is_dir():
         raise RetainInputError(f"output: {destination} exists and is not a folder")
     parent = destination.parent
