@@ -68,3 +68,19 @@ def test_nonpositive_quantities_on_purchase_rows_are_counted() -> None:
     assert validated.report.nonpositive_quantity_rows == 2
     assert report_counts(validated.report)["nonpositive_quantity_rows"] == 2
     assert any("quantity" in w and "2 rows" in w for w in validated.report.warnings)
+
+
+def test_timestamps_decades_before_the_rest_are_set_aside() -> None:
+    # Finding 11: placeholder dates (0001-01-01, 1970-01-01) are set aside with their own reason.
+    validated = validate_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "b", "c", "d", "e"],
+                "timestamp": ["0001-01-01", "2021-01-02", "2021-01-03", "1970-01-01", "2020-01-01"],
+                "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+            }
+        )
+    )
+    assert validated.report.quarantined == {"timestamp decades before the rest": 2}
+    assert validated.frame["customer_id"].tolist() == ["b", "c", "e"]
+    assert validated.report.first_timestamp == pd.Timestamp("2020-01-01", tz="UTC")

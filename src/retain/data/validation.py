@@ -254,6 +254,8 @@ def validate_table(
     problems = _RowProblems(len(raw))
     parsed, normalised_ids = _parse_columns(selected, contract, mapping, options, derived, problems)
     notes = _derive_columns(parsed, derived, mapping, problems)
+    if "timestamp" in parsed:
+        problems.add("timestamp decades before the rest", _far_past(parsed["timestamp"]))
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
     n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
     if contract.unique is not None:
@@ -294,6 +296,26 @@ def validate_table(
         notes=notes,
     )
     return ValidatedTable(frame=frame, report=report, quarantine=quarantine)
+
+
+# How far before a table's median timestamp a timestamp is taken for a placeholder (0001-01-01,
+# 1900-01-01, 1970-01-01) rather than a real event.
+_FAR_PAST: Final = pd.DateOffset(years=30)
+
+
+def _far_past(timestamps: pd.Series) -> np.ndarray:
+    """Rows whose timestamp is more than 30 years before the table's median timestamp.
+
+    They are set aside (with their own reason), not merely warned about: one purchase dated
+    0001-01-01 makes its customer two thousand years old, and tenure, recency and the
+    probabilistic models' time spans would be scored on that. Such dates are placeholders an
+    export writes for "unknown". The median, unlike the first timestamp, is not moved by them.
+    """
+    present = timestamps.dropna()
+    if present.empty:
+        return np.zeros(len(timestamps), dtype=bool)
+    limit = pd.Timestamp(present.median()) - _FAR_PAST
+    return (timestamps < limit).fillna(False).to_numpy(dtype=bool)
 
 
 def _nonpositive_quantities(frame: pd.DataFrame) -> int:
