@@ -7,6 +7,7 @@ ASGI middleware) rather than the real server, which takes seconds to start.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import stat
@@ -18,10 +19,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.serving.conftest import Trained
+from tests.serving.conftest import AS_OF, Trained, json_rows
 
 from retain.errors import RetainInputError
-from retain.serving.scoring import EXPORT_MODEL, Scorer
+from retain.features import build_features
+from retain.serving.schemas import FeatureRequest
+from retain.serving.scoring import EXPORT_MODEL, BadRequest, Scorer
 from retain.serving.service import RetentionService
 from retain.serving.settings import ServingSettings
 
@@ -178,3 +181,86 @@ def test_a_state_folder_others_can_write_is_refused(
     settings = ServingSettings(model_uri=str(trained.model_dir / EXPORT_MODEL))
     with pytest.raises(RetainInputError, match=r"RETAIN_SERVE_STATE_DIR.*0777"):
         Scorer.load(settings)
+
+
+# -- finding 2: /predict_features refuses what it cannot score, in time linear in the request ---------
+
+
+@pytest.fixture(scope="module")
+def scorer(trained: Trained) -> Scorer:
+    return Scorer.load(ServingSettings(model_dir=trained.model_dir, max_customers=2_000))
+
+
+@pytest.fixture(scope="module")
+def feature_rows(trained: Trained) -> list[dict[str, Any]]:
+    return json_rows(build_features(trained.transactions, AS_OF).head(3))
+
+
+def _features(rows: list[dict[str, Any]]) -> FeatureRequest:
+    """A feature request as the service parses it: from JSON text."""
+    return FeatureRequest.model_validate_json(json.dumps({"rows": rows, "as_of": AS_OF}))
+
+
+def test_unknown_feature_keys_are_a_400_naming_them(
+    scorer: Scorer, feature_rows: list[dict[str, Any]]
+) -> None:
+    rows = [feature_rows[0], {**feature_rows[1], "frequncy": 3.0, "email": "jo@x.org"}]
+    with pytest.raises(BadRequest) as raised:
+        scorer.predict_features(_features(rows))
+    message = str(raised.value)
+    assert "2 unknown key(s)" in message and "'email'" in message and "'frequncy'" in message
+    assert "rows[1]" in message
+    assert "jo@x.org" not in message
+
+
+def test_many_unknown_keys_are_refused_at_once(scorer: Scorer) -> None:
+    """350 rows of 350 distinct keys each (about 2 MB) cost 5 s and 1 GB; refused now, quickly."""
+    rows = [{"customer_id": f"c{i}"} | {f"k{i}_{j}": 1.0 for j in range(350)} for i in range(350)]
+    request = _features(rows)
+    started = time.perf_counter()
+    with pytest.raises(BadRequest, match=r"122,500 unknown key\(s\)"):
+        scorer.predict_features(request)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_customer_sent_twice_as_feature_rows_is_refused(
+    scorer: Scorer, feature_rows: list[dict[str, Any]]
+) -> None:
+    rows = [feature_rows[0], feature_rows[1], feature_rows[0]]
+    with pytest.raises(RetainInputError, match=r"rows\[2\]\.customer_id: '.+' is also rows\[0\]"):
+        scorer.predict_features(_features(rows))
+
+
+@pytest.mark.parametrize("customer_id", [True, 12346.0, 12346, "   ", "x" * 201])
+def test_a_feature_row_id_that_is_not_text_is_a_400(
+    scorer: Scorer, feature_rows: list[dict[str, Any]], customer_id: Any
+) -> None:
+    rows = [feature_rows[0], {**feature_rows[1], "customer_id": customer_id}]
+    with pytest.raises(BadRequest, match=r"rows\[1\]\.customer_id"):
+        scorer.predict_features(_features(rows))
+
+
+def test_two_thousand_feature_rows_are_scored_within_two_seconds(
+    scorer: Scorer, trained: Trained
+) -> None:
+    table = build_features(trained.transactions, AS_OF).head(2_000)
+    rows = json_rows(table)
+    assert len(rows) == 2_000 and len(rows[0]) >= 50
+    request = _features(rows)
+    started = time.perf_counter()
+    answer = scorer.predict_features(request)
+    assert time.perf_counter() - started < 2.0
+    assert len(answer.predictions) == 2_000
+
+
+def test_the_service_answers_an_unknown_feature_key_with_a_400(
+    monkeypatch: pytest.MonkeyPatch, trained: Trained, feature_rows: list[dict[str, Any]]
+) -> None:
+    monkeypatch.setenv("RETAIN_SERVE_MODEL_DIR", str(trained.model_dir))
+    service = RetentionService()
+    _wait_for_the_loader()
+    request = _features([{**feature_rows[0], "frequncy": 3.0}])
+    context = _context()
+    answer: Any = service._answer(context, lambda scorer: scorer.predict_features(request))
+    assert answer.status_code == 400 == context.response.status_code
+    assert "'frequncy' (rows[0])" in json.loads(answer.body)["error"]

@@ -37,7 +37,7 @@ from retain.serving.schemas import (
 )
 from retain.serving.settings import ServingSettings
 
-__all__ = ["EXPORT_MODEL", "RequestTooLarge", "Scorer", "export_model"]
+__all__ = ["EXPORT_MODEL", "BadRequest", "RequestTooLarge", "Scorer", "export_model"]
 
 # ``retain export`` writes the model folder and a note of its version into the service's folder.
 EXPORT_MODEL = "retain-model"
@@ -54,6 +54,12 @@ log = logging.getLogger("retain.serving")
 # The expected next purchase date is at most the model's horizon after as_of (null beyond it,
 # TimingModel.predict_days) and must still be a date: ten years of margin cover any horizon used.
 _LATEST_AS_OF = dt.date.max - dt.timedelta(days=3651)
+# The longest customer id, as the request schema's Text allows in /predict.
+_MAX_ID: Final = 200
+
+
+class BadRequest(RetainInputError):
+    """A request the schema would have refused had it known the model (HTTP 400)."""
 
 
 class RequestTooLarge(RetainInputError):
@@ -126,20 +132,22 @@ class Scorer:
         return self._response(scores, as_of)
 
     def predict_features(self, request: FeatureRequest) -> PredictResponse:
-        if len(request.rows) > self.settings.max_customers:
+        """The scores of feature rows. The rows are checked before any table is built, each key
+        once: their ids (text, each once, as ``/predict`` wants them) and their keys (the model's
+        features and ``retain features``' segment columns only), so a typo is named rather than
+        scored as a missing feature, and the work grows with the request's size, not with rows
+        times distinct keys."""
+        rows = request.rows
+        if len(rows) > self.settings.max_customers:
             raise RequestTooLarge(
-                f"rows: {len(request.rows):,} feature rows, more than the limit of "
+                f"rows: {len(rows):,} feature rows, more than the limit of "
                 f"{self.settings.max_customers:,} per request"
             )
         as_of = _check_as_of(request.as_of)
-        without_id = [i for i, row in enumerate(request.rows) if row.get("customer_id") is None]
-        if without_id:
-            raise RetainInputError(
-                f"rows: every feature row needs a customer_id; {len(without_id):,} have none: "
-                + ", ".join(f"rows[{i}]" for i in without_id[:5])
-            )
-        table = _feature_table(request.rows)
-        table = self.model.complete_features(table)
+        ids = _feature_row_ids(rows)
+        _check_unique(ids, "rows")
+        _check_keys(rows, {"customer_id", *self.model.feature_names_, *SEGMENT_COLUMNS})
+        table = self.model.complete_features(_feature_table(rows, ids))
         scores = _with_history(
             self.model.score_features(table, as_of, n_reasons=request.n_reasons), table
         )
@@ -241,16 +249,59 @@ def _check_as_of(as_of: dt.date) -> dt.date:
     return as_of
 
 
-def _check_unique(asked: list[str]) -> None:
-    """Each customer once: two histories under one id would be scored as one, twice."""
+def _check_unique(asked: list[str], where: str = "customers") -> None:
+    """Each customer once: two histories (or feature rows) under one id would be scored as one,
+    twice."""
     seen: dict[str, int] = {}
     for i, customer_id in enumerate(asked):
         if customer_id in seen:
             raise RetainInputError(
-                f"customers[{i}].customer_id: {customer_id!r} is also customers[{seen[customer_id]}]"
+                f"{where}[{i}].customer_id: {customer_id!r} is also {where}[{seen[customer_id]}]"
                 "; send each customer once, with their whole history"
             )
         seen[customer_id] = i
+
+
+def _feature_row_ids(rows: list[dict[str, float | str | None]]) -> list[str]:
+    """Each row's customer id, which must be text as in ``/predict``: a JSON number or boolean is
+    refused (400), not read as ``"12346.0"`` or ``"1.0"``; a row without one is a 422."""
+    without_id = [i for i, row in enumerate(rows) if row.get("customer_id") is None]
+    if without_id:
+        raise RetainInputError(
+            f"rows: every feature row needs a customer_id; {len(without_id):,} have none: "
+            + ", ".join(f"rows[{i}]" for i in without_id[:5])
+        )
+    ids = [row["customer_id"] for row in rows]
+    bad = [
+        i
+        for i, customer_id in enumerate(ids)
+        if not isinstance(customer_id, str) or not 1 <= len(customer_id.strip()) <= _MAX_ID
+    ]
+    if bad:
+        raise BadRequest(
+            f"rows: {len(bad):,} customer_id(s) are not text of 1 to {_MAX_ID} characters (send "
+            "ids as JSON strings, as /predict wants them): "
+            + ", ".join(f"rows[{i}].customer_id is {ids[i]!r}"[:80] for i in bad[:5])
+        )
+    return [str(customer_id).strip() for customer_id in ids]
+
+
+def _check_keys(rows: list[dict[str, float | str | None]], known: set[str]) -> None:
+    """Only keys the model knows (400 otherwise, naming them): a misspelt feature would otherwise
+    be scored as missing (NaN) without a word. Each key of the request is looked at once."""
+    unknown: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        for key in row:
+            if key not in known and key not in unknown:
+                unknown[key] = i
+    if unknown:
+        named = sorted(unknown)[:5]
+        raise BadRequest(
+            f"rows: {len(unknown):,} unknown key(s), which the model does not read: "
+            + ", ".join(f"{key[:40]!r} (rows[{unknown[key]}])" for key in named)
+            + "; a row holds customer_id and the model's features, as `retain features` writes "
+            "them"
+        )
 
 
 def _check_scorable(asked: list[str], scorable: set[str], as_of: dt.date) -> None:
@@ -321,8 +372,8 @@ def _frames(request: PredictRequest) -> tuple[pd.DataFrame, pd.DataFrame | None]
     return transactions, event_frame
 
 
-def _feature_table(rows: list[dict[str, float | str | None]]) -> pd.DataFrame:
-    """Feature rows (each with a customer_id) as a table: the id as text, every other column as
+def _feature_table(rows: list[dict[str, float | str | None]], ids: list[str]) -> pd.DataFrame:
+    """Feature rows (their keys checked) as a table: the ids as text, every other column as
     float64, a null or a column missing from a row as NaN.
 
     The RFM scores and segment of ``retain features`` rows (the segment is text) were scored
@@ -339,8 +390,7 @@ def _feature_table(rows: list[dict[str, float | str | None]]) -> pd.DataFrame:
     except (TypeError, ValueError):
         raise RetainInputError(_not_numbers(cells, names)) from None
     table = pd.DataFrame(values, columns=names)
-    ids = pd.Series([str(row["customer_id"]) for row in rows], dtype="str")
-    table.insert(0, "customer_id", ids)
+    table.insert(0, "customer_id", pd.Series(ids, dtype="str"))
     return table
 
 

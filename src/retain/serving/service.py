@@ -5,7 +5,8 @@ rows), and BentoML's own ``/livez``, ``/readyz`` (503 until the model is loaded)
 (Prometheus) and ``/docs.json`` (OpenAPI).
 
 Errors are the caller's to fix and say so: 400 for a request that is not JSON or breaks the schema
-(BentoML's answer: each field and its problem from pydantic, under ``detail``), 422 for one that
+(BentoML's answer: each field and its problem from pydantic, under ``detail``; or ours, for feature
+rows with keys the model does not read or ids that are not text), 422 for one that
 cannot be scored (the customers or feature rows and why), 413 past the size limits, 401 without the
 configured bearer token, 503 until the model is loaded (saying only whether loading failed: the
 load error, which may name a tracking URI, is in the server log with the URIs' credentials removed);
@@ -50,7 +51,7 @@ from starlette.responses import JSONResponse
 
 from retain.errors import RetainInputError
 from retain.serving.schemas import FeatureRequest, PredictRequest, PredictResponse
-from retain.serving.scoring import RequestTooLarge, Scorer
+from retain.serving.scoring import BadRequest, RequestTooLarge, Scorer
 from retain.serving.settings import ServingSettings
 
 __all__ = ["LoadShedding", "RetentionService", "redact_credentials"]
@@ -187,6 +188,8 @@ class RetentionService:
             status, message = HTTPStatus.SERVICE_UNAVAILABLE, str(error)
         except RequestTooLarge as error:
             status, message = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error)
+        except BadRequest as error:  # what the schema would refuse had it known the model
+            status, message = HTTPStatus.BAD_REQUEST, str(error)
         except RetainInputError as error:
             status, message = HTTPStatus.UNPROCESSABLE_ENTITY, str(error)
         # BentoML sends a Response returned by an API as it is, with the context's status.
