@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from retain.data.contract import TRANSACTIONS
 from retain.data.io import load_table
@@ -84,3 +85,41 @@ def test_timestamps_decades_before_the_rest_are_set_aside() -> None:
     assert validated.report.quarantined == {"timestamp decades before the rest": 2}
     assert validated.frame["customer_id"].tolist() == ["b", "c", "e"]
     assert validated.report.first_timestamp == pd.Timestamp("2020-01-01", tz="UTC")
+
+
+DST = {
+    "customer_id": ["a", "b", "c"],
+    # Europe/Berlin: 2021-10-31 02:30 happens twice, 2021-03-28 02:30 never happens.
+    "timestamp": ["2021-10-31 02:30", "2021-03-28 02:30", "2021-06-01 12:00"],
+    "amount": [1.0, 2.0, 3.0],
+}
+
+
+def test_dst_ambiguous_and_nonexistent_times_have_their_own_reasons(tmp_path: Path) -> None:
+    # Finding 11: not "unparseable timestamp"; by default (refuse) set aside with their reason.
+    path = tmp_path / "t.csv"
+    pd.DataFrame(DST).to_csv(path, index=False)
+    for validated in (
+        validate_transactions(pd.DataFrame(DST), options={"timezone": "Europe/Berlin"}),
+        load_table(path, TRANSACTIONS, options={"timezone": "Europe/Berlin"}),
+    ):
+        assert validated.report.quarantined == {
+            "ambiguous timestamp (clocks went back)": 1,
+            "non-existent timestamp (clocks went forward)": 1,
+        }
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("earliest", ["2021-10-31 00:30", "2021-03-28 00:59:59.999999"]),
+        ("latest", ["2021-10-31 01:30", "2021-03-28 01:00"]),
+    ],
+)
+def test_dst_times_resolved_on_request(policy: str, expected: list[str]) -> None:
+    validated = validate_transactions(
+        pd.DataFrame(DST), options={"timezone": "Europe/Berlin", "ambiguous_times": policy}
+    )
+    assert validated.report.quarantined == {}
+    got = validated.frame["timestamp"].iloc[:2].tolist()
+    assert got == [pd.Timestamp(t, tz="UTC") for t in expected]

@@ -88,6 +88,9 @@ class ValidationOptions(BaseModel):
     """Above this share of unusable rows for one reason, the column is wrong rather than some rows."""
     strict: bool = False
     """Refuse the table when any row is unusable, instead of quarantining it."""
+    ambiguous_times: Literal["earliest", "latest", "refuse"] = "refuse"
+    """Naive local times that a daylight-saving change makes ambiguous or non-existent: set aside
+    with their own reason (refuse), or read as the earlier or later instant."""
 
 
 class ValidationReport(BaseModel):
@@ -665,9 +668,13 @@ def _parse_column(
         problems = {f"missing {name}": parsed.isna()} if required else {}
         return parsed, problems
     if kind in ("timestamp", "date"):
-        parsed = _parse_timestamps(values, contract.name, mapping.source_of(name), options)
+        parsed, dst = _parse_timestamps(values, contract.name, mapping.source_of(name), options)
         missing = values.isna() | _blank(values)
-        problems = {f"unparseable {name}": ~missing & parsed.isna()}
+        problems = {reason: mask for reason, mask in dst.items() if mask.any()}
+        unparseable = ~missing & parsed.isna()
+        for mask in dst.values():
+            unparseable &= ~mask
+        problems[f"unparseable {name}"] = unparseable
         if required:
             problems[f"missing {name}"] = missing
         return parsed, problems
@@ -806,16 +813,18 @@ def _parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse_timestamps(
     values: pd.Series, table: str, column: str, options: ValidationOptions
-) -> pd.Series:
-    """Timestamps in UTC; NaT where a value is missing or cannot be parsed.
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Timestamps in UTC (NaT where a value is missing or cannot be parsed), and the local times
+    a daylight-saving change made ambiguous or non-existent, by reason (see :func:`_localize`).
 
     Naive timestamps are read in ``options.timezone``. A column that mixes zoned and naive strings is
     refused: the naive ones' zone would be a guess.
     """
+    dst: dict[str, pd.Series] = {}
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         parsed = values.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(values.dtype):
-        parsed = _localize(values, options.timezone, table, column)
+        parsed, dst = _localize(values, options, table, column)
     else:
         text = values.astype("str").str.strip()
         text = text.where(values.notna() & (text.str.len() > 0))
@@ -832,10 +841,9 @@ def _parse_timestamps(
         if n_zoned:
             parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
         else:
-            parsed = _localize(
-                pd.to_datetime(text, format=fmt, errors="coerce"), options.timezone, table, column
-            )
-    return parsed.astype(TIMESTAMP_DTYPE)
+            naive = pd.to_datetime(text, format=fmt, errors="coerce")
+            parsed, dst = _localize(naive, options, table, column)
+    return parsed.astype(TIMESTAMP_DTYPE), dst
 
 
 # How numbers that pandas cannot read are usually written, and what to do about it. They are not
@@ -862,12 +870,48 @@ def _number_hint(texts: pd.Series) -> str:
     return "; check the column mapping"
 
 
-def _localize(values: pd.Series, timezone: str, table: str, column: str) -> pd.Series:
+# The reasons of naive local times that a daylight-saving change makes ambiguous or impossible.
+_AMBIGUOUS: Final = "ambiguous timestamp (clocks went back)"
+_NONEXISTENT: Final = "non-existent timestamp (clocks went forward)"
+
+
+def _localize(
+    values: pd.Series, options: ValidationOptions, table: str, column: str
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Naive wall-clock times read in ``options.timezone``, in UTC, and the rows that a
+    daylight-saving change made ambiguous (the hour the clocks went back happens twice) or
+    non-existent (the hour they skipped), by reason.
+
+    ``options.ambiguous_times``: ``refuse`` sets such rows aside with their reason (which of two
+    instants a time meant cannot be told from it); ``earliest`` / ``latest`` take the earlier or
+    later instant of an ambiguous time, and the last instant before or the first after a skipped
+    one.
+    """
+    policy = options.ambiguous_times
     try:
-        localized = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+        if policy == "refuse":
+            localized = values.dt.tz_localize(options.timezone, ambiguous="NaT", nonexistent="NaT")
+        else:
+            earliest = np.full(len(values), policy == "earliest")
+            shift = "shift_backward" if policy == "earliest" else "shift_forward"
+            localized = values.dt.tz_localize(
+                options.timezone, ambiguous=earliest, nonexistent=shift
+            )
     except Exception as error:  # pytz/zoneinfo raise several types for an unknown zone
-        raise RetainInputError(f"{table}: unknown time zone {timezone!r} for '{column}'") from error
-    return localized.dt.tz_convert("UTC")
+        raise RetainInputError(
+            f"{table}: unknown time zone {options.timezone!r} for '{column}'"
+        ) from error
+    lost = values.notna() & localized.isna()
+    if not lost.any():
+        return localized.dt.tz_convert("UTC"), {}
+    # Only the lost rows tell which: an ambiguous time has an instant once one is chosen.
+    chosen = values[lost].dt.tz_localize(
+        options.timezone, ambiguous=np.ones(int(lost.sum()), dtype=bool), nonexistent="NaT"
+    )
+    nonexistent = pd.Series(False, index=values.index)
+    nonexistent[chosen.index] = chosen.isna()
+    masks = {_AMBIGUOUS: lost & ~nonexistent, _NONEXISTENT: nonexistent}
+    return localized.dt.tz_convert("UTC"), masks
 
 
 def _check_share(
