@@ -123,3 +123,21 @@ def test_dst_times_resolved_on_request(policy: str, expected: list[str]) -> None
     assert validated.report.quarantined == {}
     got = validated.frame["timestamp"].iloc[:2].tolist()
     assert got == [pd.Timestamp(t, tz="UTC") for t in expected]
+
+
+def test_the_validate_command_takes_ambiguous_times(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame(DST).to_csv(path, index=False)
+    base = ["validate", "--transactions", str(path), "--timezone", "Europe/Berlin"]
+    refused = CliRunner().invoke(app, base)
+    assert refused.exit_code == 0, refused.output
+    assert "ambiguous timestamp (clocks went back)" in refused.output
+    latest = CliRunner().invoke(app, [*base, "--ambiguous-times", "latest"])
+    assert latest.exit_code == 0, latest.output
+    assert "3 usable" in latest.output and "ambiguous" not in latest.output
+    wrong = CliRunner().invoke(app, [*base, "--ambiguous-times", "never"])
+    assert wrong.exit_code == 2 and "never" in wrong.output
