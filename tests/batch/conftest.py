@@ -108,8 +108,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def leftovers(destination: Path) -> list[str]:
-    """Hidden temporary or set-aside folders of ``atomic_directory`` beside ``destination``."""
-    return sorted(p.name for p in destination.parent.glob(f".{destination.name}.*"))
+    """Hidden temporary or set-aside folders of ``atomic_directory`` beside ``destination`` (not
+    its lock file, which a killed run leaves behind for the next one to take)."""
+    return sorted(p.name for p in destination.parent.glob(f".{destination.name}.*") if p.is_dir())
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -52,7 +52,6 @@ def kill_half_way(transactions: Path, model: Path, out: Path, log: Path) -> Path
             cwd=log.parent,
             env=clean_env(PYTHONUNBUFFERED="1"),
         )  # fmt: skip
-    partial = out.parent / f".{out.name}.partial-{process.pid}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while "scoring: 2/" not in log.read_text(errors="replace"):
@@ -61,6 +60,7 @@ def kill_half_way(transactions: Path, model: Path, out: Path, log: Path) -> Path
             if time.monotonic() > deadline:
                 pytest.fail(f"no chunk scored after {START_TIMEOUT_S:.0f}s:\n{log.read_text()}")
             time.sleep(0.05)
+        [partial] = out.parent.glob(f".{out.name}.partial-r*")  # a random suffix
         assert (partial / "scores.parquet").exists()
     finally:
         process.send_signal(signal.SIGKILL)

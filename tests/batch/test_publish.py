@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ def test_a_successful_run_creates_the_destination_and_nothing_else(tmp_path: Pat
     out = tmp_path / "deeper" / "out"
     with atomic_directory(out) as staging:
         assert staging.parent == out.parent
-        assert staging.name == f".out.partial-{os.getpid()}"
+        assert staging.name.startswith(".out.partial-r")  # a random suffix
         assert list(staging.iterdir()) == []
         assert not out.exists()  # nothing is visible while the run goes on
         write(staging, NEW)
@@ -174,3 +176,55 @@ def test_a_dangling_symlinked_destination_creates_its_target(tmp_path: Path) -> 
         write(staging, NEW)
     assert link.is_symlink()
     assert snapshot(link) == snapshot(target) == NEW
+
+
+def test_a_second_publisher_of_the_same_output_is_refused_at_once(tmp_path: Path) -> None:
+    """Finding 7 (issue 17): two runs on one output, here in one process (the same PID, as two
+    containers sharing a volume can have): the second is refused with a message naming the output
+    and its lock, and the first publishes its own files, whole."""
+    out = tmp_path / "out"
+    with atomic_directory(out) as first:
+        write(first, OLD)
+        with pytest.raises(RetainInputError) as refused, atomic_directory(out) as second:
+            write(second, NEW)
+        assert str(out) in str(refused.value)
+        assert ".out.lock" in str(refused.value)
+        assert "--wait-lock" in str(refused.value)
+        assert snapshot(first) == OLD  # the refused run did not touch the first one's folder
+    assert snapshot(out) == OLD
+    assert names(tmp_path) == ["out"]  # no temporary folder, no lock file left
+
+
+def test_a_second_publisher_waits_for_the_lock_when_asked(tmp_path: Path) -> None:
+    """With a wait, the second run publishes after the first, and the output is its own whole."""
+    out = tmp_path / "out"
+    started, finished = threading.Event(), threading.Event()
+
+    def first_run() -> None:
+        with atomic_directory(out) as staging:
+            started.set()
+            write(staging, OLD)
+            time.sleep(1.0)
+        finished.set()
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    assert started.wait(30)
+    with atomic_directory(out, wait_lock=60) as staging:
+        assert finished.is_set()  # it only got here once the first run had published
+        assert snapshot(out) == OLD
+        write(staging, NEW)
+    thread.join(30)
+    assert snapshot(out) == NEW
+    assert names(tmp_path) == ["out"]
+
+
+def test_temporary_folders_have_random_names(tmp_path: Path) -> None:
+    """Not the PID alone: two containers sharing a volume can run jobs with the same PID."""
+    seen = set()
+    for _ in range(2):
+        with atomic_directory(tmp_path / "out") as staging:
+            assert staging.name.startswith(".out.partial-")
+            assert staging.name != f".out.partial-{os.getpid()}"
+            seen.add(staging.name)
+    assert len(seen) == 2

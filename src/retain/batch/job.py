@@ -85,7 +85,7 @@ class ScoringJob:
             f"model {info.name} version {info.version} ({info.uri}), trained as of {info.trained_as_of}"
         )
         engine = self._engine()
-        with atomic_directory(settings.out) as staging:
+        with atomic_directory(settings.out, settings.wait_lock) as staging:
             task = EngineTask(
                 settings, model, as_of, staging / SCORES_FILE, timer, inputs, self.log,
                 keep_inputs=self.after is not None,

@@ -42,6 +42,8 @@ class ScoringOptions(BaseModel):
     """PSI above which a feature or prediction counts as drifted (and the job warns)."""
     progress: bool | None = None
     """A progress bar; default: when stderr is a terminal."""
+    wait_lock: float = Field(default=0.0, ge=0)
+    """Seconds to wait while another run holds ``out``'s lock; 0: refuse at once."""
 
 
 class BatchSettings(ScoringOptions):
