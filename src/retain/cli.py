@@ -51,6 +51,12 @@ class Duplicates(StrEnum):
     error = "error"
 
 
+class AmbiguousTimes(StrEnum):
+    earliest = "earliest"
+    latest = "latest"
+    refuse = "refuse"
+
+
 class Period(StrEnum):
     M = "M"
     Q = "Q"
@@ -161,6 +167,14 @@ QuarantineAllOption = Annotated[
     ),
 ]
 StrictOption = Annotated[bool, typer.Option(help="Refuse the file if any row is unusable.")]
+AmbiguousTimesOption = Annotated[
+    AmbiguousTimes,
+    typer.Option(
+        help="Local times (see --timezone) that a daylight-saving change makes ambiguous or "
+        "non-existent: refuse (set aside with that reason), or read as the earliest or latest "
+        "instant."
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,7 @@ class Reading:
     strict: bool = False
     quarantine: Path | None = None
     quarantine_all_columns: bool = False
+    ambiguous_times: str = "refuse"
 
     def options(self) -> ValidationOptions:
         return ValidationOptions(
@@ -182,6 +197,7 @@ class Reading:
             timestamp_format=self.timestamp_format,
             duplicates=self.duplicates,
             strict=self.strict,
+            ambiguous_times=self.ambiguous_times,
         )
 
     def inputs(
@@ -213,13 +229,15 @@ _READING_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default
     "strict": (StrictOption, False),
     "quarantine": (QuarantineOption, None),
     "quarantine_all_columns": (QuarantineAllOption, False),
+    "ambiguous_times": (AmbiguousTimesOption, AmbiguousTimes.refuse),
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reading_options(*names: str) -> Callable[[F], F]:
     """Add the shared reading options ``names`` (default: all of --columns, --timezone,
-    --timestamp-format, --duplicates, --strict, --quarantine, --quarantine-all-columns) to a
+    --timestamp-format, --duplicates, --strict, --quarantine, --quarantine-all-columns,
+    --ambiguous-times) to a
     command, which receives them as one ``reading: Reading`` argument. Options left out keep :class:`Reading`'s defaults."""
     chosen = names or tuple(_READING_OPTIONS)
 
@@ -239,8 +257,7 @@ def reading_options(*names: str) -> Callable[[F], F]:
         @functools.wraps(command)
         def wrapper(**values: Any) -> Any:
             given = {name: values.pop(name) for name in chosen}
-            if isinstance(given.get("duplicates"), Enum):
-                given["duplicates"] = given["duplicates"].value
+            given = {k: v.value if isinstance(v, Enum) else v for k, v in given.items()}
             return command(reading=Reading(**given), **values)
 
         wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
@@ -325,7 +342,7 @@ def kpis(
 
 
 @app.command()
-@reading_options("columns", "timezone", "timestamp_format")
+@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format")
 def btyd(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Calibration end day (UTC).")],
@@ -417,7 +434,7 @@ CustomersFeaturesOption = Annotated[
 
 
 @app.command()
-@reading_options("columns", "timezone", "timestamp_format", "duplicates")
+@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
 def train(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Train on data up to this day (UTC).")],
@@ -509,7 +526,9 @@ ActionsOption = Annotated[
 
 
 @app.command()
-@reading_options("columns", "timezone", "timestamp_format", "duplicates", "strict")
+@reading_options(
+    "columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates", "strict"
+)
 def score(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Score as of this day (UTC).")],
@@ -671,7 +690,7 @@ PrintSettingsOption = Annotated[
 
 
 @app.command()
-@reading_options("columns", "timezone", "timestamp_format", "duplicates")
+@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
 def audiences(
     scores: Annotated[
         Path,
@@ -742,7 +761,7 @@ def promote(
 
 
 @app.command()
-@reading_options("columns", "timezone", "timestamp_format", "duplicates")
+@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
 def evaluate(
     transactions: TransactionsOption,
     as_of: Annotated[
