@@ -141,3 +141,20 @@ def test_the_validate_command_takes_ambiguous_times(tmp_path: Path) -> None:
     assert "3 usable" in latest.output and "ambiguous" not in latest.output
     wrong = CliRunner().invoke(app, [*base, "--ambiguous-times", "never"])
     assert wrong.exit_code == 2 and "never" in wrong.output
+
+
+def test_order_ids_shared_by_several_customers_are_counted() -> None:
+    # Finding 11: one order_id used by several customers is counted (and named) in the report.
+    validated = validate_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "a", "b", "c", "c"],
+                "timestamp": ["2021-01-01"] * 5,
+                "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+                "order_id": ["o1", "o1", "o1", "o2", "o3"],
+            }
+        )
+    )
+    assert validated.report.shared_order_ids == 1
+    assert report_counts(validated.report)["shared_order_ids"] == 1
+    assert any("'o1'" in w and "several customers" in w for w in validated.report.warnings)

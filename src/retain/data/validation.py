@@ -106,6 +106,11 @@ class ValidationReport(BaseModel):
     nonpositive_quantity_rows: int = 0
     """Purchase rows (amount not negative) with a quantity of zero or less: kept, since the amount
     is what the models read, but a sign that the export's quantities or amounts are wrong."""
+    shared_order_ids: int = 0
+    """Order ids that appear on rows of more than one customer (an export that numbers orders per
+    shop or per day, or a mapping to the wrong column): counted, with examples in a warning. The
+    Spark engine validates each partition of customers apart, so its count misses an order shared
+    across partitions."""
     normalised_ids: int = 0
     """Rows whose customer id was written as a decimal (12346.0) and read as the whole number
     ("12346"), as the contract says: one customer whatever the file's spelling."""
@@ -161,6 +166,7 @@ def report_counts(report: ValidationReport) -> dict[str, object]:
         "refund_rows": report.refund_rows,
         "normalised_ids": report.normalised_ids,
         "nonpositive_quantity_rows": report.nonpositive_quantity_rows,
+        "shared_order_ids": report.shared_order_ids,
         "warnings": list(report.warnings),
     }
 
@@ -281,6 +287,13 @@ def validate_table(
             f"{_rows(nonpositive_quantities)} are purchases (amount 0 or more) of a quantity of 0 "
             "or less (kept; check the export's quantity and amount columns)"
         )
+    shared_orders = _shared_orders(frame)
+    if shared_orders:
+        examples = ", ".join(repr(o) for o in shared_orders[:3])
+        warnings.append(
+            f"{len(shared_orders):,} order_id value(s) are used by several customers (e.g. "
+            f"{examples}): check the order_id mapping"
+        )
     contract.check(frame)
     report = ValidationReport(
         table=table,
@@ -292,6 +305,7 @@ def validate_table(
         refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
         normalised_ids=normalised_ids,
         nonpositive_quantity_rows=nonpositive_quantities,
+        shared_order_ids=len(shared_orders),
         customers=_distinct_count(frame["customer_id"]),
         first_timestamp=timestamps.min() if timestamps is not None else None,
         last_timestamp=timestamps.max() if timestamps is not None else None,
@@ -319,6 +333,15 @@ def _far_past(timestamps: pd.Series) -> np.ndarray:
         return np.zeros(len(timestamps), dtype=bool)
     limit = pd.Timestamp(present.median()) - _FAR_PAST
     return (timestamps < limit).fillna(False).to_numpy(dtype=bool)
+
+
+def _shared_orders(frame: pd.DataFrame) -> list[str]:
+    """The order ids found on the usable rows of more than one customer, in order."""
+    if "order_id" not in frame:
+        return []
+    pairs = frame[["order_id", "customer_id"]].dropna().drop_duplicates()
+    shared = pairs["order_id"][pairs["order_id"].duplicated()].drop_duplicates()
+    return sorted(shared.astype("str").tolist())
 
 
 def _nonpositive_quantities(frame: pd.DataFrame) -> int:
