@@ -167,6 +167,13 @@ QuarantineAllOption = Annotated[
     ),
 ]
 StrictOption = Annotated[bool, typer.Option(help="Refuse the file if any row is unusable.")]
+CurrencyOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The currency to keep (e.g. EUR) when the file's currency column holds several: "
+        "rows in the others are set aside (without it such a file is refused)."
+    ),
+]
 AmbiguousTimesOption = Annotated[
     AmbiguousTimes,
     typer.Option(
@@ -190,6 +197,7 @@ class Reading:
     quarantine: Path | None = None
     quarantine_all_columns: bool = False
     ambiguous_times: str = "refuse"
+    currency: str | None = None
 
     def options(self) -> ValidationOptions:
         return ValidationOptions(
@@ -198,6 +206,7 @@ class Reading:
             duplicates=self.duplicates,
             strict=self.strict,
             ambiguous_times=self.ambiguous_times,
+            currency=self.currency,
         )
 
     def inputs(
@@ -230,6 +239,7 @@ _READING_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default
     "quarantine": (QuarantineOption, None),
     "quarantine_all_columns": (QuarantineAllOption, False),
     "ambiguous_times": (AmbiguousTimesOption, AmbiguousTimes.refuse),
+    "currency": (CurrencyOption, None),
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -237,7 +247,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def reading_options(*names: str) -> Callable[[F], F]:
     """Add the shared reading options ``names`` (default: all of --columns, --timezone,
     --timestamp-format, --duplicates, --strict, --quarantine, --quarantine-all-columns,
-    --ambiguous-times) to a
+    --ambiguous-times, --currency) to a
     command, which receives them as one ``reading: Reading`` argument. Options left out keep :class:`Reading`'s defaults."""
     chosen = names or tuple(_READING_OPTIONS)
 
@@ -342,7 +352,7 @@ def kpis(
 
 
 @app.command()
-@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format")
+@reading_options("columns", "timezone", "ambiguous_times", "currency", "timestamp_format")
 def btyd(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Calibration end day (UTC).")],
@@ -434,7 +444,9 @@ CustomersFeaturesOption = Annotated[
 
 
 @app.command()
-@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
+@reading_options(
+    "columns", "timezone", "ambiguous_times", "currency", "timestamp_format", "duplicates"
+)
 def train(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option(help="Train on data up to this day (UTC).")],
@@ -527,7 +539,7 @@ ActionsOption = Annotated[
 
 @app.command()
 @reading_options(
-    "columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates", "strict"
+    "columns", "timezone", "ambiguous_times", "currency", "timestamp_format", "duplicates", "strict"
 )
 def score(
     transactions: TransactionsOption,
@@ -690,7 +702,9 @@ PrintSettingsOption = Annotated[
 
 
 @app.command()
-@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
+@reading_options(
+    "columns", "timezone", "ambiguous_times", "currency", "timestamp_format", "duplicates"
+)
 def audiences(
     scores: Annotated[
         Path,
@@ -761,7 +775,9 @@ def promote(
 
 
 @app.command()
-@reading_options("columns", "timezone", "ambiguous_times", "timestamp_format", "duplicates")
+@reading_options(
+    "columns", "timezone", "ambiguous_times", "currency", "timestamp_format", "duplicates"
+)
 def evaluate(
     transactions: TransactionsOption,
     as_of: Annotated[

@@ -8,6 +8,7 @@ import pytest
 from retain.data.contract import TRANSACTIONS
 from retain.data.io import load_table
 from retain.data.validation import parse_customer_ids, report_counts, validate_transactions
+from retain.errors import RetainInputError
 
 
 def test_ids_written_as_decimals_are_one_customer_in_csv_and_parquet(tmp_path: Path) -> None:
@@ -158,3 +159,40 @@ def test_order_ids_shared_by_several_customers_are_counted() -> None:
     assert validated.report.shared_order_ids == 1
     assert report_counts(validated.report)["shared_order_ids"] == 1
     assert any("'o1'" in w and "several customers" in w for w in validated.report.warnings)
+
+
+CURRENCIES = {
+    "customer_id": ["a", "b", "c", "d"],
+    "timestamp": ["2021-01-01", "2021-01-02", "2021-01-03", "2021-01-04"],
+    "amount": [10.0, 1000.0, 20.0, 5.0],
+    "Currency": ["EUR", "JPY", "eur", "USD"],
+}
+
+
+def test_a_file_with_several_currencies_is_refused_unless_one_is_picked() -> None:
+    # Finding 10: euros and yen must not be added together.
+    with pytest.raises(
+        RetainInputError, match=r"'Currency' holds 3 currencies: EUR \(2 rows\).*--currency CODE"
+    ):
+        validate_transactions(pd.DataFrame(CURRENCIES))
+    validated = validate_transactions(pd.DataFrame(CURRENCIES), options={"currency": "EUR"})
+    assert validated.frame["customer_id"].tolist() == ["a", "c"]
+    assert validated.report.quarantined == {"currency other than EUR": 2}
+    # One currency throughout is accepted as it is.
+    single = pd.DataFrame(CURRENCIES).assign(Currency="EUR")
+    assert validate_transactions(single).report.rows_valid == 4
+
+
+def test_the_validate_command_takes_currency(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame(CURRENCIES).to_csv(path, index=False)
+    refused = CliRunner().invoke(app, ["validate", "--transactions", str(path)])
+    assert isinstance(refused.exception, RetainInputError)  # main() makes it exit status 2
+    assert "--currency" in str(refused.exception)
+    picked = CliRunner().invoke(app, ["validate", "--transactions", str(path), "--currency", "JPY"])
+    assert picked.exit_code == 0, picked.output
+    assert "currency other than JPY" in picked.output

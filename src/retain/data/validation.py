@@ -88,6 +88,10 @@ class ValidationOptions(BaseModel):
     """Above this share of unusable rows for one reason, the column is wrong rather than some rows."""
     strict: bool = False
     """Refuse the table when any row is unusable, instead of quarantining it."""
+    currency: str | None = None
+    """The one currency (e.g. EUR) to keep from a table whose ``currency`` column holds several;
+    rows in any other are set aside. Without it such a table is refused: amounts in euros and yen
+    must not be added together."""
     ambiguous_times: Literal["earliest", "latest", "refuse"] = "refuse"
     """Naive local times that a daylight-saving change makes ambiguous or non-existent: set aside
     with their own reason (refuse), or read as the earlier or later instant."""
@@ -267,6 +271,10 @@ def validate_table(
         problems.add("timestamp decades before the rest", _far_past(parsed["timestamp"]))
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
     n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
+    if "amount" in contract.kinds:
+        other = _other_currencies(raw, table, options)
+        if other is not None:
+            problems.add(f"currency other than {options.currency}", other)
     if contract.unique is not None:
         repeated = frame[contract.unique].duplicated(keep="first").to_numpy()
         problems.add(f"repeated {contract.unique}", repeated & (problems.codes == 0))
@@ -280,20 +288,7 @@ def validate_table(
         future = int((timestamps > pd.Timestamp.now(tz="UTC")).sum())
         if future:
             warnings.append(f"{future:,} rows have a timestamp in the future")
-    nonpositive_quantities = _nonpositive_quantities(frame)
-    # (An amount read from a unit price is positive whatever the quantity: that warning says it.)
-    if nonpositive_quantities and not unit_price:
-        warnings.append(
-            f"{_rows(nonpositive_quantities)} are purchases (amount 0 or more) of a quantity of 0 "
-            "or less (kept; check the export's quantity and amount columns)"
-        )
-    shared_orders = _shared_orders(frame)
-    if shared_orders:
-        examples = ", ".join(repr(o) for o in shared_orders[:3])
-        warnings.append(
-            f"{len(shared_orders):,} order_id value(s) are used by several customers (e.g. "
-            f"{examples}): check the order_id mapping"
-        )
+    nonpositive_quantities, shared_orders = _kept_but_odd(frame, bool(unit_price), warnings)
     contract.check(frame)
     report = ValidationReport(
         table=table,
@@ -305,7 +300,7 @@ def validate_table(
         refund_rows=int((frame["amount"] < 0).sum()) if "amount" in frame else 0,
         normalised_ids=normalised_ids,
         nonpositive_quantity_rows=nonpositive_quantities,
-        shared_order_ids=len(shared_orders),
+        shared_order_ids=shared_orders,
         customers=_distinct_count(frame["customer_id"]),
         first_timestamp=timestamps.min() if timestamps is not None else None,
         last_timestamp=timestamps.max() if timestamps is not None else None,
@@ -333,6 +328,55 @@ def _far_past(timestamps: pd.Series) -> np.ndarray:
         return np.zeros(len(timestamps), dtype=bool)
     limit = pd.Timestamp(present.median()) - _FAR_PAST
     return (timestamps < limit).fillna(False).to_numpy(dtype=bool)
+
+
+def _other_currencies(
+    raw: pd.DataFrame, table: str, options: ValidationOptions
+) -> np.ndarray | None:
+    """Rows in a currency other than ``options.currency`` (None when there is nothing to set aside).
+
+    The contract has no currency: amounts are added up as they are. A source column named
+    ``currency`` (any case) that holds more than one code (compared trimmed and in capitals)
+    would add euros to yen, so such a table is refused unless one currency is picked; rows with
+    no code are then set aside too, since their currency is unknown.
+    """
+    column = next((c for c in raw.columns if str(c).strip().lower() == "currency"), None)
+    if column is None:
+        return None
+    codes = raw[column].astype("str").str.strip().str.upper().where(raw[column].notna())
+    if options.currency is None:
+        counts = codes.value_counts()
+        if len(counts) > 1:
+            found = ", ".join(f"{code} ({_rows(int(n))})" for code, n in counts.items())
+            raise RetainInputError(
+                f"{table}: column '{column}' holds {len(counts)} currencies: {found}; amounts in "
+                "different currencies cannot be added up. Pick one with --currency CODE "
+                '(currency="CODE" in Python): rows in the others are set aside'
+            )
+        return None
+    return (codes != options.currency.strip().upper()).fillna(True).to_numpy(dtype=bool)
+
+
+def _kept_but_odd(frame: pd.DataFrame, unit_price: bool, warnings: list[str]) -> tuple[int, int]:
+    """Count the usable rows kept although they look wrong, adding a warning for each kind: the
+    purchases of no or negative quantity, and the order ids used by several customers.
+
+    ``unit_price``: the amount was warned about as a unit price, which is positive whatever the
+    quantity (that warning already says why)."""
+    nonpositive_quantities = _nonpositive_quantities(frame)
+    if nonpositive_quantities and not unit_price:
+        warnings.append(
+            f"{_rows(nonpositive_quantities)} are purchases (amount 0 or more) of a quantity of 0 "
+            "or less (kept; check the export's quantity and amount columns)"
+        )
+    shared_orders = _shared_orders(frame)
+    if shared_orders:
+        examples = ", ".join(repr(o) for o in shared_orders[:3])
+        warnings.append(
+            f"{len(shared_orders):,} order_id value(s) are used by several customers (e.g. "
+            f"{examples}): check the order_id mapping"
+        )
+    return nonpositive_quantities, len(shared_orders)
 
 
 def _shared_orders(frame: pd.DataFrame) -> list[str]:
