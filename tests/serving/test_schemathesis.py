@@ -7,6 +7,11 @@ number per operation and mode, derandomised so that a run repeats exactly. Rando
 get past validation into the scoring, so two more fuzzers start from plausible requests: histories
 with arbitrary times, zones, amounts and as-of days, and real feature rows with arbitrary values.
 
+Each test runs twice: against the service as the session starts it (no token), and against one
+started with ``RETAIN_SERVE_API_TOKEN`` set, where every request is sent with the right
+``Authorization: Bearer`` header (and must get past the gate to validation and scoring: no 401)
+and once more without it (a 401, whatever the body).
+
 For a longer hunt: ``SERVING_FUZZ_EXAMPLES=500 SERVING_FUZZ_RANDOM=1 pytest tests/serving/test_schemathesis.py``
 (more examples per test, and a new random seed each run).
 """
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
@@ -23,7 +30,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
-from tests.serving.conftest import AS_OF, Server, Trained, json_rows
+from tests.serving.conftest import AS_OF, Server, Trained, json_rows, running_server, serving_env
 
 from retain.features import build_features
 from retain.serving.schemas import PredictResponse
@@ -39,31 +46,68 @@ SETTINGS = hypothesis.settings(
 )
 
 
+TOKEN = "fuzz-token"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server and the token it was started with (None: no token)."""
+
+    server: Server
+    token: str | None
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+
+    def check(self, status: int, request: Callable[[], Any], answer: Any, what: str) -> None:
+        """What every answer must be: never a 5xx; with a token, never a 401 (the header is right);
+        and on a server with a token, the same request without the header is a 401."""
+        assert status < 500, f"{status} for {what}: {answer.text[:1000]}"
+        if self.token is None:
+            return
+        assert status != 401, f"401 with the right token for {what}: {answer.text[:1000]}"
+        refused = request()
+        assert refused.status_code == 401, f"{refused.status_code} without the token for {what}"
+
+
 @pytest.fixture(scope="module")
-def schema(server: Server) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{server.url}/docs.json")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterator[Server]:
+    """The service with a token set (one worker: the fuzzers send one request at a time)."""
+    env = serving_env(trained, RETAIN_SERVE_API_TOKEN=TOKEN, RETAIN_SERVE_WORKERS="1")
+    with running_server(tmp_path_factory.mktemp("guarded"), env) as started:
+        yield started
+
+
+@pytest.fixture(params=["token-off", "token-on"])
+def target(request: pytest.FixtureRequest, server: Server) -> Target:
+    if request.param == "token-off":
+        return Target(server, None)
+    return Target(request.getfixturevalue("guarded_server"), TOKEN)
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict_features"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-def test_no_request_makes_a_server_error(
-    schema: schemathesis.BaseSchema, server: Server, path: str, mode: GenerationMode
-) -> None:
-    operation = schema[path]["POST"]
+def test_no_request_makes_a_server_error(target: Target, path: str, mode: GenerationMode) -> None:
+    url = target.server.url
+    # The schema as each server publishes it: open on a server with a token too.
+    operation = schemathesis.openapi.from_url(f"{url}/docs.json")[path]["POST"]
     statuses: set[int] = set()
 
     @SETTINGS
     @given(case=operation.as_strategy(generation_mode=mode))
     def call(case: Case) -> None:
-        response = case.call(base_url=server.url, timeout=60)
+        response = case.call(base_url=url, timeout=60, headers=target.headers())
         statuses.add(response.status_code)
-        assert response.status_code < 500, (
-            f"{response.status_code} for {case.body!r}: {response.text[:1000]}"
+        target.check(
+            response.status_code,
+            lambda: case.call(base_url=url, timeout=60),
+            response,
+            repr(case.body),
         )
 
     call()
     assert statuses, "no request was sent"
-    with server.client() as client:
+    with target.server.client() as client:
         assert client.get("/livez").status_code == 200
 
 
@@ -122,16 +166,36 @@ def predict_requests(draw: st.DrawFn) -> dict[str, Any]:
     return {"customers": customers, "as_of": as_of, "n_reasons": draw(st.integers(0, 10))}
 
 
-def test_no_history_makes_a_server_error(server: Server) -> None:
+# A request the model scores, tried first (Phase.explicit): the derandomised seed comes from the
+# test's source, and a change to it can draw 50 requests none of which gets past validation.
+SCORABLE = {
+    "customers": [
+        {
+            "customer_id": "a",
+            "transactions": [{"timestamp": "1998-01-05T10:00:00+00:00", "amount": 20.0}],
+        }
+    ],
+    "as_of": AS_OF,
+    "n_reasons": 3,
+}
+
+
+def test_no_history_makes_a_server_error(target: Target) -> None:
     statuses: set[int] = set()
-    with server.client() as client:
+    with target.server.client(**target.headers()) as client, target.server.client() as bare:
 
         @SETTINGS
+        @hypothesis.example(body=SCORABLE)
         @given(body=predict_requests())
         def call(body: dict[str, Any]) -> None:
             response = client.post("/predict", json=body)
             statuses.add(response.status_code)
-            assert response.status_code < 500, f"{body!r}: {response.text[:1000]}"
+            target.check(
+                response.status_code,
+                lambda: bare.post("/predict", json=body),
+                response,
+                repr(body),
+            )
             if response.status_code == 200:
                 answer = PredictResponse.model_validate(response.json())
                 assert [p.customer_id for p in answer.predictions] == [
@@ -151,11 +215,11 @@ feature_values = st.one_of(
 )
 
 
-def test_no_feature_row_makes_a_server_error(server: Server, trained: Trained) -> None:
+def test_no_feature_row_makes_a_server_error(target: Target, trained: Trained) -> None:
     rows = json_rows(build_features(trained.transactions, AS_OF).head(3))
     columns = sorted(k for k in rows[0] if k != "customer_id")
     statuses: set[int] = set()
-    with server.client() as client:
+    with target.server.client(**target.headers()) as client, target.server.client() as bare:
 
         @SETTINGS
         @given(
@@ -173,7 +237,12 @@ def test_no_feature_row_makes_a_server_error(server: Server, trained: Trained) -
             }
             response = client.post("/predict_features", json=body)
             statuses.add(response.status_code)
-            assert response.status_code < 500, f"{changes!r}, {as_of}: {response.text[:1000]}"
+            target.check(
+                response.status_code,
+                lambda: bare.post("/predict_features", json=body),
+                response,
+                f"{changes!r}, {as_of}",
+            )
             if response.status_code == 200:
                 answer = PredictResponse.model_validate(response.json())
                 assert len(answer.predictions) == len(rows)
