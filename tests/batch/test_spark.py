@@ -19,8 +19,9 @@ import pytest
 from tests.helpers import PREDICTED_FLOATS
 
 from retain.batch import BatchSettings, Manifest
+from retain.batch.chunks import chunk_of
 from retain.data.synthetic import simulate
-from retain.data.validation import validate_customers, validate_events
+from retain.data.validation import parse_customer_ids, validate_customers, validate_events
 from retain.errors import RetainInputError
 from retain.jobs import ScoreJob
 from retain.models.retention import RetentionModel
@@ -148,6 +149,10 @@ def test_spark_counts_what_the_local_engine_counts(both: dict[str, Manifest]) ->
             ours.rows_rejected,
         ), table
         assert theirs.sha256 == ours.sha256
+        assert (theirs.normalised_ids, theirs.nonpositive_quantity_rows) == (
+            ours.normalised_ids,
+            ours.nonpositive_quantity_rows,
+        ), table
     assert local.inputs["transactions"].rows_rejected == {"non-numeric amount": 7}
     assert spark.customers_without_purchase == local.customers_without_purchase
     assert spark.output["transactions_after_as_of"] == local.output["transactions_after_as_of"] > 0
@@ -203,6 +208,29 @@ def test_spark_refuses_bad_input_and_writes_nothing(inputs: Inputs, tmp_path: Pa
     with pytest.raises(RetainInputError, match="required column 'amount' is missing"):
         _run(Inputs(inputs.model, no_amount, inputs.events, inputs.customers), out, "spark")
     assert not out.exists()
+
+
+def test_spark_refuses_currencies_that_differ_between_partitions(
+    inputs: Inputs, tmp_path: Path
+) -> None:
+    """Issue 17, finding 10 on Spark: each partition of customers holds one currency, so no
+    partition sees a mix; the whole table is refused all the same, and --currency picks one."""
+    frame = pd.read_parquet(inputs.transactions)
+    partition = chunk_of(parse_customer_ids(frame["customer_id"]), 3)
+    frame["Currency"] = np.where(partition == 0, "EUR", "USD")
+    assert frame.groupby(partition)["Currency"].nunique().max() == 1
+    mixed = tmp_path / "mixed.parquet"
+    frame.to_parquet(mixed, index=False)
+    tables = Inputs(inputs.model, mixed, inputs.events, inputs.customers)
+    out = tmp_path / "out"
+    with pytest.raises(RetainInputError, match=r"column 'currency' holds 2 currencies: .*EUR"):
+        _run(tables, out, "spark")
+    assert not out.exists()
+    manifest = _run(tables, out, "spark", validation={"currency": "usd"})
+    summary = manifest.inputs["transactions"]
+    eur = int((partition == 0).sum())
+    assert summary.currencies == {"EUR": eur, "USD": len(frame) - eur}
+    assert summary.rows_rejected["currency other than USD"] == eur
 
 
 def test_spark_actions_get_the_local_kpis_without_the_transactions(

@@ -207,27 +207,41 @@ def test_zoned_timestamps_ignore_the_request_timezone(scorer: Scorer) -> None:
     assert scores(in_london) == scores(scorer.predict(request(buyer("c1", *stamps))))
 
 
-def test_a_wall_time_the_clocks_repeat_is_refused_by_its_path(scorer: Scorer) -> None:
-    """1997-10-26 01:30 happened twice in London (the clocks went back at 02:00 BST): which one
-    is meant cannot be known, so the request is refused naming the timestamp; one the clocks
-    skip (1998-03-29 01:30) moves forward, as validation of a file does."""
+def test_wall_times_the_clocks_repeat_or_skip_are_refused_by_their_paths(scorer: Scorer) -> None:
+    """1997-10-26 01:30 happened twice in London (the clocks went back at 02:00 BST) and
+    1998-03-29 01:30 never happened (they went forward at 01:00 GMT): which instant is meant
+    cannot be known, so the request is refused naming each timestamp and what is wrong with it, as
+    a file's rows are set aside under ``--ambiguous-times refuse`` (not moved forward quietly)."""
     twice = buyer("c2", "1997-06-01T10:00:00", "1997-10-26T01:30:00")
-    body = request(buyer("c1"), twice, timezone="Europe/London")
+    skipped = buyer("c3", "1998-03-29T01:30:00")
+    body = request(buyer("c1"), twice, skipped, timezone="Europe/London")
     with pytest.raises(RetainInputError) as refused:
         scorer.predict(body)
     assert str(refused.value) == (
-        "timestamps: 1 without an offset are ambiguous in Europe/London (the clocks go back and "
-        "that time happens twice); give them an offset: "
-        "customers[1].transactions[1].timestamp (1997-10-26T01:30:00)"
+        "timestamps: some without an offset name no single instant in Europe/London: "
+        "1 do not exist (the clocks go forward over them): "
+        "customers[2].transactions[0].timestamp (1998-03-29T01:30:00); "
+        "1 are ambiguous (the clocks go back and that time happens twice): "
+        "customers[1].transactions[1].timestamp (1997-10-26T01:30:00); give them an offset"
     )
-    skipped = scorer.predict(request(buyer("c1", "1998-03-29T01:30:00"), timezone="Europe/London"))
-    forward = scorer.predict(request(buyer("c1", "1998-03-29T01:00:00Z")))
-    assert scores(skipped) == scores(forward)
+    with_offset = scorer.predict(request(buyer("c1", "1998-03-29T01:30:00+01:00")))
+    assert len(with_offset.predictions) == 1
     events = buyer("c1") | {
         "events": [{"timestamp": "1997-10-26T01:30:00", "event_type": "session"}]
     }
     with pytest.raises(RetainInputError, match=r"customers\[0\]\.events\[0\]\.timestamp"):
         scorer.predict(request(events, timezone="Europe/London"))
+
+
+def test_an_id_written_as_a_decimal_is_the_customer_a_file_would_name(scorer: Scorer) -> None:
+    """Issue 17, finding 9: "12346.0" is customer "12346" in a request as in a CSV file, so the
+    answer names the id the batch scores use, and the two spellings are one customer."""
+    answer = scorer.predict(request(buyer("12346.0"), buyer("00042.00"), buyer("A7.0")))
+    assert [p.customer_id for p in answer.predictions] == ["12346", "00042", "A7.0"]
+    same = scorer.predict(request(buyer("12346")))
+    assert scores(same) == scores(answer)[:1]
+    with pytest.raises(RetainInputError, match=r"customers\[1\]\.customer_id: '12346' is also"):
+        scorer.predict(request(buyer("12346"), buyer(" 12346.00 ")))
 
 
 def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:

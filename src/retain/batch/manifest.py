@@ -46,14 +46,20 @@ class InputSummary(BaseModel):
     """Rows set aside, by reason (a parse failure, a missing id, a duplicate dropped...)."""
     duplicate_rows: int = 0
     refund_rows: int = 0
+    normalised_ids: int = 0
+    """Rows whose customer id was written as a decimal (12346.0) and read as 12346."""
+    nonpositive_quantity_rows: int = 0
+    shared_order_ids: int = 0
+    """Order ids used by several customers. With Spark, the sum over the partitions of customers:
+    an order id shared across two partitions is not seen."""
+    currencies: dict[str, int] = Field(default_factory=dict)
+    """Rows read in each code of the ``currency`` column, if the table has one."""
     warnings: list[str] = Field(default_factory=list)
 
     def add(self, counts: Mapping[str, Any]) -> Self:
         """Count in one part of the table (``report_counts`` of a chunk's or a partition's
         validation report)."""
-        rejected = dict(self.rows_rejected)
-        for reason, n in counts["quarantined"].items():
-            rejected[reason] = rejected.get(reason, 0) + int(n)
+        rejected = _summed(self.rows_rejected, counts["quarantined"])
         warnings = [*self.warnings, *(w for w in counts["warnings"] if w not in self.warnings)]
         return self.model_copy(
             update={
@@ -62,9 +68,21 @@ class InputSummary(BaseModel):
                 "rows_rejected": rejected,
                 "duplicate_rows": self.duplicate_rows + int(counts["duplicate_rows"]),
                 "refund_rows": self.refund_rows + int(counts["refund_rows"]),
+                "normalised_ids": self.normalised_ids + int(counts["normalised_ids"]),
+                "nonpositive_quantity_rows": self.nonpositive_quantity_rows
+                + int(counts["nonpositive_quantity_rows"]),
+                "shared_order_ids": self.shared_order_ids + int(counts["shared_order_ids"]),
+                "currencies": _summed(self.currencies, counts["currencies"]),
                 "warnings": warnings,
             }
         )
+
+
+def _summed(counts: Mapping[str, int], more: Mapping[str, Any]) -> dict[str, int]:
+    total = dict(counts)
+    for key, n in more.items():
+        total[key] = total.get(key, 0) + int(n)
+    return total
 
 
 class ModelInfo(BaseModel):

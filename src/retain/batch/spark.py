@@ -54,6 +54,8 @@ from retain.data.validation import (
     ValidationOptions,
     check_columns,
     parse_customer_ids,
+    raise_no_usable_rows,
+    refuse_mixed_currencies,
     report_counts,
     validate_table,
 )
@@ -139,6 +141,7 @@ class SparkEngine:
             errors = [s["error"] for s in summaries if s.get("error")]
             if errors:
                 raise RetainInputError(errors[0])
+            _check_whole_table(summaries, settings.validation)
             with timer.stage("write"):
                 (
                     result.where(F.col(_KIND).isNull())
@@ -298,6 +301,27 @@ def _side_table(frames: dict[str, Any]) -> Any | None:
     return side
 
 
+def _check_whole_table(summaries: list[dict[str, Any]], options: ValidationOptions) -> None:
+    """The refusals each partition leaves to the whole table (see ``validate_table``'s ``part``):
+    a table without a usable row, and several currencies, which may each sit in a partition of
+    customers of their own."""
+    tables = {name for summary in summaries for name in summary["reports"]}
+    for table in sorted(tables):
+        reports = [s["reports"][table] for s in summaries if table in s["reports"]]
+        if not sum(int(report["rows_valid"]) for report in reports):
+            quarantined: dict[str, int] = {}
+            for report in reports:
+                for reason, n in report["quarantined"].items():
+                    quarantined[reason] = quarantined.get(reason, 0) + int(n)
+            raise_no_usable_rows(table, quarantined)
+        if options.currency is None:
+            currencies: dict[str, int] = {}
+            for report in reports:
+                for code, n in report.get("currencies", {}).items():
+                    currencies[code] = currencies.get(code, 0) + int(n)
+            refuse_mixed_currencies(table, "currency", currencies)
+
+
 def _engine_run(
     summaries: list[dict[str, Any]],
     inputs: dict[str, InputSummary],
@@ -404,7 +428,7 @@ def _validated(
             if column in frame:  # Spark hands instants over as naive UTC wall clock
                 frame[column] = pd.to_datetime(frame[column]).dt.tz_localize("UTC")
         validated = validate_table(
-            frame, _CONTRACTS[name], ColumnMapping(plan.columns[name]), plan.validation
+            frame, _CONTRACTS[name], ColumnMapping(plan.columns[name]), plan.validation, part=True
         )
         frames[name] = validated.frame
         summary["reports"][name] = report_counts(validated.report)
@@ -475,8 +499,10 @@ def _kept_rows(
 
 def _summary_row(summary: dict[str, Any]) -> pd.DataFrame:
     row = pd.DataFrame({name: [None] for name in SCORES_SCHEMA.names})
-    row[_SUMMARY] = json.dumps(summary)
-    row[_KIND] = "summary"
+    # Objects, not pandas 3's Arrow-backed str: a partition whose output is this row alone would
+    # hand pyspark a chunked Arrow array, which its converter cannot take.
+    row[_SUMMARY] = pd.Series([json.dumps(summary)], dtype=object)
+    row[_KIND] = pd.Series(["summary"], dtype=object)
     return _as_output(row)
 
 

@@ -31,6 +31,7 @@ Types after validation:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -60,6 +61,7 @@ __all__ = [
     "Kind",
     "TableContract",
     "arrow_type",
+    "customer_id_text",
     "customers_with",
     "mlflow_signature",
     "scores_arrow_schema",
@@ -71,6 +73,22 @@ SCORES_FILE: Final = "scores.parquet"
 """The scores table of a scoring output folder (a file, or a folder of part files with Spark)."""
 MANIFEST_FILE: Final = "manifest.json"
 """What a scoring run read, which model it used and what it wrote, beside ``SCORES_FILE``."""
+
+DECIMAL_ID: Final = re.compile(r"\d+\.0+")
+"""An id written as a whole number with a decimal point ("12346.0", "00042.00"): a spreadsheet's or
+a float column's spelling of the integer id. Other ids with a point ("A7.0", "1.5") are names."""
+
+
+def customer_id_text(customer_id: str) -> str:
+    """One customer id as the contract reads it: trimmed, and a whole number written as a decimal
+    without its point ("12346.0" -> "12346"; leading zeros stay). Files go through the vectorised
+    :func:`retain.data.validation.parse_customer_ids`; the HTTP requests through this, so an id is
+    the same customer whichever way it arrives."""
+    text = customer_id.strip()
+    if DECIMAL_ID.fullmatch(text):
+        return text.split(".", 1)[0]
+    return text
+
 
 # Event types with a meaning in the feature builder; other types are kept and counted as "other".
 EVENT_TYPES: Final = (

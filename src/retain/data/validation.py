@@ -28,16 +28,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, NoReturn, TypeAlias
 
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from retain.data.columns import ColumnMapping, ColumnsLike
 from retain.data.contract import (
     CUSTOMERS,
+    DECIMAL_ID,
     EVENTS,
     TIMESTAMP_DTYPE,
     TRANSACTIONS,
@@ -54,6 +55,8 @@ __all__ = [
     "as_options",
     "check_columns",
     "parse_customer_ids",
+    "raise_no_usable_rows",
+    "refuse_mixed_currencies",
     "report_counts",
     "validate_customers",
     "validate_events",
@@ -72,6 +75,11 @@ _SMALL: Final = 50_000
 _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 
+def _currency_code(code: str | None) -> str | None:
+    """A currency code as the ``currency`` column's values are compared: trimmed, in capitals."""
+    return None if code is None else code.strip().upper()
+
+
 class ValidationOptions(BaseModel):
     """How strictly to read a table."""
 
@@ -88,7 +96,7 @@ class ValidationOptions(BaseModel):
     """Above this share of unusable rows for one reason, the column is wrong rather than some rows."""
     strict: bool = False
     """Refuse the table when any row is unusable, instead of quarantining it."""
-    currency: str | None = None
+    currency: Annotated[str | None, AfterValidator(_currency_code)] = None
     """The one currency (e.g. EUR) to keep from a table whose ``currency`` column holds several;
     rows in any other are set aside. Without it such a table is refused: amounts in euros and yen
     must not be added together."""
@@ -115,6 +123,8 @@ class ValidationReport(BaseModel):
     shop or per day, or a mapping to the wrong column): counted, with examples in a warning. The
     Spark engine validates each partition of customers apart, so its count misses an order shared
     across partitions."""
+    currencies: dict[str, int] = {}
+    """Rows read in each code of the table's ``currency`` column, if it has one."""
     normalised_ids: int = 0
     """Rows whose customer id was written as a decimal (12346.0) and read as the whole number
     ("12346"), as the contract says: one customer whatever the file's spelling."""
@@ -171,6 +181,7 @@ def report_counts(report: ValidationReport) -> dict[str, object]:
         "normalised_ids": report.normalised_ids,
         "nonpositive_quantity_rows": report.nonpositive_quantity_rows,
         "shared_order_ids": report.shared_order_ids,
+        "currencies": dict(report.currencies),
         "warnings": list(report.warnings),
     }
 
@@ -243,6 +254,8 @@ def validate_table(
     contract: TableContract,
     columns: ColumnsLike = None,
     options: OptionsLike = None,
+    *,
+    part: bool = False,
 ) -> ValidatedTable:
     """Check, parse and type one table against its contract.
 
@@ -253,6 +266,10 @@ def validate_table(
     A row's reason for being set aside is its first problem, in this order: the columns' own
     problems (in the contract's order), a computed column that overflows, a duplicate (when they
     are dropped), a repeated value of the table's unique column (the customers' id).
+
+    ``part``: ``raw`` is one part of a table (a Spark partition of customers), so two refusals
+    are left to the caller, who sees the whole: no usable row left, and several currencies (each
+    part may hold one of its own); :func:`refuse_mixed_currencies` takes the parts' counts.
     """
     options = as_options(options)
     mapping = ColumnMapping.of(columns)
@@ -271,14 +288,15 @@ def validate_table(
         problems.add("timestamp decades before the rest", _far_past(parsed["timestamp"]))
     frame = pd.DataFrame({c: parsed[c] for c in contract.columns if c in parsed}, index=raw.index)
     n_duplicates, warnings = _judge_duplicates(raw, table, options, problems)
+    currencies: dict[str, int] = {}
     if "amount" in contract.kinds:
-        other = _other_currencies(raw, table, options)
+        other, currencies = _other_currencies(raw, table, options, refuse_mix=not part)
         if other is not None:
             problems.add(f"currency other than {options.currency}", other)
     if contract.unique is not None:
         repeated = frame[contract.unique].duplicated(keep="first").to_numpy()
         problems.add(f"repeated {contract.unique}", repeated & (problems.codes == 0))
-    frame, quarantine = _set_aside(raw, frame, table, options, problems)
+    frame, quarantine = _set_aside(raw, frame, table, options, problems, allow_empty=part)
 
     unit_price = _unit_price_warning(frame, mapping, raw.columns) if not derived else None
     if unit_price:
@@ -301,9 +319,10 @@ def validate_table(
         normalised_ids=normalised_ids,
         nonpositive_quantity_rows=nonpositive_quantities,
         shared_order_ids=shared_orders,
+        currencies=currencies,
         customers=_distinct_count(frame["customer_id"]),
-        first_timestamp=timestamps.min() if timestamps is not None else None,
-        last_timestamp=timestamps.max() if timestamps is not None else None,
+        first_timestamp=timestamps.min() if timestamps is not None and len(frame) else None,
+        last_timestamp=timestamps.max() if timestamps is not None and len(frame) else None,
         warnings=warnings,
         notes=notes,
     )
@@ -331,9 +350,10 @@ def _far_past(timestamps: pd.Series) -> np.ndarray:
 
 
 def _other_currencies(
-    raw: pd.DataFrame, table: str, options: ValidationOptions
-) -> np.ndarray | None:
-    """Rows in a currency other than ``options.currency`` (None when there is nothing to set aside).
+    raw: pd.DataFrame, table: str, options: ValidationOptions, refuse_mix: bool = True
+) -> tuple[np.ndarray | None, dict[str, int]]:
+    """Rows in a currency other than ``options.currency`` (None when there is nothing to set
+    aside), and the rows read in each currency (empty without a currency column).
 
     The contract has no currency: amounts are added up as they are. A source column named
     ``currency`` (any case) that holds more than one code (compared trimmed and in capitals)
@@ -342,19 +362,33 @@ def _other_currencies(
     """
     column = next((c for c in raw.columns if str(c).strip().lower() == "currency"), None)
     if column is None:
-        return None
+        return None, {}
     codes = raw[column].astype("str").str.strip().str.upper().where(raw[column].notna())
+    found = {str(code): int(n) for code, n in codes.value_counts().items()}
     if options.currency is None:
-        counts = codes.value_counts()
-        if len(counts) > 1:
-            found = ", ".join(f"{code} ({_rows(int(n))})" for code, n in counts.items())
-            raise RetainInputError(
-                f"{table}: column '{column}' holds {len(counts)} currencies: {found}; amounts in "
-                "different currencies cannot be added up. Pick one with --currency CODE "
-                '(currency="CODE" in Python): rows in the others are set aside'
-            )
-        return None
-    return (codes != options.currency.strip().upper()).fillna(True).to_numpy(dtype=bool)
+        if refuse_mix:
+            refuse_mixed_currencies(table, str(column), found)
+        return None, found
+    return (codes != options.currency).fillna(True).to_numpy(dtype=bool), found
+
+
+def raise_no_usable_rows(table: str, quarantined: Mapping[str, int]) -> NoReturn:
+    """Refuse a table none of whose rows is usable, with the count of each reason."""
+    detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in quarantined.items())
+    raise RetainInputError(f"{table}: no usable rows are left ({detail})")
+
+
+def refuse_mixed_currencies(table: str, column: str, found: Mapping[str, int]) -> None:
+    """Refuse a table whose ``column`` holds more than one currency (``found``: rows per code),
+    for want of ``--currency``. The Spark engine calls it again on the whole table's counts, since
+    each partition of customers may hold a single currency of its own."""
+    if len(found) > 1:
+        listed = ", ".join(f"{code} ({_rows(n)})" for code, n in found.items())
+        raise RetainInputError(
+            f"{table}: column '{column}' holds {len(found)} currencies: {listed}; amounts in "
+            "different currencies cannot be added up. Pick one with --currency CODE "
+            '(currency="CODE" in Python): rows in the others are set aside'
+        )
 
 
 def _kept_but_odd(frame: pd.DataFrame, unit_price: bool, warnings: list[str]) -> tuple[int, int]:
@@ -491,9 +525,11 @@ def _set_aside(
     table: str,
     options: ValidationOptions,
     problems: _RowProblems,
+    allow_empty: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The usable rows (renumbered from 0) and the source rows set aside with their reason; in
-    strict mode, or when no row is usable, the table is refused with the counts."""
+    strict mode, or when no row is usable (unless ``allow_empty``), the table is refused with the
+    counts."""
     bad = problems.codes > 0
     counts = problems.counts()
     if counts and options.strict:
@@ -501,9 +537,8 @@ def _set_aside(
         raise RetainInputError(f"{table}: {detail} (strict mode refuses unusable rows)")
     quarantine = raw.loc[bad].assign(reason=problems.reasons(bad).to_numpy())
     frame = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame.reset_index(drop=True)
-    if frame.empty:
-        detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
-        raise RetainInputError(f"{table}: no usable rows are left ({detail})")
+    if frame.empty and not allow_empty:
+        raise_no_usable_rows(table, counts)
     return frame, quarantine
 
 
@@ -768,11 +803,6 @@ def parse_customer_ids(values: pd.Series) -> pd.Series:
     return _parse_ids(values)[0]
 
 
-# An id written as a whole number with a decimal point ("12346.0", "00042.00"): a spreadsheet's or
-# a float column's spelling of the integer id. Other ids with a point ("A7.0", "1.5") are names.
-_DECIMAL_ID: Final = re.compile(r"\d+\.0+")
-
-
 def _parse_ids(values: pd.Series, clean: bool = False) -> tuple[pd.Series, int]:
     """Customer ids as strings, and how many were written as decimals and normalised.
 
@@ -795,7 +825,7 @@ def _parse_ids(values: pd.Series, clean: bool = False) -> tuple[pd.Series, int]:
     # A cheap test first, the expression on the few candidates: on ten million ids a regular
     # expression on each costs seconds.
     candidates = text[text.str.endswith("0").fillna(False).astype(bool)]
-    decimal = candidates[candidates.str.fullmatch(_DECIMAL_ID.pattern).astype(bool)]
+    decimal = candidates[candidates.str.fullmatch(DECIMAL_ID.pattern).astype(bool)]
     if decimal.empty:
         return text, 0
     text = text.copy()

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from retain.data.contract import EVENTS, SCORES, TRANSACTIONS, Column, TableContract
+from retain.data.contract import (
+    EVENTS,
+    SCORES,
+    TRANSACTIONS,
+    Column,
+    TableContract,
+    customer_id_text,
+)
 
 __all__ = [
     "CustomerHistory",
@@ -33,6 +40,8 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+CustomerId = Annotated[Text, AfterValidator(customer_id_text)]
+"""A customer id as text, read as the contract reads a file's ("12346.0" is customer "12346")."""
 
 
 class _Request(BaseModel):
@@ -108,7 +117,7 @@ class CustomerHistory(BaseModel):
 
     model_config = _STRICT
 
-    customer_id: Text
+    customer_id: CustomerId
     transactions: list[Transaction] = Field(min_length=1)
     events: list[Event] | None = None
 

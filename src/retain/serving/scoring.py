@@ -17,14 +17,14 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 import numpy as np
 import pandas as pd
 
 from retain.actions import recommend_actions
 from retain.batch.schema import HISTORY_COLUMNS
-from retain.data.contract import EVENTS, TRANSACTIONS
+from retain.data.contract import EVENTS, TRANSACTIONS, customer_id_text
 from retain.errors import RetainInputError
 from retain.features.builder import to_cutoff
 from retain.models.retention import SEGMENT_COLUMNS, RetentionModel
@@ -264,7 +264,8 @@ def _check_unique(asked: list[str], where: str = "customers") -> None:
 
 def _feature_row_ids(rows: list[dict[str, float | str | None]]) -> list[str]:
     """Each row's customer id, which must be text as in ``/predict``: a JSON number or boolean is
-    refused (400), not read as ``"12346.0"`` or ``"1.0"``; a row without one is a 422."""
+    refused (400), not read as ``"12346.0"`` or ``"1.0"``; a row without one is a 422. Text ids are
+    read as the contract reads a file's: ``"12346.0"`` is customer ``"12346"``."""
     without_id = [i for i, row in enumerate(rows) if row.get("customer_id") is None]
     if without_id:
         raise RetainInputError(
@@ -283,7 +284,7 @@ def _feature_row_ids(rows: list[dict[str, float | str | None]]) -> list[str]:
             "ids as JSON strings, as /predict wants them): "
             + ", ".join(f"rows[{i}].customer_id is {ids[i]!r}"[:80] for i in bad[:5])
         )
-    return [str(customer_id).strip() for customer_id in ids]
+    return [customer_id_text(str(customer_id)) for customer_id in ids]
 
 
 def _check_keys(rows: list[dict[str, float | str | None]], known: set[str]) -> None:
@@ -423,10 +424,11 @@ def _utc(
 ) -> pd.DatetimeIndex:
     """Timestamps in UTC, in the contract's dtype; naive ones are read in ``zone``.
 
-    As validation reads a file's naive timestamps in ``--timezone``: a wall time the clocks skip
-    (spring forward) moves forward to the first one that exists; one they repeat (fall back) is
-    ambiguous. A file sets such rows aside; here the request is refused, naming each timestamp by
-    its path (``paths()`` lists them, built only then), since a caller can add the offset.
+    As validation reads a file's naive timestamps in ``--timezone`` with its default
+    ``--ambiguous-times refuse``: a wall time the clocks skip (spring forward) does not exist and
+    one they repeat (fall back) is ambiguous. A file sets such rows aside with their own reasons;
+    here the request is refused, naming each timestamp by its path (``paths()`` lists them, built
+    only then), since a caller can add the offset.
     """
     micros = np.fromiter(
         ((s - (_NAIVE_EPOCH if s.tzinfo is None else _EPOCH)) // _MICROSECOND for s in stamps),
@@ -441,17 +443,39 @@ def _utc(
     if not naive.any():
         return pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
     wall = pd.DatetimeIndex(micros[naive].view("datetime64[us]"))
-    local = wall.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+    local = wall.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
     if local.hasnans:
-        where = np.flatnonzero(naive)[np.asarray(local.isna())]
-        named = paths() if paths else [f"[{i}]" for i in range(len(stamps))]
-        raise RetainInputError(
-            f"timestamps: {len(where):,} without an offset are ambiguous in {zone} (the clocks "
-            "go back and that time happens twice); give them an offset: "
-            + ", ".join(f"{named[i]} ({stamps[i].isoformat()})" for i in where[:5])
-        )
+        _refuse_local_times(stamps, np.flatnonzero(naive)[np.asarray(local.isna())], zone, paths)
     micros[naive] = local.as_unit("us").asi8
     return pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
+
+
+def _refuse_local_times(
+    stamps: list[dt.datetime],
+    where: np.ndarray,
+    zone: str,
+    paths: Callable[[], list[str]] | None,
+) -> NoReturn:
+    """Refuse naive times that name no single instant in ``zone``, each kind said apart."""
+    named = paths() if paths else [f"[{i}]" for i in range(len(stamps))]
+    wall = pd.DatetimeIndex([stamps[i] for i in where])
+    # With the ambiguity settled (any way), only the times the clocks skip are left without one.
+    nonexistent = np.asarray(
+        wall.tz_localize(zone, ambiguous=np.ones(len(wall), bool), nonexistent="NaT").isna()
+    )
+    parts = []
+    for label, mask in (
+        ("do not exist (the clocks go forward over them)", nonexistent),
+        ("are ambiguous (the clocks go back and that time happens twice)", ~nonexistent),
+    ):
+        if mask.any():
+            listed = ", ".join(f"{named[i]} ({stamps[i].isoformat()})" for i in where[mask][:5])
+            parts.append(f"{int(mask.sum()):,} {label}: {listed}")
+    raise RetainInputError(
+        f"timestamps: some without an offset name no single instant in {zone}: "
+        + "; ".join(parts)
+        + "; give them an offset"
+    )
 
 
 def export_model(uri: str | None = None, out: Path = Path("models")) -> Path:
