@@ -147,6 +147,7 @@ _SETTINGS: Final = (
     "penalizer_coef",
     "choose_outputs",
     "calibrate_churn",
+    "max_training_customers",
     "random_state",
     "n_jobs",
 )
@@ -156,6 +157,7 @@ _DECISIONS: Final = (
     "training_horizon_",
     "fallback_",
     "training_rows_",
+    "training_sample_",
     "feature_names_",
     "booster_settings_",
     "settings_scores_",
@@ -390,6 +392,7 @@ def _assemble(parts: Mapping[str, bytes], source: str) -> Any:
     try:
         model = RetentionModel(**settings)
         model.__dict__.update({k: v for k, v in decisions.items() if k in _DECISIONS})
+        model.__dict__.setdefault("training_sample_", None)  # folders written before sampling
         model.plan_ = TrainingPlan(**decisions["plan_"])
         model.choices_ = {o: OutputChoice(**c) for o, c in decisions["choices_"].items()}
         model.builder_ = _restore(FeatureBuilder, part("features.json")["builder"])

@@ -45,6 +45,7 @@ from retain.models.choice import (
 from retain.models.churn import ChurnModel
 from retain.models.lgbm import MIN_EXAMPLES
 from retain.models.reasons import churn_reasons
+from retain.models.sampling import CustomerSample, customer_sample, in_sample
 from retain.models.timing import TimingModel, bin_edges, cdf_from_hazards, days_from_hazards
 from retain.models.training import plan_training, training_table, up_to
 from retain.models.trees import warm as warm_trees
@@ -225,6 +226,42 @@ BOOSTERS: Final = {
 }
 
 
+@dataclass(frozen=True)
+class _SampledInputs:
+    """The validated frames, cut to the customers of a training sample."""
+
+    transactions: pd.DataFrame
+    events: pd.DataFrame | None
+    customers: pd.DataFrame | None
+    sample: CustomerSample
+
+    @classmethod
+    def of(
+        cls,
+        transactions: pd.DataFrame,
+        events: pd.DataFrame | None,
+        customers: pd.DataFrame | None,
+        sample: CustomerSample,
+    ) -> _SampledInputs:
+        if not sample.sampled:
+            return cls(transactions, events, customers, sample)
+
+        def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            return frame.loc[in_sample(frame["customer_id"], sample)].reset_index(drop=True)
+
+        kept = cut(transactions)
+        assert kept is not None
+        return cls(kept, cut(events), cut(customers), sample)
+
+    def rows_of(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a per-customer table whose customer is in the sample."""
+        if not self.sample.sampled:
+            return table
+        return table.loc[in_sample(table["customer_id"], self.sample)].reset_index(drop=True)
+
+
 @dataclass
 class _Boosters:
     """The four LightGBM models of one fit, each a correction to BTYD at ``horizon_days``."""
@@ -356,10 +393,19 @@ class RetentionModel:
         (Online Retail II as of 2011-06-09, calibrated on the post-Christmas 2010-12-08 horizon:
         Brier 0.245 calibrated against 0.186 raw; CDNOW: 0.1297 either way). LightGBM's log-loss
         fit on every cutoff is the better-calibrated score until calibration spans all cutoffs.
+    max_training_customers:
+        Most customers the training table is built for. A history with more customers with a
+        purchase by ``as_of`` trains on a seeded sample of about this many (by a hash of the id:
+        :mod:`.sampling`), at every cutoff; the BTYD models kept for scoring, the segments and
+        the level of the values still see every customer at ``as_of``. ``None``: all of them.
+        The default keeps a fit of 1.6 million customers within minutes and this machine's
+        memory; the accuracy benchmark's windows (up to 23,570 customers) are never sampled.
     random_state, n_jobs:
-        Seed and threads of every LightGBM model (fixed threads: bit-identical results).
+        Seed and threads of every LightGBM model (fixed threads: bit-identical results), and
+        the seed of the customer sample.
 
-    Fitted attributes: ``plan_``, ``cutoffs_``, ``training_horizon_``, ``fallback_`` (why the
+    Fitted attributes: ``plan_``, ``training_sample_`` (the customer sample's rule: population,
+    rate, seed), ``cutoffs_``, ``training_horizon_``, ``fallback_`` (why the
     predictions are BTYD's alone, or None), ``choices_`` (output -> :class:`OutputChoice`),
     ``validation_`` (how the choice was validated), the models ``btyd_``, ``churn_``,
     ``timing_``, ``spend_``, ``purchases_`` (None in a fallback), ``levels_``.
@@ -378,6 +424,7 @@ class RetentionModel:
         penalizer_coef: float = 0.001,
         choose_outputs: bool = True,
         calibrate_churn: bool = False,
+        max_training_customers: int | None = 200_000,
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -391,6 +438,7 @@ class RetentionModel:
         self.penalizer_coef = penalizer_coef
         self.choose_outputs = choose_outputs
         self.calibrate_churn = calibrate_churn
+        self.max_training_customers = max_training_customers
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -414,6 +462,8 @@ class RetentionModel:
         if history.empty:
             raise RetainInputError(f"training: no transactions on or before {day:%Y-%m-%d}")
         events = up_to(events, day)
+        sample = self._sample(history)
+        learn = _SampledInputs.of(history, events, customers, sample)
         self.builder_ = FeatureBuilder(windows=self.windows)
         self.plan_ = plan_training(
             history,
@@ -429,7 +479,9 @@ class RetentionModel:
         self.fallback_: str | None = None if self.cutoffs_ else self.plan_.notes[-1]
         self.training_horizon_ = self.plan_.horizon_days if self.cutoffs_ else self.horizon_days
         not_converged: dict[str, list[ConvergenceWarning]] = {}
-        table, hazards = self._training_table(history, events, customers, not_converged)
+        table, hazards = self._training_table(
+            learn.transactions, learn.events, learn.customers, not_converged
+        )
         if self.fallback_ is None:
             self.fallback_ = _why_no_boosters(table)
         now = self.builder_.build(history, day, events=events, customers=customers)
@@ -442,10 +494,27 @@ class RetentionModel:
         )
         self.segmenter_ = RFMSegmenter().fit(now)
         self._fit_outputs(table, hazards)
-        now = self.complete_features(now)
+        # The level and the drift reference are sums and shares over the population at as_of:
+        # the sample estimates them for a fraction of the scoring.
+        now = self.complete_features(learn.rows_of(now))
         self._fit_levels(table, now)
         self._fit_drift_profile(now)
         return self
+
+    def _sample(self, history: pd.DataFrame) -> CustomerSample:
+        """The rule of the customers the training table is built for (``training_sample_``)."""
+        if self.max_training_customers is not None and self.max_training_customers < MIN_EXAMPLES:
+            raise RetainInputError(
+                f"max_training_customers must be at least {MIN_EXAMPLES}, not "
+                f"{self.max_training_customers}"
+            )
+        purchases = history["amount"].to_numpy() >= 0
+        buyers = history["customer_id"].to_numpy()[purchases]
+        sample = customer_sample(
+            int(pd.unique(buyers).size), self.max_training_customers, self.random_state
+        )
+        self.training_sample_ = sample.as_params()
+        return sample
 
     def _fit_outputs(self, table: pd.DataFrame, hazards: np.ndarray) -> None:
         """Choose each output's model and fit the boosters on the training table; without
