@@ -13,9 +13,10 @@ from retain.errors import RetainInputError
 from retain.features import RFM_COLUMNS, FeatureBuilder, build_features
 
 
-@pytest.fixture(params=["duckdb", "numpy"])
+@pytest.fixture(params=["duckdb", "numpy", "numba"])
 def engine(request: pytest.FixtureRequest) -> str:
-    """The builder's two engines (SQL, and NumPy for small inputs) must agree on every test."""
+    """The builder's engines (SQL, NumPy for small inputs, numba for large ones) must agree on
+    every test."""
     return str(request.param)
 
 

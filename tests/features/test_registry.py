@@ -45,7 +45,7 @@ def customers_of(data: SyntheticData, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: values[c] for c in ["customer_id", *columns]})
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "numpy"])
+@pytest.mark.parametrize("engine", ["duckdb", "numpy", "numba"])
 @pytest.mark.parametrize("windows", [DEFAULT, (7,), (14, 60, 120)])
 @pytest.mark.parametrize("with_events", [False, True])
 @pytest.mark.parametrize(

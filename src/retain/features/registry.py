@@ -7,10 +7,13 @@ for each of the contract's event types.
 
 What computes a feature (``engines``):
 
-- ``duckdb`` and ``numpy``: the builder's two engines (the SQL of :mod:`retain.features.builder`
-  and :mod:`retain.features.in_memory`), which must return exactly :func:`feature_columns`, in
-  that order and with those dtypes; the builder checks the names on every build, and
-  ``tests/features/test_registry.py`` the dtypes of both engines.
+- ``duckdb``, ``numpy`` and ``numba``: the builder's engines (the SQL of
+  :mod:`retain.features.builder`, :mod:`retain.features.in_memory` for a few customers, and the
+  one compiled pass of :mod:`retain.features.compiled` / ``_kernels`` for large tables), which
+  must return exactly :func:`feature_columns`, in that order and with those dtypes; the builder
+  checks the names on every build, ``tests/features/test_registry.py`` the dtypes of every
+  engine, and ``test_in_memory.py`` / ``test_compiled.py`` the values against the SQL's. The
+  event features are ``duckdb`` and ``numpy`` only: a numba build takes them from one of those.
 - ``customers``: the builder's join of the customers table (both engines).
 - ``btyd`` and ``segments``: added by the model to the builder's table (the BG/NBD + Gamma-Gamma
   columns of ``BTYDFeatures`` and the RFM scores of ``RFMSegmenter``).
@@ -40,8 +43,9 @@ __all__ = [
     "model_input_names",
 ]
 
-Engine = Literal["duckdb", "numpy", "customers", "btyd", "segments"]
-_BUILDER: Final[tuple[Engine, ...]] = ("duckdb", "numpy")
+Engine = Literal["duckdb", "numpy", "numba", "customers", "btyd", "segments"]
+_BUILDER: Final[tuple[Engine, ...]] = ("duckdb", "numpy", "numba")
+_EVENTS: Final[tuple[Engine, ...]] = ("duckdb", "numpy")
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _tx(
 
 FEATURES: Final[tuple[Feature, ...]] = (
     Feature("customer_id", "str", "", "the customer's key", model_input=False),
-    # -- from the transactions (both engines) --------------------------------------------------
+    # -- from the transactions (all three engines) ---------------------------------------------
     _tx("frequency", "days", "repeat purchase days (lifetimes' frequency)"),
     _tx("recency", "days", "days from the first to the last purchase day"),
     _tx("T", "days", "days from the first purchase day to the cutoff"),
@@ -101,10 +105,10 @@ FEATURES: Final[tuple[Feature, ...]] = (
     _tx("n_categories", "categories", "distinct categories bought (NaN without category)"),
     _tx("discount_share", "share", "share of purchase lines with a discount (NaN without discount)"),
     _tx("mean_purchase_hour", "hour", "mean hour of day of the purchase lines, UTC"),
-    # -- from the events (both engines; NaN without an events table: unknown, not zero) --------
-    _tx("{event}s_{window}d", "events", "events of the type in the trailing window", windows="short"),
-    _tx("days_since_last_session", "days", "days from the last session to the cutoff"),
-    _tx("email_click_rate_90d", "ratio", "email clicks over email opens in the last 90 days"),
+    # -- from the events (SQL or NumPy; NaN without an events table: unknown, not zero) --------
+    _tx("{event}s_{window}d", "events", "events of the type in the trailing window", engines=_EVENTS, windows="short"),
+    _tx("days_since_last_session", "days", "days from the last session to the cutoff", engines=_EVENTS),
+    _tx("email_click_rate_90d", "ratio", "email clicks over email opens in the last 90 days", engines=_EVENTS),
     # -- from the customers table (the builder's join; only the columns the table has) ----------
     Feature("country", "str", "", "the customer's country", ("customers",), model_input=False),
     Feature("acquisition_channel", "str", "", "how the customer was acquired", ("customers",), model_input=False),
@@ -178,7 +182,7 @@ def feature_columns(
     ``customers``: the columns of the customers table joined (``True``: all the contract's).
     """
     del events  # the same columns either way (see above)
-    builder = [f for f in FEATURES if f.engines == _BUILDER]
+    builder = [f for f in FEATURES if "duckdb" in f.engines]
     names = _expanded(builder, windows)
     if customers is True:
         names += customer_columns(CUSTOMERS.columns)
