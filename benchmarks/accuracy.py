@@ -100,6 +100,15 @@ METRICS: Final = (
     "purchases_total_error",
     "spend_total_error",
 )
+# The full training path of issue 18 (every customer, every quiet customer-period, float64), set
+# beside the lean defaults by --full-path.
+FULL_PATH: Final = {
+    "max_training_customers": None,
+    "timing_max_rows": 5_000_000,
+    "training_float32": False,
+}
+# --full-path's verdict: the lean path's metric within this of the full path's, or better.
+LEAN_TOLERANCE: Final = 0.003
 SIM_CUSTOMERS: Final = 20_000
 SIM_CUSTOMERS_QUICK: Final = 5_000
 SIM_SEED: Final = 7
@@ -142,6 +151,8 @@ class WindowResult:
     train_seconds: float = math.nan
     retain_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    full_metrics: dict[str, float] | None = None
+    full_seconds: float = math.nan
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -404,17 +415,21 @@ def naive_scores(
 
 
 def retain_scores(
-    transactions: pd.DataFrame, as_of: pd.Timestamp, horizon: int, customers: pd.Series
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    horizon: int,
+    customers: pd.Series,
+    params: dict[str, Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
-    """Fit retain with its defaults (timed), score, and read the survival curve behind its
-    days_to_next_purchase."""
+    """Fit retain with its defaults (or ``params``; timed), score, and read the survival curve
+    behind its days_to_next_purchase."""
     from retain.models.choice import timing_score
     from retain.models.retention import RetentionModel
 
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        model = RetentionModel(horizon).fit(transactions, as_of)
+        model = RetentionModel(horizon, **(params or {})).fit(transactions, as_of)
     seconds = time.perf_counter() - started
     for warning in caught:
         print(f"retain warned: {warning.message}", file=sys.stderr)
@@ -485,7 +500,9 @@ def judge(scores: dict[str, np.ndarray], labels: pd.DataFrame, horizon: int) -> 
     }
 
 
-def run_window(window: Window, quick: bool, cache: dict[str, pd.DataFrame]) -> WindowResult:
+def run_window(
+    window: Window, quick: bool, cache: dict[str, pd.DataFrame], full_path: bool = False
+) -> WindowResult:
     from retain.features import FeatureBuilder, to_cutoff
     from retain.models.training import up_to
 
@@ -543,6 +560,11 @@ def run_window(window: Window, quick: bool, cache: dict[str, pd.DataFrame]) -> W
     for name in CONTENDERS:
         if name in contenders:
             result.metrics[name] = judge(contenders[name], labels, horizon)
+    if full_path and "retain" in contenders:
+        full, result.full_seconds, _ = retain_scores(
+            transactions, as_of, horizon, features["customer_id"], FULL_PATH
+        )
+        result.full_metrics = judge(full, labels, horizon)
     if "retain" in contenders:
         unknown = int((contenders["retain"]["timing"] < -horizon).sum())
         result.notes.append(
@@ -594,6 +616,47 @@ def rows_of(results: list[WindowResult]) -> list[dict[str, Any]]:
         if result.retain_error is not None:
             rows.append({"window": label, "metric": "retain_error", "retain": result.retain_error, "bgnbd": "", "naive": "", "best": ""})  # fmt: skip
     return rows
+
+
+def lean_within(metric: str, lean: float, full: float) -> bool:
+    """Whether the lean path's value is within LEAN_TOLERANCE of the full path's, or better."""
+    if metric.endswith("total_error"):
+        return abs(lean) <= abs(full) + LEAN_TOLERANCE
+    if metric == "integrated_brier":
+        return lean <= full + LEAN_TOLERANCE
+    return lean >= full - LEAN_TOLERANCE
+
+
+def lean_lines(results: list[WindowResult]) -> list[str]:
+    """The lean path (the defaults) beside the full path, window by window (--full-path)."""
+    lines = [
+        "| window | metric | lean (defaults) | full path | lean - full | within "
+        f"{LEAN_TOLERANCE} or better |",
+        "|---|---|---|---|---|---|",
+    ]
+    failed = 0
+    for result in results:
+        if result.full_metrics is None:
+            continue
+        w = result.window
+        label = f"{w.name} ({w.as_of}, {w.horizon_days} d)"
+        for metric in METRICS:
+            lean = result.metrics["retain"][metric]
+            full = result.full_metrics[metric]
+            if math.isnan(lean) or math.isnan(full):
+                continue
+            ok = lean_within(metric, lean, full)
+            failed += not ok
+            lines.append(
+                f"| {label} | {metric} | {lean:.4f} | {full:.4f} | {lean - full:+.4f} | "
+                f"{'yes' if ok else 'NO'} |"
+            )
+            label = ""
+        lines.append(
+            f"|  | train_seconds | {result.train_seconds:.1f} | {result.full_seconds:.1f} | | |"
+        )
+    verdict = "PASS" if failed == 0 else f"FAIL ({failed} metric(s) outside)"
+    return [*lines, "", f"lean path within {LEAN_TOLERANCE} of the full path or better: {verdict}"]
 
 
 def text_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -663,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"simulate {SIM_CUSTOMERS_QUICK:,} customers instead of {SIM_CUSTOMERS:,}",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV and markdown")
+    parser.add_argument(
+        "--full-path",
+        action="store_true",
+        help="also fit retain's full training path (no customer sample, every quiet "
+        "customer-period, float64) and print it beside the lean defaults (issue 18)",
+    )
     args = parser.parse_args(argv)
     wanted = [n.strip() for n in args.windows.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in names]
@@ -678,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[{window.name}] as of {window.as_of}, {window.horizon_days} days ...", flush=True)
         window_started = time.perf_counter()
-        result = run_window(window, args.quick, cache)
+        result = run_window(window, args.quick, cache, args.full_path)
         results.append(result)
         status = f"retain failed ({result.retain_error})" if result.retain_error else "ok"
         print(f"  {status}; {time.perf_counter() - window_started:.0f}s", flush=True)
@@ -694,6 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"{r.window.name}: {note}" for r in results for note in r.notes]
     print()
     print("\n".join([*header, "", *text_lines(rows), "", "notes:", *notes]))
+    lean = lean_lines(results) if args.full_path else []
+    if lean:
+        print("\nlean path (the defaults) beside the full path:\n" + "\n".join(lean))
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"accuracy-{commit}{'-dirty' if dirty else ''}"
@@ -712,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *(f"- {note}" for note in notes),
         "",
+        *(["## Lean path beside the full path (issue 18)", "", *lean, ""] if lean else []),
     ]
     (args.out / f"{stem}.md").write_text("\n".join(markdown))
     print(f"\nwritten: {args.out / stem}.csv and .md")

@@ -265,6 +265,22 @@ def test_subsampled_fit_stays_calibrated(small: pd.DataFrame) -> None:
     assert abs(shift) < 0.025  # measured 0.013
 
 
+def test_a_float32_fit_matches_the_float64_fit(small: pd.DataFrame) -> None:
+    """The lean path's float32 features (issue 18): LightGBM bins them as it bins float64, so the
+    hazards barely move."""
+    full = fit(small)
+    lean = TimingModel(HORIZON, **FAST).fit(
+        features(small).astype("float32"),
+        small["days_to_next_purchase"],
+        small["purchased"],
+        cutoff=small["cutoff"],
+    )
+    X = features(small)
+    np.testing.assert_allclose(
+        lean.predict_cdf(X, [30, 90]), full.predict_cdf(X, [30, 90]), atol=0.01
+    )
+
+
 def test_pickle_round_trip_in_a_fresh_process(
     model: TimingModel, tables: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:

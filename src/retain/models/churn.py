@@ -61,6 +61,7 @@ class ChurnModel(_LGBMEstimator):
 
     _objective: ClassVar[str] = "binary"
     _label: ClassVar[str] = "churned"
+    _held_out_predictions: ClassVar[bool] = True  # the isotonic calibration's material
 
     calibrator_: IsotonicRegression | None
     churn_rate_: float

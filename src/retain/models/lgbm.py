@@ -134,7 +134,11 @@ def check_features(X: object, *, min_rows: int = 1) -> pd.DataFrame:
     if len(X) < min_rows:
         raise RetainInputError(f"X has {len(X)} rows: at least {min_rows} examples are needed")
     # Scoring passes float64 tables already: casting them again costs a copy per column block.
-    already = all(dtype == np.float64 for dtype in X.dtypes)
+    # A table of float32 columns stays float32: a large training table, half the memory (see
+    # RetentionModel's training_float32).
+    already = all(dtype == np.float64 for dtype in X.dtypes) or all(
+        dtype == np.float32 for dtype in X.dtypes
+    )
     frame = (X if already else X.astype("float64")).set_axis(pd.Index(names), axis=1)
     _check_finite(frame)
     return frame
@@ -262,6 +266,7 @@ def fit_booster(
     early_stopping_rounds: int = 50,
     feature_names: Sequence[str] | None = None,
     init_score: np.ndarray | None = None,
+    held_out_predictions: bool = True,
 ) -> BoosterFit:
     """Train a LightGBM booster with early stopping on held-out rows, then refit on all rows.
 
@@ -276,8 +281,12 @@ def fit_booster(
     ``init_score`` is a per-row offset on the raw (link) scale that boosting starts from, e.g. a
     baseline model's log-odds; the booster then learns only the correction, and its raw output
     must be added to the same offset when predicting (``valid_pred`` already includes it).
+
+    ``held_out_predictions=False`` leaves ``valid_pred`` None: predicting the held-out rows is a
+    pass over them with every tree, which only the churn model's calibration reads. Float32
+    features are trained on as they are (LightGBM bins them; half the memory of float64).
     """
-    data = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
+    data = _training_matrix(X)
     names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else feature_names
     n_rows = data.shape[0]
     merged = default_params(n_rows) | dict(params or {}) | {"objective": objective}
@@ -306,7 +315,9 @@ def fit_booster(
     best_iteration = max(1, int(stopper.best_iteration or stopper.current_iteration()))
     scores = stopper.best_score.get("holdout", {})
     metric, best_score = next(iter(scores.items()), (None, None))
-    if init_score is None:
+    if not held_out_predictions:
+        valid_pred = None
+    elif init_score is None:
         valid_pred = np.asarray(stopper.predict(data[valid], num_iteration=best_iteration))
     else:
         raw = stopper.predict(data[valid], num_iteration=best_iteration, raw_score=True)
@@ -320,6 +331,14 @@ def fit_booster(
         metric,
         None if best_score is None else float(best_score),
     )
+
+
+def _training_matrix(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """The features as one float32 or float64 matrix (float64 unless all are float32)."""
+    values = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
+    if values.dtype in (np.float32, np.float64):
+        return values
+    return values.astype(np.float64)
 
 
 def _checked_holdout(valid: np.ndarray | None, n_rows: int, seed: int) -> np.ndarray:
@@ -458,6 +477,9 @@ class _LGBMEstimator(BaseEstimator):
 
     _objective: ClassVar[str]
     _label: ClassVar[str]
+    # Whether fitting keeps the early-stopping booster's predictions on the held-out rows
+    # (``BoosterFit.valid_pred``): only a model that calibrates on them needs the extra pass.
+    _held_out_predictions: ClassVar[bool] = False
 
     n_estimators: int
     learning_rate: float
@@ -520,6 +542,7 @@ class _LGBMEstimator(BaseEstimator):
             early_stopping_rounds=int(self.early_stopping_rounds or 0),
             feature_names=feature_names,
             init_score=init_score,
+            held_out_predictions=self._held_out_predictions,
         )
         self.booster_ = result.booster
         self.best_iteration_ = result.best_iteration

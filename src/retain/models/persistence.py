@@ -148,6 +148,8 @@ _SETTINGS: Final = (
     "choose_outputs",
     "calibrate_churn",
     "max_training_customers",
+    "timing_max_rows",
+    "training_float32",
     "random_state",
     "n_jobs",
 )

@@ -273,6 +273,14 @@ class _Boosters:
     feature_names: list[str]
 
 
+@dataclass(frozen=True)
+class _TrainingPath:
+    """How the boosters are trained: the lean path's choices (see RetentionModel)."""
+
+    float32: bool
+    timing_max_rows: int
+
+
 def _fit_boosters(
     table: pd.DataFrame,
     hazards: np.ndarray,
@@ -280,14 +288,16 @@ def _fit_boosters(
     feature_names: list[str],
     common: dict[str, Any],
     settings: Mapping[str, str] | None = None,
+    path: _TrainingPath = _TrainingPath(float32=False, timing_max_rows=5_000_000),
 ) -> _Boosters:
     """Fit the churn, timing and value models on a training table (with its BTYD columns);
     ``settings`` names each booster's entry of :data:`BOOSTER_SETTINGS` (default: "default")."""
-    X = table[feature_names].astype("float64")
+    X = table[feature_names].astype("float32" if path.float32 else "float64")
     cutoff = table["cutoff"]
 
     def kwargs(booster: str) -> dict[str, Any]:
-        return common | BOOSTER_SETTINGS[(settings or {}).get(booster, "default")]
+        found = common | BOOSTER_SETTINGS[(settings or {}).get(booster, "default")]
+        return found | {"max_rows": path.timing_max_rows} if booster == "timing" else found
 
     churn = ChurnModel(**kwargs("churn")).fit(
         X, table["churned"], cutoff=cutoff, base_probability=table["btyd_p_no_purchase"]
@@ -393,6 +403,18 @@ class RetentionModel:
         (Online Retail II as of 2011-06-09, calibrated on the post-Christmas 2010-12-08 horizon:
         Brier 0.245 calibrated against 0.186 raw; CDNOW: 0.1297 either way). LightGBM's log-loss
         fit on every cutoff is the better-calibrated score until calibration spans all cutoffs.
+    timing_max_rows:
+        Most rows the timing model trains on (one per customer, cutoff and week at risk): above
+        it, the quiet customer-periods are subsampled and reweighted (:class:`~.timing.
+        TimingModel`'s ``max_rows``). Past a million or so rows the hazards barely move while
+        the fit's time grows with them: 250,000 simulated examples expand to 3 million rows, 75
+        quiet ones per purchase. Small histories never reach it: the subsampling's variance
+        shows on a few thousand customers.
+    training_float32:
+        Train the boosters on float32 features (half the memory; LightGBM bins them anyway).
+        With ``max_training_customers`` and ``timing_max_rows``, the lean path of a large fit;
+        ``benchmarks/accuracy.py --full-path`` fits the full path (``None``, 5,000,000, False)
+        beside it on every window.
     max_training_customers:
         Most customers the training table is built for. A history with more customers with a
         purchase by ``as_of`` trains on a seeded sample of about this many (by a hash of the id:
@@ -425,6 +447,8 @@ class RetentionModel:
         choose_outputs: bool = True,
         calibrate_churn: bool = False,
         max_training_customers: int | None = 200_000,
+        timing_max_rows: int = 1_500_000,
+        training_float32: bool = True,
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -439,6 +463,8 @@ class RetentionModel:
         self.choose_outputs = choose_outputs
         self.calibrate_churn = calibrate_churn
         self.max_training_customers = max_training_customers
+        self.timing_max_rows = timing_max_rows
+        self.training_float32 = training_float32
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -543,6 +569,7 @@ class RetentionModel:
                     self.feature_names_,
                     self._common(),
                     self.booster_settings_,
+                    self._path(),
                 )
             except RetainInputError as error:  # too little signal in a short history
                 self.fallback_ = f"the LightGBM models cannot be fitted ({error})"
@@ -559,6 +586,9 @@ class RetentionModel:
 
     def _common(self) -> dict[str, Any]:
         return {"random_state": self.random_state, "n_jobs": self.n_jobs}
+
+    def _path(self) -> _TrainingPath:
+        return _TrainingPath(self.training_float32, self.timing_max_rows)
 
     def _set_boosters(self, boosters: _Boosters | None) -> None:
         self.churn_ = None if boosters is None else boosters.churn
@@ -642,6 +672,7 @@ class RetentionModel:
                     self.feature_names_,
                     self._common(),
                     dict.fromkeys(BOOSTERS, name),
+                    self._path(),
                 )
             except RetainInputError as error:
                 reason = str(error)

@@ -131,7 +131,8 @@ class TimingModel(_LGBMEstimator):
         Most expanded rows to train on. Above it, rows with target 0 (the bulk of them) are
         subsampled at a common rate ``r`` and the kept ones get weight ``1 / r``, so the weighted
         likelihood, and therefore the fitted hazards, stay unbiased. Every row with a purchase is
-        kept. The default (5 million rows of about 60 features) needs some 2.5 GB.
+        kept. The default (5 million rows of about 60 features) needs some 2.5 GB in float64,
+        half in float32.
     Other parameters as :class:`~retain.models.churn.ChurnModel`.
 
     Fitted attributes: ``booster_`` (features + ``bin_start`` -> hazard), ``bin_edges_``
@@ -227,8 +228,10 @@ class TimingModel(_LGBMEstimator):
         self.offset_ = base is not None
         valid, split = holdout_mask(stamps, n, random_state=self.random_state)
         example, bin_index, target, row_weight = self._expand(days, event, weights, edges)
-        data = np.empty((example.size, self.n_features_in_ + 1), dtype=np.float64)
         values = frame.to_numpy()
+        # float32 in, float32 out (see RetentionModel's training_float32): the expanded matrix is
+        # the largest object of a fit.
+        data = np.empty((example.size, self.n_features_in_ + 1), dtype=values.dtype)
         for k in range(self.n_bins_):  # bin by bin: no second full-size copy of the rows
             rows = np.flatnonzero(bin_index == k)
             if rows.size:
