@@ -32,9 +32,10 @@ Afterwards a separate process checks that retain's frequency, recency and T equa
 customer (and lifetimes' on the customers it ran on); a disagreement exits with status 1. The data
 has no refunds, so "purchase" means the same to all three.
 
-Targets (from the project's issue, on a 2-core machine): the full table in at most 3x the DuckDB
-RFM-only time, at least 5x faster than lifetimes' RFM-only, peak memory under 8 GB. Missing a target
-prints FAIL but still exits 0: this is a report, not a test.
+Targets (from the project's issues, on a 2-core machine): the full table in at most 5x the DuckDB
+RFM-only time (issue 18, item 4; the first issue asked for 3x), at least 5x faster than
+lifetimes' RFM-only, peak memory under 8 GB. Missing a target prints FAIL but still exits 0: this
+is a report, not a test.
 
 How to run
 ----------
@@ -87,7 +88,7 @@ LIFETIMES_BUDGET_S: Final = 600.0
 LIFETIMES_SAFETY: Final = 3.0
 REPEAT: Final = 3
 
-MAX_VS_DUCKDB: Final = 3.0
+MAX_VS_DUCKDB: Final = 5.0  # issue 18, item 4 (the first issue asked for 3)
 MIN_VS_LIFETIMES: Final = 5.0
 MAX_PEAK_GB: Final = 8.0
 
@@ -99,6 +100,7 @@ RFM: Final = ["frequency", "recency", "T"]
 
 def _child_retain(spec: dict[str, Any]) -> dict[str, Any]:
     """Read + validate the file, then the full feature table with RFM segments."""
+    import numba  # noqa: F401  (build_features imports it for large tables: before the clock)
     import pyarrow.parquet  # noqa: F401  (pandas imports it on the first read: before the clock)
 
     from retain.data.columns import ColumnMapping

@@ -60,6 +60,7 @@ ROW = np.dtype(
     align=True,
 )
 HAS_ORDER, HAS_PRODUCT, HAS_CATEGORY, DISCOUNTED = 1, 2, 4, 8
+_N_HEAD, _N_TAIL = len(HEAD), len(TAIL)
 
 
 @_parallel
@@ -239,8 +240,8 @@ def _gap_statistics(purchase_days, n, gaps):
     for k in range(n_gaps):
         squares += (gaps[k] - mean) ** 2
     std = np.sqrt(squares / (n_gaps - 1)) if n_gaps > 1 else np.nan
-    ordered = np.sort(gaps[:n_gaps])
-    median = (ordered[(n_gaps - 1) // 2] + ordered[n_gaps // 2]) / 2
+    gaps[:n_gaps].sort()
+    median = (gaps[(n_gaps - 1) // 2] + gaps[n_gaps // 2]) / 2
     return median, std
 
 
@@ -254,7 +255,9 @@ def customer_features(starts, packed, columns, cut, windows, trend_days, n_colum
     customer and day (the SQL's ``days`` table) the rows give net, gross and refunded amounts,
     purchase rows, hours, discounted rows and orders; per customer the days give the rest."""
     n_customers = starts.shape[0] - 1
-    out = np.full((n_columns, n_customers), np.nan)
+    out = np.empty((n_columns, n_customers))  # a customer without a row is dropped: no fill
+    n_features = _N_HEAD + 2 * windows.shape[0] + _N_TAIL
+    out[n_features:] = np.nan  # the event columns, unknown without an events table
     kept = np.zeros(n_customers, dtype=np.bool_)
     blocks = 64
     size = (n_customers + blocks - 1) // blocks
@@ -264,11 +267,13 @@ def customer_features(starts, packed, columns, cut, windows, trend_days, n_colum
         for c in range(first, last):
             most = max(most, starts[c + 1] - starts[c])
         buffers = (
-            np.empty(most, dtype=np.uint64),
-            np.empty(most, dtype=np.uint64),
-            np.empty(most, dtype=np.uint64),
-            np.empty(most, dtype=np.int64),
-            np.empty(most, dtype=np.float64),
+            np.empty(most, dtype=np.uint64),  # the order ids of a day
+            np.empty(most, dtype=np.uint64),  # the products of the customer
+            np.empty(most, dtype=np.uint64),  # the categories of the customer
+            np.empty(most, dtype=np.int64),  # the purchase days
+            np.empty(most, dtype=np.float64),  # the gaps between them
+            np.empty(windows.shape[0], dtype=np.int64),  # orders per window
+            np.empty(windows.shape[0], dtype=np.float64),  # spend per window
         )
         for c in range(first, last):
             if starts[c + 1] > starts[c]:
@@ -278,67 +283,72 @@ def customer_features(starts, packed, columns, cut, windows, trend_days, n_colum
 
 
 @_jit
+def _one_day(rows, i, has_order, day_orders, products, categories, n_products, n_categories):
+    """The customer-day starting at row ``i`` (a row of the SQL's ``days`` table): where the next
+    day starts, the day, net, gross and refunded amounts, purchase hours, purchase rows,
+    discounted rows and orders; the day's products and categories are appended to the
+    customer's (their counts returned)."""
+    end = rows.shape[0]
+    day = rows[i].stamp // DAY
+    net = gross = refunded = hours = 0.0
+    day_rows = discounted = n_ids = without_id = 0
+    while i < end and rows[i].stamp // DAY == day:
+        row = rows[i]
+        i += 1
+        x = row.amount
+        net += x
+        if not x >= 0:  # a refund or return: never a purchase
+            refunded -= x
+            continue
+        gross += x
+        day_rows += 1
+        within = row.stamp - day * DAY
+        hours += within // HOUR + (within % HOUR // MINUTE) / 60.0
+        flags = row.flags
+        if flags & DISCOUNTED:
+            discounted += 1
+        if flags & HAS_ORDER:
+            day_orders[n_ids] = row.order
+            n_ids += 1
+        else:
+            without_id += 1  # an order of its own
+        if flags & HAS_PRODUCT:
+            products[n_products] = row.product
+            n_products += 1
+        if flags & HAS_CATEGORY:
+            categories[n_categories] = row.category
+            n_categories += 1
+    orders = _distinct(day_orders, n_ids) + without_id if has_order else day_rows
+    day_tally = (net, gross, refunded, hours)
+    return i, day, day_tally, day_rows, discounted, orders, n_products, n_categories
+
+
+@_jit
 def _one_customer(rows, columns, cut, windows, trend_days, buffers, out):
     """One customer's features into ``out``; False when the customer has no purchase day."""
-    day_orders, products, categories, purchase_day, gaps = buffers
-    has_order, has_product, has_category, has_discount = (
-        columns[0],
-        columns[1],
-        columns[2],
-        columns[3],
-    )
-    n_windows = windows.shape[0]
-    window_orders = np.zeros(n_windows, dtype=np.int64)
-    window_spend = np.zeros(n_windows)
-    n_purchase_days = 0
-    first_day = last_day = 0
+    day_orders, products, categories, purchase_day, gaps, window_orders, window_spend = buffers
+    window_orders[:] = 0
+    window_spend[:] = 0.0
+    n_purchase_days = first_day = last_day = 0
     purchase_day_net = first_day_net = 0.0
     orders_total = purchase_rows = discounted_rows = weekend_days = 0
     spend_total = gross_total = refund_total = hour_total = 0.0
     gross_recent = gross_prior = 0.0
-    ly_30 = ly_90 = 0
-    n_products = n_categories = 0
-    i, end = 0, rows.shape[0]
-    while i < end:  # one customer-day per turn
-        day = rows[i].stamp // DAY
-        net = gross = refunded = hours = 0.0
-        day_rows = day_discounted = n_ids = without_id = 0
-        while i < end and rows[i].stamp // DAY == day:
-            row = rows[i]
-            i += 1
-            x = row.amount
-            net += x
-            if not x >= 0:  # a refund or return: never a purchase
-                refunded -= x
-                continue
-            gross += x
-            day_rows += 1
-            within = row.stamp - day * DAY
-            hours += within // HOUR + (within % HOUR // MINUTE) / 60.0
-            flags = row.flags
-            if flags & DISCOUNTED:
-                day_discounted += 1
-            if has_order:
-                if flags & HAS_ORDER:
-                    day_orders[n_ids] = row.order
-                    n_ids += 1
-                else:
-                    without_id += 1
-            if flags & HAS_PRODUCT:
-                products[n_products] = row.product
-                n_products += 1
-            if flags & HAS_CATEGORY:
-                categories[n_categories] = row.category
-                n_categories += 1
-        orders = _distinct(day_orders, n_ids) + without_id if has_order else day_rows
+    ly_30 = ly_90 = n_products = n_categories = 0
+    i = 0
+    while i < rows.shape[0]:
+        i, day, tally, day_rows, discounted, orders, n_products, n_categories = _one_day(
+            rows, i, columns[0], day_orders, products, categories, n_products, n_categories
+        )
+        net, gross, refunded, hours = tally
         orders_total += orders
         spend_total += net
         gross_total += gross
         refund_total += refunded
         hour_total += hours
         purchase_rows += day_rows
-        discounted_rows += day_discounted
-        for w in range(n_windows):
+        discounted_rows += discounted
+        for w in range(windows.shape[0]):
             if day > cut - windows[w]:
                 window_orders[w] += orders
                 window_spend[w] += net
@@ -366,7 +376,7 @@ def _one_customer(rows, columns, cut, windows, trend_days, buffers, out):
     median, std = _gap_statistics(purchase_day, n_purchase_days, gaps)
     since_last = float(cut - last_day)
     both = gross_recent + gross_prior
-    values = (
+    head = (
         float(repeats),
         float(last_day - first_day),
         float(cut - first_day),
@@ -385,18 +395,29 @@ def _one_customer(rows, columns, cut, windows, trend_days, buffers, out):
         refund_total / gross_total if gross_total != 0 else 0.0,
         weekend_days / n_purchase_days,
     )
-    for k in range(len(values)):
-        out[k] = _rounded(values[k])
-    at = len(values)
-    for w in range(n_windows):
+    year_old = cut - first_day >= 365
+    tail = (
+        float(ly_30) if year_old else np.nan,
+        float(ly_90) if year_old else np.nan,
+        float(_distinct(products, n_products)) if columns[1] else np.nan,
+        float(_distinct(categories, n_categories)) if columns[2] else np.nan,
+        discounted_rows / purchase_rows if columns[3] else np.nan,
+        hour_total / purchase_rows,
+    )
+    _write(out, head, window_orders, window_spend, tail)
+    return True
+
+
+@_jit
+def _write(out, head, window_orders, window_spend, tail):
+    """A customer's column of the feature table, rounded as the SQL's (``HEAD``, windows,
+    ``TAIL``)."""
+    for k in range(len(head)):
+        out[k] = _rounded(head[k])
+    at = len(head)
+    for w in range(window_orders.shape[0]):
         out[at + 2 * w] = float(window_orders[w])
         out[at + 2 * w + 1] = _rounded(window_spend[w])
-    at += 2 * n_windows
-    year_old = cut - first_day >= 365
-    out[at] = float(ly_30) if year_old else np.nan
-    out[at + 1] = float(ly_90) if year_old else np.nan
-    out[at + 2] = float(_distinct(products, n_products)) if has_product else np.nan
-    out[at + 3] = float(_distinct(categories, n_categories)) if has_category else np.nan
-    out[at + 4] = _rounded(discounted_rows / purchase_rows) if has_discount else np.nan
-    out[at + 5] = _rounded(hour_total / purchase_rows)
-    return True
+    at += 2 * window_orders.shape[0]
+    for k in range(len(tail)):
+        out[at + k] = _rounded(tail[k])
