@@ -446,7 +446,7 @@ class RetentionModel:
         penalizer_coef: float = 0.001,
         choose_outputs: bool = True,
         calibrate_churn: bool = False,
-        max_training_customers: int | None = 200_000,
+        max_training_customers: int | None = 100_000,
         timing_max_rows: int = 1_500_000,
         training_float32: bool = True,
         random_state: int = 0,
@@ -488,8 +488,44 @@ class RetentionModel:
         if history.empty:
             raise RetainInputError(f"training: no transactions on or before {day:%Y-%m-%d}")
         events = up_to(events, day)
-        sample = self._sample(history)
+        purchases = history["amount"].to_numpy() >= 0
+        buyers = int(pd.unique(history["customer_id"].to_numpy()[purchases]).size)
+        sample = self.plan_fit(history, day, buyers)
         learn = _SampledInputs.of(history, events, customers, sample)
+        training = (
+            training_table(
+                learn.transactions,
+                self.cutoffs_,
+                self.training_horizon_,
+                as_of=day,
+                events=learn.events,
+                customers=learn.customers,
+                builder=self.builder_,
+            )
+            if self.cutoffs_
+            else pd.DataFrame(columns=["cutoff", "churned"])
+        )
+        now = self.builder_.build(history, day, events=events, customers=customers)
+        return self.fit_tables(training, now, learn.rows_of(now))
+
+    def plan_fit(self, history: pd.DataFrame, as_of: DateLike, customers: int) -> CustomerSample:
+        """The first step of :meth:`fit`: the training plan from the history's first day
+        (``history`` needs only its ``timestamp`` column: an engine may pass one row holding the
+        earliest), and the rule of the customer sample for ``customers`` customers with a
+        purchase. Sets ``plan_``, ``cutoffs_``, ``training_horizon_``, ``fallback_``,
+        ``training_sample_`` and the feature builder; returns the sample rule.
+
+        An engine that builds the tables itself (Spark) then builds, for the sampled customers,
+        the features and labels at every one of ``cutoffs_`` over ``training_horizon_`` days, and
+        hands them to :meth:`fit_tables`."""
+        day = to_cutoff(as_of)
+        if self.max_training_customers is not None and self.max_training_customers < MIN_EXAMPLES:
+            raise RetainInputError(
+                f"max_training_customers must be at least {MIN_EXAMPLES}, not "
+                f"{self.max_training_customers}"
+            )
+        sample = customer_sample(customers, self.max_training_customers, self.random_state)
+        self.training_sample_ = sample.as_params()
         self.builder_ = FeatureBuilder(windows=self.windows)
         self.plan_ = plan_training(
             history,
@@ -504,43 +540,42 @@ class RetentionModel:
         self.as_of_ = day
         self.fallback_: str | None = None if self.cutoffs_ else self.plan_.notes[-1]
         self.training_horizon_ = self.plan_.horizon_days if self.cutoffs_ else self.horizon_days
+        return sample
+
+    def fit_tables(
+        self, training: pd.DataFrame, population: pd.DataFrame, now: pd.DataFrame
+    ) -> Self:
+        """The second step of :meth:`fit`, from tables made by the feature builder.
+
+        ``training``: the sampled customers' features and labels at every cutoff of the plan,
+        stacked, ordered by cutoff then customer id (:func:`~.training.training_table`);
+        ``population``: every customer's features at ``as_of`` (the BTYD models kept for scoring
+        and the segments are fitted on it: only ``frequency``, ``recency``, ``T``,
+        ``monetary_value``, ``days_since_last_purchase`` and ``spend_total`` are read); ``now``: the sampled customers' features at ``as_of`` (the
+        level of the values and the drift reference). Without a sample, ``now`` is
+        ``population``.
+        """
+        if not hasattr(self, "plan_"):
+            raise NotFittedError("fit_tables follows plan_fit: call plan_fit first")
         not_converged: dict[str, list[ConvergenceWarning]] = {}
-        table, hazards = self._training_table(
-            learn.transactions, learn.events, learn.customers, not_converged
-        )
+        table, hazards = self._with_btyd_at_cutoffs(training, not_converged)
         if self.fallback_ is None:
             self.fallback_ = _why_no_boosters(table)
-        now = self.builder_.build(history, day, events=events, customers=customers)
-        with convergence_noted(not_converged, f"{day:%Y-%m-%d}"):
-            self.btyd_ = BTYDFeatures(self.training_horizon_, self.penalizer_coef).fit(now)
+        with convergence_noted(not_converged, f"{self.as_of_:%Y-%m-%d}"):
+            self.btyd_ = BTYDFeatures(self.training_horizon_, self.penalizer_coef).fit(population)
         warn_not_converged(
             not_converged,
             f"BTYD features, {len(not_converged)} of {len(self.cutoffs_) + 1} fits",
             "their columns use the best parameters found.",
         )
-        self.segmenter_ = RFMSegmenter().fit(now)
+        self.segmenter_ = RFMSegmenter().fit(population)
         self._fit_outputs(table, hazards)
         # The level and the drift reference are sums and shares over the population at as_of:
         # the sample estimates them for a fraction of the scoring.
-        now = self.complete_features(learn.rows_of(now))
+        now = self.complete_features(now)
         self._fit_levels(table, now)
         self._fit_drift_profile(now)
         return self
-
-    def _sample(self, history: pd.DataFrame) -> CustomerSample:
-        """The rule of the customers the training table is built for (``training_sample_``)."""
-        if self.max_training_customers is not None and self.max_training_customers < MIN_EXAMPLES:
-            raise RetainInputError(
-                f"max_training_customers must be at least {MIN_EXAMPLES}, not "
-                f"{self.max_training_customers}"
-            )
-        purchases = history["amount"].to_numpy() >= 0
-        buyers = history["customer_id"].to_numpy()[purchases]
-        sample = customer_sample(
-            int(pd.unique(buyers).size), self.max_training_customers, self.random_state
-        )
-        self.training_sample_ = sample.as_params()
-        return sample
 
     def _fit_outputs(self, table: pd.DataFrame, hazards: np.ndarray) -> None:
         """Choose each output's model and fit the boosters on the training table; without
@@ -596,29 +631,17 @@ class RetentionModel:
         self.spend_ = None if boosters is None else boosters.spend
         self.purchases_ = None if boosters is None else boosters.purchases
 
-    def _training_table(
-        self,
-        history: pd.DataFrame,
-        events: pd.DataFrame | None,
-        customers: pd.DataFrame | None,
-        not_converged: dict[str, list[ConvergenceWarning]],
+    def _with_btyd_at_cutoffs(
+        self, training: pd.DataFrame, not_converged: dict[str, list[ConvergenceWarning]]
     ) -> tuple[pd.DataFrame, np.ndarray]:
-        """Features, BTYD columns and labels at every cutoff, and BG/NBD's hazards per bin."""
+        """The training table with each cutoff's BTYD columns (BTYD fitted on that cutoff's
+        customers), and BG/NBD's hazards per bin."""
         if not self.cutoffs_:
             return pd.DataFrame(columns=["cutoff", "churned"]), np.empty((0, 0))
         horizon = self.training_horizon_
-        table = training_table(
-            history,
-            self.cutoffs_,
-            horizon,
-            as_of=self.as_of_,
-            events=events,
-            customers=customers,
-            builder=self.builder_,
-        )
         edges = bin_edges(horizon, TimingModel(horizon).bin_days)
         parts, hazards = [], []
-        for cutoff_day, group in table.groupby("cutoff", sort=True):
+        for cutoff_day, group in training.groupby("cutoff", sort=True):
             with convergence_noted(not_converged, f"{cutoff_day:%Y-%m-%d}"):
                 btyd = BTYDFeatures(horizon, self.penalizer_coef).fit(group)
             parts.append(self._with_btyd(group, btyd))
