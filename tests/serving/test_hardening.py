@@ -272,6 +272,23 @@ def test_two_thousand_feature_rows_score_as_the_model_scores_their_table(
     assert served["churn_probability"].nunique() > 100
 
 
+def test_a_feature_row_id_written_as_a_decimal_is_the_customer_a_file_would_name(
+    scorer: Scorer, feature_rows: list[dict[str, Any]]
+) -> None:
+    """Finding 9 over HTTP: "12346.0" in a feature row is customer "12346", as in a CSV file, so
+    the answer names the batch scores' id and the two spellings are one customer."""
+    first = feature_rows[0]["customer_id"]
+    rows = [{**feature_rows[0], "customer_id": f"{first}.00"}, feature_rows[1]]
+    answer = scorer.predict_features(_features(rows))
+    assert answer.predictions[0].customer_id == first
+    same = scorer.predict_features(_features(feature_rows[:2]))
+    assert answer.predictions == same.predictions
+    with pytest.raises(RetainInputError, match=r"rows\[1\]\.customer_id: '.+' is also rows\[0\]"):
+        scorer.predict_features(
+            _features([feature_rows[0], {**feature_rows[0], "customer_id": f"{first}.0"}])
+        )
+
+
 def test_the_service_answers_an_unknown_feature_key_with_a_400(
     monkeypatch: pytest.MonkeyPatch, trained: Trained, feature_rows: list[dict[str, Any]]
 ) -> None:
