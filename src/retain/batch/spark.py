@@ -38,7 +38,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import pandas as pd
 
@@ -46,7 +46,6 @@ from retain.batch.chunks import ChunkResult, chunk_of, score_chunk
 from retain.batch.engine import EngineRun, EngineTask, ScoredInputs
 from retain.batch.manifest import InputSummary
 from retain.batch.schema import SCORES_SCHEMA, to_output_frame
-from retain.batch.settings import BatchSettings
 from retain.data.columns import ColumnMapping
 from retain.data.contract import CUSTOMERS, EVENTS, MANIFEST_FILE, TRANSACTIONS
 from retain.data.io import csv_separator
@@ -60,6 +59,7 @@ from retain.data.validation import (
     validate_table,
 )
 from retain.errors import RetainError, RetainInputError
+from retain.jobs.inputs import Inputs
 from retain.models.persistence import model_from_parts, model_to_parts
 from retain.models.retention import RetentionModel
 from retain.models.training import up_to
@@ -107,10 +107,10 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         with timer.stage("start_spark"):
-            spark = _session(settings)
+            spark = _session(settings.spark_master)
         n_partitions = settings.partitions or max(2, 2 * spark.sparkContext.defaultParallelism)
         spark.conf.set("spark.sql.shuffle.partitions", str(n_partitions))
-        frames, mappings = _partitioned(spark, settings, n_partitions)
+        frames, mappings = _partitioned(spark, settings.inputs(), n_partitions)
         parts = model_to_parts(task.model)
         plan = _Plan(
             model=spark.sparkContext.broadcast(parts),
@@ -162,8 +162,9 @@ class SparkEngine:
 # -- the driver's helpers ---------------------------------------------------------------------------
 
 
-def _session(settings: BatchSettings) -> Any:
-    """The Spark session: spark-submit's when there is one, else a new one on the given master."""
+def _session(master: str | None, app: str = "retain score") -> Any:
+    """The Spark session: spark-submit's when there is one, else a new one on ``master``
+    (default ``local[*]``)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
     try:
@@ -173,9 +174,9 @@ def _session(settings: BatchSettings) -> Any:
         raise RetainError(
             "the spark engine needs pyspark: pip install 'retain[spark]' (and Java 17+)"
         ) from error
-    builder = SparkSession.builder.appName("retain score")
-    if settings.spark_master is not None:
-        builder = builder.master(settings.spark_master)
+    builder = SparkSession.builder.appName(app)
+    if master is not None:
+        builder = builder.master(master)
     elif not SparkConf().contains("spark.master"):
         builder = builder.master("local[*]")
     spark = (
@@ -190,7 +191,7 @@ def _session(settings: BatchSettings) -> Any:
 
 
 def _partitioned(
-    spark: Any, settings: BatchSettings, n_partitions: int
+    spark: Any, inputs: Inputs, n_partitions: int
 ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """Each input read by Spark, its columns checked, every row marked with the partition of its
     customer; and the column mapping of every table (empty for a table not given)."""
@@ -198,7 +199,7 @@ def _partitioned(
 
     mappings: dict[str, dict[str, str]] = {name: {} for name in _CONTRACTS}
     frames: dict[str, Any] = {}
-    for name, source, contract in settings.inputs().sources():
+    for name, source, contract in inputs.sources():
         frame = _read(spark, source.path, name)
         mappings[name] = source.columns
         check_columns(frame.columns, contract, source.mapping)
@@ -377,13 +378,18 @@ def _score_alone(plan: _Plan, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _score_with_side(plan: _Plan, raw: pd.DataFrame, side: pd.DataFrame) -> pd.DataFrame:
+    return _score_partition(plan, _with_side(raw, side))
+
+
+def _with_side(raw: pd.DataFrame, side: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A partition's tables by name, from its transactions and its cogrouped side rows."""
     tables = {"transactions": raw}
     if len(side):
         for name in ("events", "customers"):
             rows = side.loc[side[_TABLE] == name]
             if len(rows):
                 tables[name] = rows.drop(columns=_TABLE).dropna(axis=1, how="all")
-    return _score_partition(plan, tables)
+    return tables
 
 
 def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -416,8 +422,16 @@ def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([_as_output(part) for part in parts], ignore_index=True)
 
 
+class _Reading(Protocol):
+    """How a partition reads its rows (a plan's part that :func:`_validated` needs)."""
+
+    columns: dict[str, dict[str, str]]
+    instants: dict[str, list[str]]
+    validation: ValidationOptions
+
+
 def _validated(
-    plan: _Plan, raw: dict[str, pd.DataFrame], summary: dict[str, Any]
+    plan: _Reading, raw: dict[str, pd.DataFrame], summary: dict[str, Any]
 ) -> dict[str, pd.DataFrame]:
     """The partition's frames validated as the local engine validates them; their report counts
     go into ``summary``."""
