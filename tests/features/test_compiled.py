@@ -12,6 +12,7 @@ from tests.helpers import transactions
 
 from retain.data.datasets import Dataset
 from retain.data.synthetic import simulate
+from retain.errors import RetainInputError
 from retain.features import FeatureBuilder, compiled
 from retain.features.in_memory import MAX_ROWS
 
@@ -123,3 +124,11 @@ def test_random_tables(
     same_as_sql(
         transactions_, "2021-06-30", events, builder={"windows": windows, "trend_days": trend_days}
     )
+
+
+def test_a_row_without_a_customer_is_refused_by_name() -> None:
+    tx = transactions([("a", "2021-01-01 10:00", 1.0), ("b", "2021-01-02 10:00", 2.0)])
+    tx.loc[1, "customer_id"] = None
+    with pytest.raises(RetainInputError, match=r"customer_id is missing on 1 rows"):
+        FeatureBuilder(engine="numba").build(tx, "2021-02-01")
+    assert FeatureBuilder()._engine_for(pd.concat([tx] * MAX_ROWS), None) == "duckdb"

@@ -152,30 +152,41 @@ def prefix_words(rows, offsets, data, n_words):
     return words, lengths
 
 
-@_jit
-def pack_rows(customer, n_customers, stamps, end, amount, keys, flags):
-    """The rows before ``end`` as ``ROW`` records grouped by customer code (a counting sort, so
-    stable), and where each customer's rows start (``starts[c]`` to ``starts[c + 1]``).
-    ``keys``: order, product and category keys (columns of a (3, rows) array)."""
-    starts = np.zeros(n_customers + 1, dtype=np.int64)
-    for i in range(customer.shape[0]):
-        if stamps[i] < end:
-            starts[customer[i] + 1] += 1
+@_parallel
+def pack_rows(customer, n_customers, stamps, end, amount, keys, flags, parts):
+    """The rows before ``end`` as ``ROW`` records grouped by customer code, and where each
+    customer's rows start (``starts[c]`` to ``starts[c + 1]``): a counting sort, stable, done by
+    each of ``parts`` threads on its own consecutive part of the rows (its customers' rows go
+    after the previous part's). ``keys``: order, product and category keys (a (3, rows) array)."""
+    n = customer.shape[0]
+    size = (n + parts - 1) // parts
+    at = np.zeros((parts, n_customers), dtype=np.int64)
+    for p in numba.prange(parts):
+        for i in range(p * size, min(n, (p + 1) * size)):
+            if stamps[i] < end:
+                at[p, customer[i]] += 1
+    starts = np.empty(n_customers + 1, dtype=np.int64)
+    total = 0
     for c in range(n_customers):
-        starts[c + 1] += starts[c]
-    at = starts[:-1].copy()
-    packed = np.empty(starts[n_customers], dtype=ROW)
-    for i in range(customer.shape[0]):
-        if stamps[i] < end:
-            c = customer[i]
-            row = packed[at[c]]
-            row.stamp = stamps[i]
-            row.amount = amount[i]
-            row.order = keys[0, i]
-            row.product = keys[1, i]
-            row.category = keys[2, i]
-            row.flags = flags[i]
-            at[c] += 1
+        starts[c] = total
+        for p in range(parts):
+            count = at[p, c]
+            at[p, c] = total
+            total += count
+    starts[n_customers] = total
+    packed = np.empty(total, dtype=ROW)
+    for p in numba.prange(parts):
+        for i in range(p * size, min(n, (p + 1) * size)):
+            if stamps[i] < end:
+                c = customer[i]
+                row = packed[at[p, c]]
+                row.stamp = stamps[i]
+                row.amount = amount[i]
+                row.order = keys[0, i]
+                row.product = keys[1, i]
+                row.category = keys[2, i]
+                row.flags = flags[i]
+                at[p, c] += 1
     return starts, packed
 
 

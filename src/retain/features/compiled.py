@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from retain.errors import RetainInputError
 from retain.features.in_memory import _day_micros, _micros
 from retain.features.in_memory import transaction_features as numpy_features
 
@@ -47,6 +48,12 @@ def transaction_features(
     """The builder's transaction features, ordered by customer_id; ``event_columns`` come as NaN
     (no events table: unknown, not zero)."""
     kernels = _kernels()
+    missing = int(transactions["customer_id"].isna().sum())
+    if missing:  # validation sets such rows aside; the SQL would make them one customer
+        raise RetainInputError(
+            f"features: transactions column customer_id is missing on {missing:,} rows "
+            "(the numba engine needs a customer on every row; validate the table first)"
+        )
     stamps = _micros(transactions["timestamp"])
     code, ids = _customer_codes(transactions["customer_id"])
     n = len(transactions)
@@ -68,6 +75,7 @@ def transaction_features(
         transactions["amount"].to_numpy(dtype="float64"),
         keys,
         flags,
+        max(1, min(kernels.numba.get_num_threads(), 4)),  # a (parts, customers) table of counts
     )
     del keys, flags
     kernels.sort_by_day(starts, packed)
