@@ -443,6 +443,18 @@ CustomersFeaturesOption = Annotated[
 ]
 
 
+EngineOption = Annotated[
+    EngineName, typer.Option(help="local (this machine) or spark (pyspark; see --master).")
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
+]
+PartitionsOption = Annotated[
+    int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
+]
+
+
 @app.command()
 @reading_options(
     "columns", "timezone", "ambiguous_times", "currency", "timestamp_format", "duplicates"
@@ -470,6 +482,9 @@ def train(
     customers: CustomersOption = None,
     customers_columns: CustomersColumnsOption = None,
     customers_features: CustomersFeaturesOption = None,
+    engine: EngineOption = EngineName.local,
+    master: MasterOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Train the RetentionModel on the history up to a day; track and register it in MLflow.
 
@@ -483,11 +498,16 @@ def train(
     The MLflow run records the parameters (the penalizer among them), the column mapping and how
     the file was read (time zone, timestamp format, duplicates), the data, the training plan and
     choices, the holdout metrics beside the baselines (on a shortened holdout, or none, when the
-    history is too short for a whole one: tag `holdout`), and the model."""
+    history is too short for a whole one: tag `holdout`), and the model.
+
+    --engine spark builds the training tables on Spark's customer partitions and fits on this
+    machine (the same model as the local engine's); it needs --no-tracking --out for now."""
     from retain.jobs.train import TrainingOptions, TrainJob
 
     declared = tuple(n.strip() for n in (customers_features or "").split(",") if n.strip())
-    job = TrainJob(
+    job = _build(
+        "train",
+        TrainJob,
         inputs=reading.inputs(
             transactions, customers=customers, customers_columns=customers_columns
         ),
@@ -503,6 +523,9 @@ def train(
             min_history_days=min_history_days,
             customer_features=declared,
         ),
+        engine=engine.value,
+        spark_master=master,
+        partitions=partitions,
     )
     job.run(typer.echo)
 
@@ -513,16 +536,6 @@ ModelOption = Annotated[
         help="A registered model URI (models:/retain@champion, the default) or a model "
         "folder written by `retain train --out`."
     ),
-]
-EngineOption = Annotated[
-    EngineName, typer.Option(help="local (this machine) or spark (pyspark; see --master).")
-]
-MasterOption = Annotated[
-    str | None,
-    typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
-]
-PartitionsOption = Annotated[
-    int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
 ]
 ProgressOption = Annotated[
     bool | None,

@@ -127,6 +127,7 @@ def test_spark_training_fits_the_local_model(
 def test_spark_training_from_the_cli_makes_a_model_that_scores(shop: Shop, tmp_path: Path) -> None:
     trained = run_cli(
         "train",
+        "--transactions",
         shop.transactions,
         "--customers",
         shop.customers,
@@ -153,6 +154,7 @@ def test_spark_training_from_the_cli_makes_a_model_that_scores(shop: Shop, tmp_p
     assert RetentionModel.load(model).cutoffs_
     scored = run_cli(
         "score",
+        "--transactions",
         shop.transactions,
         "--customers",
         shop.customers,
@@ -171,7 +173,9 @@ def test_spark_training_from_the_cli_makes_a_model_that_scores(shop: Shop, tmp_p
 
 
 def test_spark_training_with_tracking_is_a_usage_error(shop: Shop, tmp_path: Path) -> None:
-    done = run_cli("train", shop.transactions, "--as-of", AS_OF, "--engine", "spark", cwd=tmp_path)
+    done = run_cli(
+        "train", "-t", shop.transactions, "--as-of", AS_OF, "--engine", "spark", cwd=tmp_path
+    )
     assert done.returncode != 0
     assert "--no-tracking --out" in done.stderr and "Traceback" not in done.stderr
 
@@ -191,6 +195,7 @@ def test_spark_training_refuses_bad_input_as_scoring_does(shop: Shop, tmp_path: 
     pd.read_parquet(shop.transactions).drop(columns="amount").to_parquet(no_amount, index=False)
     done = run_cli(
         "train",
+        "--transactions",
         no_amount,
         "--as-of",
         AS_OF,

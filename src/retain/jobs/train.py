@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,7 +75,11 @@ class TrainResult(BaseModel):
 class TrainJob(BaseModel):
     """``retain train``: train on ``inputs`` up to ``as_of``; with ``tracking``, judge the model
     on a holdout beside the baselines, log and register it in MLflow; save it to ``out/model``
-    when ``out`` is given (required without tracking)."""
+    when ``out`` is given (required without tracking).
+
+    ``engine="spark"`` builds the training tables on Spark (:mod:`retain.batch.spark_training`)
+    and fits on the driver: the same model as the local engine's. It trains without tracking
+    for now (the holdout and the logged data need the transactions on this machine)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -85,9 +89,16 @@ class TrainJob(BaseModel):
     out: Path | None = None
     tracking: bool = True
     training: TrainingOptions = Field(default_factory=TrainingOptions)
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    """Spark master URL; default ``local[*]`` (or what spark-submit set)."""
+    partitions: int | None = Field(default=None, ge=1)
+    """Spark: customer hash partitions (default: two per core, at least 2)."""
 
     def run(self, log: Callable[[str], None]) -> TrainResult:
         """Train (and track), logging the training plan, the choices and the registration."""
+        if self.engine == "spark":
+            return self._on_spark(log)
         settings = None
         if self.tracking:
             from retain.tracking import TrackingSettings, check_tracking_server
@@ -137,6 +148,41 @@ class TrainJob(BaseModel):
         saved = model.save(self.out / MODEL_FOLDER)
         log(trained_line(model, started) + f" -> {saved}")
         return TrainResult(model=model, saved=saved)
+
+    def _on_spark(self, log: Callable[[str], None]) -> TrainResult:
+        """The training tables built on Spark, the model fitted here and saved to ``out``."""
+        if self.tracking:
+            raise RetainInputError(
+                "train: --engine spark trains without MLflow tracking for now (the holdout and "
+                "the logged data need the transactions on this machine): use --no-tracking --out "
+                "FOLDER, or the local engine for a tracked run"
+            )
+        if self.out is None:
+            raise RetainInputError("--no-tracking needs --out: the model would be saved nowhere")
+        self._check_customer_features()
+        from retain.batch.spark_training import fit_on_spark
+
+        started = time.perf_counter()
+        # The events file is left out as the local engine leaves it out: the same model.
+        inputs = self.inputs.model_copy(update={"events": None})
+        fitted = fit_on_spark(
+            self.training.model(self.horizon_days),
+            inputs,
+            self.as_of,
+            master=self.spark_master,
+            partitions=self.partitions,
+            log=log,
+        )
+        for table, counts in fitted.reports.items():
+            rejected = sum(int(n) for n in counts["quarantined"].values())
+            log(
+                f"{table}: {int(counts['rows_read']):,} rows read, "
+                f"{int(counts['rows_valid']):,} usable, {rejected:,} quarantined"
+            )
+        training_lines(fitted.model, log)
+        saved = fitted.model.save(self.out / MODEL_FOLDER)
+        log(trained_line(fitted.model, started) + f" -> {saved}")
+        return TrainResult(model=fitted.model, saved=saved)
 
     def _check_customer_features(self) -> None:
         declared = self.training.customer_features
