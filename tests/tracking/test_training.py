@@ -73,6 +73,14 @@ def test_the_run_logs_the_configuration_and_the_data(
     assert (params["data_first_day"], params["data_last_day"]) == ("1997-01-01", "1997-12-31")
     assert params["data_content_hash"] == content_hash(history)
     assert params["penalizer_coef"] == "0.001"
+    # The lean training path's settings and what they did (issue 18).
+    assert (params["max_training_customers"], params["timing_max_rows"]) == ("100000", "1500000")
+    assert params["training_float32"] == "True"
+    assert (params["path_training_customers"], params["path_training_sample_rate"]) == ("2357", "1")
+    assert model.timing_ is not None and model.churn_ is not None
+    assert params["path_timing_rows"] == str(model.timing_.n_rows_)
+    assert params["path_timing_subsample_rate"] == "1.0"
+    assert params["path_rounds_churn"] == str(model.churn_.best_iteration_)
 
 
 def test_the_run_records_how_the_files_were_read(tracked: Tracked, tmp_path: Path) -> None:
@@ -166,6 +174,9 @@ def test_the_choice_of_each_output_is_logged(tracked: Tracked, tmp_path: Path) -
     assert record["validation"] == model.validation_
     assert record["plan"]["cutoffs"] == "1997-08-18, 1997-10-02"
     assert record["fallback"] is None
+    assert record["training_path"]["training_customers"] == "2357"
+    assert model.timing_ is not None
+    assert record["training_path"]["rounds_timing"] == model.timing_.best_iteration_
     for output, scores in record["validation_metrics"].items():
         assert scores == pytest.approx(model.choices_[output].scores, nan_ok=True)
 

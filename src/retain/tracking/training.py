@@ -73,6 +73,7 @@ __all__ = [
     "plan_holdout",
     "train_tracked",
     "training_choices",
+    "training_path",
 ]
 
 
@@ -381,7 +382,31 @@ def training_choices(model: RetentionModel) -> dict[str, Any]:
         "validation": dict(model.validation_),
         "plan": {**plan.as_params(), "notes": list(plan.notes)},
         "fallback": model.fallback_,
+        "training_path": training_path(model),
     }
+
+
+def training_path(model: RetentionModel) -> dict[str, Any]:
+    """How the lean training path went (issue 18): the customer sample, the timing model's
+    rows and subsampling, the feature precision and each booster's rounds (early-stopped on the
+    latest cutoff)."""
+    sample = getattr(model, "training_sample_", None) or {}
+    found: dict[str, Any] = {
+        "training_customers": sample.get("customers", "unknown"),
+        "training_sample_rate": sample.get("sample_rate", "1"),
+        "training_float32": bool(model.training_float32),
+    }
+    timing = model.timing_
+    if timing is not None:
+        found |= {
+            "timing_rows": int(timing.n_rows_),
+            "timing_subsample_rate": float(timing.subsample_rate_),
+        }
+    for name in ("churn", "timing", "spend", "purchases"):
+        booster = getattr(model, f"{name}_")
+        if booster is not None:
+            found[f"rounds_{name}"] = int(booster.best_iteration_)
+    return found
 
 
 def log_training_choices(model: RetentionModel) -> None:
@@ -390,7 +415,8 @@ def log_training_choices(model: RetentionModel) -> None:
     Params: the plan (``plan_cutoffs``, ``plan_training_horizon_days``, ``plan_step_days``,
     ``plan_min_history_days``, ``plan_history_days``: prefixed, as ``step_days`` and
     ``min_history_days`` are also the arguments asked for, ``None`` for "from the data"),
-    ``training_rows``, ``reference_cutoff`` (``none`` in a fallback) and ``choice_<output>``.
+    ``training_rows``, ``reference_cutoff`` (``none`` in a fallback), ``choice_<output>`` and
+    ``path_<choice>`` (:func:`training_path`: the sample, the timing rows, the rounds).
     Metrics ``validation/<output>/<candidate>`` (NaN left out). Tag ``fallback`` with the reason
     when the predictions are BTYD's alone. Artefact ``choices.json``
     (:func:`training_choices`).
@@ -403,6 +429,7 @@ def log_training_choices(model: RetentionModel) -> None:
         **{f"plan_{k}": v for k, v in model.plan_.as_params().items()},
     }
     params |= {f"choice_{o}": name for o, name in record["choices"].items()}
+    params |= {f"path_{k}": v for k, v in record["training_path"].items()}
     mlflow.log_params(params)
     metrics = {
         f"validation/{o}/{candidate}": value
