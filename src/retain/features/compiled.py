@@ -195,26 +195,31 @@ def _probe() -> tuple[pd.DataFrame, pd.Timestamp]:
     refunds alone), several rows and orders a day, rows without an order id or product, a purchase
     on the cutoff day, rows after it, times out of order, discounts."""
     rng = np.random.default_rng(7)
-    cutoff_evening = pd.Timestamp("2022-02-04 23:59", tz="UTC")
     n = 400
-    base = pd.Timestamp("2021-01-01", tz="UTC")
-    minutes = rng.integers(0, 600 * 24 * 60, n)
+
+    def draw(*values: object) -> np.ndarray:
+        return rng.choice(np.array(values, dtype=object), n)
+
+    customers = draw("a", "b", "c", "d", "10", "9")
+    stamps = pd.Timestamp("2021-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 600 * 24 * 60, n), unit="min"
+    )
+    amounts = np.round(rng.uniform(-50, 200, n), 2)
+    # Customer e's only purchase is on the cutoff day; "0" (the first id) has a refund alone.
+    customers[0], amounts[0] = "e", 9.5
+    stamps = stamps.where(np.arange(n) != 0, pd.Timestamp("2022-02-04 23:59", tz="UTC"))
+    customers[1], amounts[1] = "0", -3.0
     frame = pd.DataFrame(
         {
-            "customer_id": pd.Series(rng.choice(["a", "b", "c", "d", "10", "9"], n), dtype="str"),
-            "timestamp": (base + pd.to_timedelta(minutes, unit="min")).astype(
-                "datetime64[us, UTC]"
-            ),
-            "amount": np.round(rng.uniform(-50, 200, n), 2),
-            "order_id": pd.Series(rng.choice(["o1", "o2", "o3", "o4", None], n), dtype="str"),
-            "product_id": pd.Series(rng.choice(["p", "q", "r", None], n), dtype="str"),
-            "category": pd.Series(rng.choice(["x", "y", None], n), dtype="str"),
-            "discount": rng.choice([np.nan, 0.0, 5.0], n),
+            "customer_id": pd.Series(customers, dtype="str"),
+            "timestamp": pd.Series(stamps).astype("datetime64[us, UTC]"),
+            "amount": amounts,
+            "order_id": pd.Series(draw("o1", "o2", "o3", "o4", None), dtype="str"),
+            "product_id": pd.Series(draw("p", "q", "r", None), dtype="str"),
+            "category": pd.Series(draw("x", "y", None), dtype="str"),
+            "discount": rng.choice(np.array([np.nan, 0.0, 5.0]), n),
         }
     )
-    # Customer e's only purchase is on the cutoff day; "0" (the first id) has a refund alone.
-    frame.loc[0, ["customer_id", "timestamp", "amount"]] = ["e", cutoff_evening, 9.5]
-    frame.loc[1, ["customer_id", "amount"]] = ["0", -3.0]
     return frame, pd.Timestamp("2022-02-04")
 
 
