@@ -172,6 +172,12 @@ def _training_attributes(model: Any) -> dict[str, Any]:
             described[name] = _plain(getattr(model, name))
         except Exception:  # a model, a frame or anything else: not a description; skipped
             continue
+    try:  # the lean path's outcome as the MLflow run records it (timing rows, rounds, sample)
+        from retain.tracking.training import training_path
+
+        described["training_path (as logged to MLflow)"] = training_path(model)
+    except Exception:  # an older retain: not there
+        pass
     return described
 
 
