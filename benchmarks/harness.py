@@ -159,7 +159,7 @@ class Runner:
         result_path = stem.with_suffix(".result.json")
         spec_path = stem.with_suffix(".spec.json")
         spec_path.write_text(json.dumps({"role": role, "result": str(result_path), **spec}))
-        busy, own = _busy_cpu_seconds(), _own_children_cpu_seconds()
+        marks = cpu_marks()
         started = time.perf_counter()
         completed = subprocess.run(
             [sys.executable, self.script, "--child", str(spec_path)],
@@ -171,15 +171,27 @@ class Runner:
             env=env,
         )
         total = time.perf_counter() - started
-        others = None
-        busy_after = _busy_cpu_seconds()
-        if busy is not None and busy_after is not None:
-            others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
-            others = max(0.0, others_cpu) / (total * (os.cpu_count() or 1))
+        others = others_share(marks, total)
         if completed.returncode != 0 or not result_path.exists():
             tail = "\n".join(completed.stdout.strip().splitlines()[-15:])
             return Outcome(name, {}, total, f"exit status {completed.returncode}\n{tail}", others)
         return Outcome(name, json.loads(result_path.read_text()), total, None, others)
+
+
+def cpu_marks() -> tuple[float | None, float]:
+    """The machine's busy CPU seconds and this process's children's, before a child runs."""
+    return _busy_cpu_seconds(), _own_children_cpu_seconds()
+
+
+def others_share(marks: tuple[float | None, float], seconds: float) -> float | None:
+    """The share of all cores that other processes used over ``seconds`` since ``marks``
+    (:func:`cpu_marks`); None where the machine does not say."""
+    busy, own = marks
+    busy_after = _busy_cpu_seconds()
+    if busy is None or busy_after is None or seconds <= 0:
+        return None
+    others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
+    return max(0.0, others_cpu) / (seconds * (os.cpu_count() or 1))
 
 
 def median_of(outcomes: list[Outcome], peak_keys: tuple[str, ...] = ()) -> Outcome:

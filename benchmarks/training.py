@@ -76,10 +76,10 @@ from harness import (
     SEED,
     Outcome,
     Runner,
-    _busy_cpu_seconds,
-    _own_children_cpu_seconds,
+    cpu_marks,
     generate_transactions,
     machine,
+    others_share,
     peak_gb,
     peak_memory,
     run_script,
@@ -310,7 +310,7 @@ def run_limited(runner: Runner, name: str, role: str, timeout: float, **spec: An
         stem.with_suffix(s) for s in (".result.json", ".spec.json", ".log")
     )
     spec_path.write_text(json.dumps({"role": role, "result": str(result_path), **spec}))
-    busy, own = _busy_cpu_seconds(), _own_children_cpu_seconds()
+    marks = cpu_marks()
     started = time.perf_counter()
     seen, timed_out = 0, False
     with log.open("w") as out:
@@ -330,11 +330,7 @@ def run_limited(runner: Runner, name: str, role: str, timeout: float, **spec: An
                 os.killpg(child.pid, signal.SIGKILL)
             child.wait()
     total = time.perf_counter() - started
-    others = None
-    busy_after = _busy_cpu_seconds()
-    if busy is not None and busy_after is not None:
-        others_cpu = (busy_after - busy) - (_own_children_cpu_seconds() - own)
-        others = max(0.0, others_cpu) / (total * (os.cpu_count() or 1))
+    others = others_share(marks, total)
     error = _failure(child.returncode, timed_out, timeout, log)
     if error is None and not result_path.exists():
         error = "no result written\n" + log.read_text(errors="replace")[-2000:]
