@@ -26,7 +26,7 @@ same settings and seed (``tests/batch/test_spark_training.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -206,9 +206,21 @@ def _summed_reports(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 
 def _collect(result: Any) -> _Parts:
-    """The second pass's frames, decoded as they arrive (one partition's bytes at a time)."""
+    """The second pass's frames, decoded as they arrive (one partition's bytes at a time).
+
+    The partitions are computed together first (cached on the executors): the local iterator
+    alone would run one partition's job after another."""
+    result = result.persist()
+    try:
+        result.count()
+        return _decoded(result.toLocalIterator())
+    finally:
+        result.unpersist()
+
+
+def _decoded(rows: Iterator[Any]) -> _Parts:
     parts = _Parts()
-    for row in result.toLocalIterator():
+    for row in rows:
         kind, payload = row[_KIND], row[_PAYLOAD]
         if kind == _SUMMARY:
             summary = json.loads(payload)
