@@ -425,9 +425,13 @@ def _score_partition(plan: _Plan, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
 class _Reading(Protocol):
     """How a partition reads its rows (a plan's part that :func:`_validated` needs)."""
 
-    columns: dict[str, dict[str, str]]
-    instants: dict[str, list[str]]
-    validation: ValidationOptions
+    # Read-only (properties): the plans that satisfy it are frozen dataclasses.
+    @property
+    def columns(self) -> dict[str, dict[str, str]]: ...
+    @property
+    def instants(self) -> dict[str, list[str]]: ...
+    @property
+    def validation(self) -> ValidationOptions: ...
 
 
 def _validated(
