@@ -314,6 +314,32 @@ def test_train_refuses_a_negative_penalizer(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_train_samples_customers_above_max_training_customers(tmp_path: Path) -> None:
+    """Issue 18: --max-training-customers reaches the model (0: every customer); below 50 it is
+    a usage error before anything is read."""
+    from retain.data.datasets import load_cdnow
+    from retain.models.retention import RetentionModel
+
+    path = tmp_path / "tx.parquet"
+    load_cdnow("sample").transactions.frame.to_parquet(path)
+    common = ("train", "--transactions", path, "--as-of", "1997-12-31", "--horizon-days", "90",
+              "--cutoffs", "2", "--no-tracking")  # fmt: skip
+    trained = run(*common, "--max-training-customers", "1000", "--out", tmp_path / "m")
+    assert trained.returncode == 0, trained.stderr
+    model = RetentionModel.load(tmp_path / "m" / "model")
+    assert model.max_training_customers == 1000
+    assert model.training_sample_["customers"] == "2357"
+    assert float(model.training_sample_["sample_rate"]) == pytest.approx(1000 / 2357, rel=1e-5)
+    everyone = run(*common, "--max-training-customers", "0", "--out", tmp_path / "all")
+    assert everyone.returncode == 0, everyone.stderr
+    assert RetentionModel.load(tmp_path / "all" / "model").max_training_customers is None
+    refused = run(*common, "--max-training-customers", "10", "--out", tmp_path / "x")
+    assert refused.returncode == 2
+    assert "Invalid value for '--max-training-customers'" in refused.stderr
+    assert "give 50 or more, or 0 for all" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_train_on_ten_weeks_with_the_training_options(tmp_path: Path) -> None:
     """A ten-week export, a 44-day horizon, tracked: no error. The holdout is shortened (or
     skipped), and the run's tag and the console say so; --cutoffs, --step-days and

@@ -434,6 +434,23 @@ PenalizerOption = Annotated[
         "converge. 0 is the plain maximum likelihood.",
     ),
 ]
+
+
+def _training_customers(value: int) -> int:
+    if 0 < value < 50:
+        raise typer.BadParameter(f"{value} is too few to learn from; give 50 or more, or 0 for all")
+    return value
+
+
+MaxTrainingCustomersOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        callback=_training_customers,
+        help="Above this many customers with a purchase, train on a seeded sample of about as "
+        "many (by a hash of the id; the BTYD models and segments still see everyone). 0: all.",
+    ),
+]
 CustomersFeaturesOption = Annotated[
     str | None,
     typer.Option(
@@ -479,6 +496,7 @@ def train(
     min_history_days: MinHistoryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of every LightGBM model.")] = 0,
     penalizer: PenalizerOption = 0.001,
+    max_training_customers: MaxTrainingCustomersOption = 100_000,
     customers: CustomersOption = None,
     customers_columns: CustomersColumnsOption = None,
     customers_features: CustomersFeaturesOption = None,
@@ -522,6 +540,7 @@ def train(
             step_days=step_days,
             min_history_days=min_history_days,
             customer_features=declared,
+            max_training_customers=max_training_customers or None,
         ),
         engine=engine.value,
         spark_master=master,

@@ -47,6 +47,9 @@ class TrainingOptions(BaseModel):
     min_history_days: int | None = Field(default=None, ge=0)
     customer_features: tuple[str, ...] = ()
     """Customers-file columns that become model inputs (only declared ones do)."""
+    max_training_customers: int | None = Field(default=100_000, ge=50)
+    """Above this many customers with a purchase, the training table is built for a seeded sample
+    (RetentionModel's ``max_training_customers``); None: every customer."""
 
     def model(self, horizon_days: int) -> RetentionModel:
         from retain.models.retention import RetentionModel
@@ -59,6 +62,7 @@ class TrainingOptions(BaseModel):
             random_state=self.seed,
             penalizer_coef=self.penalizer,
             customer_features=self.customer_features,
+            max_training_customers=self.max_training_customers,
         )
 
 
