@@ -496,7 +496,7 @@ def train(
     min_history_days: MinHistoryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of every LightGBM model.")] = 0,
     penalizer: PenalizerOption = 0.001,
-    max_training_customers: MaxTrainingCustomersOption = 100_000,
+    max_training_customers: MaxTrainingCustomersOption = 50_000,
     customers: CustomersOption = None,
     customers_columns: CustomersColumnsOption = None,
     customers_features: CustomersFeaturesOption = None,

@@ -74,7 +74,7 @@ def test_the_run_logs_the_configuration_and_the_data(
     assert params["data_content_hash"] == content_hash(history)
     assert params["penalizer_coef"] == "0.001"
     # The lean training path's settings and what they did (issue 18).
-    assert (params["max_training_customers"], params["timing_max_rows"]) == ("100000", "1500000")
+    assert (params["max_training_customers"], params["timing_max_rows"]) == ("50000", "1500000")
     assert params["training_float32"] == "True"
     assert (params["path_training_customers"], params["path_training_sample_rate"]) == ("2357", "1")
     assert model.timing_ is not None and model.churn_ is not None

@@ -47,7 +47,7 @@ class TrainingOptions(BaseModel):
     min_history_days: int | None = Field(default=None, ge=0)
     customer_features: tuple[str, ...] = ()
     """Customers-file columns that become model inputs (only declared ones do)."""
-    max_training_customers: int | None = Field(default=100_000, ge=50)
+    max_training_customers: int | None = Field(default=50_000, ge=50)
     """Above this many customers with a purchase, the training table is built for a seeded sample
     (RetentionModel's ``max_training_customers``); None: every customer."""
 
