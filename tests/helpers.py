@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,22 @@ PREDICTED_FLOATS = [
     "days_to_next_purchase",
     "clv",
 ]
+
+
+def customer_records(truth: pd.DataFrame, seed: int, *, channels: bool = False) -> pd.DataFrame:
+    """A customers file for simulated customers (``simulate(...).truth``): a signup 0-59 days
+    before the first purchase, a country and (``channels``) an acquisition channel, drawn from
+    ``seed``; dates as text, as a file holds them."""
+    rng = np.random.default_rng(seed)
+    lead = pd.Series(pd.to_timedelta(rng.integers(0, 60, len(truth)), unit="D"), index=truth.index)
+    records = {
+        "customer_id": truth["customer_id"],
+        "signup_date": (truth["acquired_at"] - lead).dt.strftime("%Y-%m-%d"),
+        "country": rng.choice(["GB", "FR", "DE"], len(truth)),
+    }
+    if channels:
+        records["acquisition_channel"] = rng.choice(["search", "social", "email"], len(truth))
+    return pd.DataFrame(records)
 
 
 def transactions(rows: list[tuple[str, str, float]], **extra: list[object]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from tests.helpers import PREDICTED_FLOATS
+from tests.helpers import PREDICTED_FLOATS, customer_records
 
 from retain.batch import BatchSettings, Manifest
 from retain.batch.chunks import chunk_of
@@ -44,21 +44,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     folder = tmp_path_factory.mktemp("spark")
     data = simulate(2_500, seed=7, events=True)
     assert data.events is not None
-    rng = np.random.default_rng(7)
-    truth = data.truth
-    customers = pd.DataFrame(
-        {
-            "customer_id": truth["customer_id"],
-            "signup_date": (
-                truth["acquired_at"]
-                - pd.Series(
-                    pd.to_timedelta(rng.integers(0, 60, len(truth)), unit="D"), index=truth.index
-                )
-            ).dt.strftime("%Y-%m-%d"),
-            "country": rng.choice(["GB", "FR", "DE"], len(truth)),
-            "acquisition_channel": rng.choice(["search", "social", "email"], len(truth)),
-        }
-    )
+    customers = customer_records(data.truth, 7, channels=True)
     model = RetentionModel(90, n_cutoffs=2, n_jobs=1).fit(
         data.transactions,
         AS_OF,

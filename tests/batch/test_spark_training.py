@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from tests.batch.conftest import run_cli
+from tests.helpers import customer_records
 
 from retain.data.synthetic import simulate
 from retain.errors import RetainInputError
@@ -60,20 +60,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     folder = tmp_path_factory.mktemp("spark_training")
     data = simulate(3_000, seed=11, events=True)
     assert data.events is not None
-    rng = np.random.default_rng(11)
-    truth = data.truth
-    customers = pd.DataFrame(
-        {
-            "customer_id": truth["customer_id"],
-            "signup_date": (
-                truth["acquired_at"]
-                - pd.Series(
-                    pd.to_timedelta(rng.integers(0, 60, len(truth)), unit="D"), index=truth.index
-                )
-            ).dt.strftime("%Y-%m-%d"),
-            "country": rng.choice(["GB", "FR", "DE"], len(truth)),
-        }
-    )
+    customers = customer_records(data.truth, 11)
     # A few unusable rows, which both engines must leave out alike.
     transactions = data.transactions.astype({"amount": "object"})
     transactions.loc[transactions.index[:5], "amount"] = "n/a"
