@@ -329,7 +329,7 @@ def validate_table(
     return ValidatedTable(frame=frame, report=report, quarantine=quarantine)
 
 
-# How far before a table's median timestamp a timestamp is taken for a placeholder (0001-01-01,
+# How far before a table's median timestamp a timestamp is taken for a stand-in date (0001-01-01,
 # 1900-01-01, 1970-01-01) rather than a real event.
 _FAR_PAST: Final = pd.DateOffset(years=30)
 
@@ -339,7 +339,7 @@ def _far_past(timestamps: pd.Series) -> np.ndarray:
 
     They are set aside (with their own reason), not merely warned about: one purchase dated
     0001-01-01 makes its customer two thousand years old, and tenure, recency and the
-    probabilistic models' time spans would be scored on that. Such dates are placeholders an
+    probabilistic models' time spans would be scored on that. Such dates are stand-ins an
     export writes for "unknown". The median, unlike the first timestamp, is not moved by them.
     """
     present = timestamps.dropna()
