@@ -468,7 +468,10 @@ MasterOption = Annotated[
     typer.Option(help="Spark master URL (default local[*], or what spark-submit set)."),
 ]
 PartitionsOption = Annotated[
-    int | None, typer.Option(help="Spark: customer hash partitions (default 2 per core).")
+    int | None,
+    typer.Option(
+        help="Spark: customer hash partitions (default: 2 per core, and one per 16 MiB of input)."
+    ),
 ]
 
 

@@ -239,3 +239,25 @@ def test_spark_actions_get_the_local_kpis_without_the_transactions(
             assert forecast[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
         else:
             assert forecast[key] == value, key
+
+
+def test_the_default_partitions_grow_with_the_input_files(inputs: Inputs, tmp_path: Path) -> None:
+    """Two per core for small inputs; one per PARTITION_BYTES of input files for large ones (the
+    1.6M-customer file in 4 partitions ran Spark's JVM out of memory)."""
+    from retain.batch.spark import PARTITION_BYTES, _session, default_partitions
+    from retain.jobs.inputs import Inputs as JobInputs
+    from retain.jobs.inputs import TableSource
+
+    spark = _session("local[2]")
+    small = JobInputs(transactions=TableSource(path=inputs.transactions))
+    assert default_partitions(spark, small) == 4  # 2 cores
+    large = tmp_path / "large.parquet"
+    with large.open("wb") as file:
+        file.truncate(9 * PARTITION_BYTES + 1)  # sparse: its size is what counts
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with (folder / "part-0.parquet").open("wb") as file:
+        file.truncate(6 * PARTITION_BYTES)
+    two = JobInputs(transactions=TableSource(path=large), customers=TableSource(path=folder))
+    assert default_partitions(spark, JobInputs(transactions=TableSource(path=large))) == 10
+    assert default_partitions(spark, two) == 16  # the files of a folder count, added up

@@ -34,7 +34,8 @@ class ScoringOptions(BaseModel):
     spark_master: str | None = None
     """Spark master URL; default ``local[*]`` (or what spark-submit set)."""
     partitions: int | None = Field(default=None, ge=1)
-    """Spark: customer hash partitions (default: two per core, at least 2)."""
+    """Spark: customer hash partitions (default: two per core, at least 2, and one per 16 MiB of
+    input files; see :func:`retain.batch.spark.default_partitions`)."""
     chunk_customers: int = Field(default=200_000, ge=1)
     """Local engine: customers scored at once; bounds the memory of features and scoring."""
     n_reasons: int = Field(default=3, ge=0, le=10)

@@ -43,6 +43,7 @@ from retain.batch.spark import (
     _side_table,
     _validated,
     _with_side,
+    default_partitions,
 )
 from retain.data.validation import ValidationOptions
 from retain.errors import RetainInputError
@@ -124,10 +125,10 @@ def fit_on_spark(
 ) -> SparkTraining:
     """Fit ``model`` on ``inputs`` up to ``as_of``, the feature tables built on Spark (see the
     module doc). ``master``: a Spark master URL (default ``local[*]``, or spark-submit's);
-    ``partitions``: customer hash partitions (default two per core, at least 2)."""
+    ``partitions``: customer hash partitions (default: :func:`~retain.batch.spark.default_partitions`)."""
     day = to_cutoff(as_of)
     spark = _session(master, "retain train")
-    n_partitions = partitions or max(2, 2 * spark.sparkContext.defaultParallelism)
+    n_partitions = partitions or default_partitions(spark, inputs)
     spark.conf.set("spark.sql.shuffle.partitions", str(n_partitions))
     frames, mappings = _partitioned(spark, inputs, n_partitions)
     reading = _Reading(

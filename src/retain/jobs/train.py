@@ -97,7 +97,8 @@ class TrainJob(BaseModel):
     spark_master: str | None = None
     """Spark master URL; default ``local[*]`` (or what spark-submit set)."""
     partitions: int | None = Field(default=None, ge=1)
-    """Spark: customer hash partitions (default: two per core, at least 2)."""
+    """Spark: customer hash partitions (default: two per core, at least 2, and one per 16 MiB of
+    input files; see :func:`retain.batch.spark.default_partitions`)."""
 
     def run(self, log: Callable[[str], None]) -> TrainResult:
         """Train (and track), logging the training plan, the choices and the registration."""
