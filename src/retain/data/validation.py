@@ -33,6 +33,7 @@ from typing import Annotated, Any, Final, Literal, NoReturn, TypeAlias
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from retain.data.columns import ColumnMapping, ColumnsLike
@@ -545,7 +546,10 @@ def _set_aside(
     if counts and options.strict:
         detail = ", ".join(f"{_rows(n)} with {reason}" for reason, n in counts.items())
         raise RetainInputError(f"{table}: {detail} (strict mode refuses unusable rows)")
-    quarantine = raw.loc[bad].assign(reason=problems.reasons(bad).to_numpy())
+    if bad.any():
+        quarantine = raw.loc[bad].assign(reason=problems.reasons(bad).to_numpy())
+    else:  # an empty selection still gathers every Arrow chunk (0.3 s on ten million rows)
+        quarantine = raw.iloc[:0].assign(reason=pd.Series([], dtype="str"))
     frame = frame.loc[~bad].reset_index(drop=True) if bad.any() else frame.reset_index(drop=True)
     if frame.empty and not allow_empty:
         raise_no_usable_rows(table, counts)
@@ -567,6 +571,8 @@ class _RowProblems:
             self.codes[fresh] = self.names.index(problem) + 1
 
     def counts(self) -> dict[str, int]:
+        if not self.codes.any():
+            return {}
         tally = np.bincount(self.codes, minlength=len(self.names) + 1)[1:]
         pairs = sorted(zip(self.names, tally.tolist(), strict=True), key=lambda p: -p[1])
         return {name: n for name, n in pairs if n}
@@ -850,51 +856,77 @@ def _clean_text(values: pd.Series) -> pd.Series:
     return text.where(text.str.len() > 0)
 
 
-# Code points Python's str.strip() removes: ASCII controls and space, and Unicode white space.
-_WHITESPACE_CODES: Final = [
-    *range(33),
-    133,
-    160,
-    5760,
-    *range(8192, 8203),
-    8232,
-    8233,
-    8239,
-    8287,
-    12288,
-]
-
-
 def _clean_text_columns(selected: dict[str, pd.Series]) -> set[str]:
     """The string columns in which no value is empty or starts or ends with white space.
 
-    Stripping them would change nothing, so they are used as they are. One multi-threaded DuckDB
-    pass over all of them, comparing only each value's first and last character: stripping ten
-    million strings in pandas costs seconds a column. (ASCII control characters count as white
-    space here, to be safe: such a column simply takes the slow path.)
+    Stripping them would change nothing, so they are used as they are: stripping ten million
+    strings costs seconds a column. Below ``_SMALL`` rows pandas checks every value; above, see
+    :func:`_edges_clean`.
     """
     text = {name: values for name, values in selected.items() if values.dtype == "str"}
     if not text:
         return set()
     if len(next(iter(text.values()))) < _SMALL:
-        return {
-            name
-            for name, values in text.items()
-            if not ((values == "") | (values.str.strip() != values)).any()
-        }
-    con = _duckdb()
-    con.register("text", pd.DataFrame({f"c{i}": v for i, v in enumerate(text.values())}))
-    edges = _WHITESPACE_CODES
-    dirty = con.execute(
-        "SELECT "
-        + ", ".join(
-            f"count(*) FILTER (WHERE c{i} = '' OR list_contains({edges}, ascii(c{i}))"
-            f" OR list_contains({edges}, ascii(right(c{i}, 1))))"
-            for i in range(len(text))
-        )
-        + " FROM text"
-    ).fetchall()[0]
-    return {name for name, n in zip(text, dirty, strict=True) if n == 0}
+        return {name for name, values in text.items() if not _dirty(values).any()}
+    return {name for name, values in text.items() if _edges_clean(values)}
+
+
+def _dirty(values: pd.Series) -> pd.Series:
+    """Values that :func:`_clean_text` would change: empty, or with white space at an end
+    (missing values stay missing)."""
+    return values.notna() & ((values == "") | (values.str.strip() != values))
+
+
+def _edges_clean(values: pd.Series) -> bool:
+    """Whether no value of a large text column is empty or has white space at an end, read from
+    its Arrow buffers: the first and last byte of every value, a numpy gather (0.05 s a column of
+    ten million ids, where a DuckDB pass over the characters took 0.5 s and pandas' strip 2 s).
+
+    A value whose first or last byte is a space, a control or part of a multi-byte character is
+    only a candidate; the candidates alone are checked as :func:`_clean_text` would strip them,
+    so the answer is exact. A column not stored in Arrow is checked whole.
+    """
+    try:
+        array = pa.array(values.array)
+    except (pa.ArrowException, TypeError, ValueError):
+        return not _dirty(values).any()
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    positions: list[np.ndarray] = []
+    start = 0
+    for chunk in chunks:
+        positions.append(start + _edge_candidates(chunk))
+        start += len(chunk)
+    candidates = np.concatenate(positions) if positions else np.empty(0, dtype=np.int64)
+    return not (len(candidates) and _dirty(values.iloc[candidates]).any())
+
+
+def _edge_candidates(chunk: pa.Array) -> np.ndarray:
+    """Positions in ``chunk`` (a string array) of the present values that are empty or whose first
+    or last byte is not printable ASCII."""
+    if not pa.types.is_string(chunk.type) and not pa.types.is_large_string(chunk.type):
+        return np.arange(len(chunk))  # checked by pandas
+    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    starts, ends = offsets[:-1], offsets[1:]
+    suspect = ends == starts
+    if data_buffer is not None and len(data_buffer):
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
+        filled = ~suspect
+        first = data[starts[filled]]
+        last = data[ends[filled] - 1]
+        suspect[filled] = _maybe_space(first) | _maybe_space(last)
+    if chunk.null_count:
+        suspect &= chunk.is_valid().to_numpy(zero_copy_only=False)
+    return np.flatnonzero(suspect)
+
+
+def _maybe_space(byte: np.ndarray) -> np.ndarray:
+    """UTF-8 bytes that may be (part of) a white space character: ASCII space and controls, DEL,
+    and every byte of a multi-byte character (U+00A0, U+2003, U+3000 ... are white space)."""
+    return (byte <= 0x20) | (byte >= 0x7F)
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
